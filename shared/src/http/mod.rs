@@ -1,0 +1,9 @@
+//! Everything HTTP-shaped that adapters share: bodies, problem details, the routing of
+//! the contract, and its OpenAPI document.
+
+pub mod api;
+pub mod problem;
+pub mod service;
+
+pub use problem::{Problem, PROBLEM_JSON};
+pub use service::{problem_response, Service, OPENAPI_JSON};

@@ -1,0 +1,333 @@
+//! The HTTP contract as a plain function from `http::Request` to `http::Response`, so that
+//! each platform adapter only converts its own request and response types.
+
+use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use serde::Serialize;
+use serde_json::error::Category;
+
+use crate::budget::Budgets;
+use crate::classify::{Classifier, Timings};
+use crate::error::TriageError;
+use crate::http::api::{
+    ClassifyBatchResponse, ClassifyRequest, ClassifyResponse, Health, MemoryReport, ModelRef,
+    ModelsResponse,
+};
+use crate::http::problem::{Problem, PROBLEM_JSON};
+use crate::memory::current_memory_bytes;
+
+/// The OpenAPI 3.1 document of the contract, served at `GET /openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+const JSON: &str = "application/json";
+
+/// The routes of the contract and the one method each accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Health,
+    Models,
+    Classify,
+    OpenApi,
+}
+
+impl Route {
+    fn from_path(path: &str) -> Option<Route> {
+        match path {
+            "/healthz" => Some(Route::Health),
+            "/v1/models" => Some(Route::Models),
+            "/v1/classify" => Some(Route::Classify),
+            "/openapi.json" => Some(Route::OpenApi),
+            _ => None,
+        }
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Route::Classify => Method::POST,
+            Route::Health | Route::Models | Route::OpenApi => Method::GET,
+        }
+    }
+
+    /// The `Allow` header value for this route.
+    fn allow(self) -> HeaderValue {
+        match self {
+            Route::Classify => HeaderValue::from_static("POST"),
+            Route::Health | Route::Models | Route::OpenApi => HeaderValue::from_static("GET"),
+        }
+    }
+}
+
+/// Serves the contract for one classifier. If the bundle failed to load, every model
+/// route answers 503 with the reason, so a broken deployment says why instead of crashing.
+#[derive(Debug)]
+pub struct Service {
+    classifier: Result<Classifier, Problem>,
+}
+
+impl Service {
+    /// A service answering with `classifier`.
+    pub fn new(classifier: Classifier) -> Service {
+        Service {
+            classifier: Ok(classifier),
+        }
+    }
+
+    /// A service whose model could not be loaded; it answers 503 problem+json naming `error`.
+    pub fn unavailable(error: &TriageError) -> Service {
+        Service {
+            classifier: Err(Problem::from_error(error)),
+        }
+    }
+
+    /// Loads `classifier` or, when that fails, a service that reports the failure.
+    pub fn from_load(result: Result<Classifier, TriageError>) -> Service {
+        match result {
+            Ok(classifier) => Service::new(classifier),
+            Err(error) => Service::unavailable(&error),
+        }
+    }
+
+    /// The classifier, if it loaded.
+    pub fn classifier(&self) -> Option<&Classifier> {
+        self.classifier.as_ref().ok()
+    }
+
+    /// Largest body adapters should read; stop reading past it and answer [`Service::body_too_large`].
+    pub fn max_body_bytes(&self) -> usize {
+        self.classifier
+            .as_ref()
+            .map(|c| c.budgets().max_body_bytes)
+            .unwrap_or(Budgets::default().max_body_bytes)
+    }
+
+    /// The 413 answer when a declared `Content-Length` is over the limit, checked before
+    /// the body is read; `None` when the request may go on.
+    pub fn reject_declared_length(&self, headers: &HeaderMap) -> Option<Response<Vec<u8>>> {
+        let declared = headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        declared
+            .filter(|&len| len > self.max_body_bytes())
+            .map(|len| self.body_too_large(len))
+    }
+
+    /// The 413 answer for a body of `len` bytes (or more) over the limit.
+    pub fn body_too_large(&self, len: usize) -> Response<Vec<u8>> {
+        let budgets = Budgets {
+            max_body_bytes: self.max_body_bytes(),
+            ..Budgets::default()
+        };
+        let error = budgets
+            .check_body(len)
+            .map_err(TriageError::from)
+            .err()
+            .unwrap_or_else(|| TriageError::Config("body_too_large called under the limit".into()));
+        problem_response(&Problem::from_error(&error))
+    }
+
+    /// Answers one request of the contract.
+    pub fn handle<B: AsRef<[u8]>>(&self, request: &Request<B>) -> Response<Vec<u8>> {
+        let Some(route) = Route::from_path(request.uri().path()) else {
+            return problem_response(&Problem::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("no route {}; see /openapi.json", request.uri().path()),
+            ));
+        };
+        if request.method() != route.method() {
+            let mut response = problem_response(&Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                format!(
+                    "{} takes {}, not {}",
+                    request.uri().path(),
+                    route.method(),
+                    request.method()
+                ),
+            ));
+            response.headers_mut().insert(ALLOW, route.allow());
+            return response;
+        }
+        if route == Route::OpenApi {
+            return bytes_response(StatusCode::OK, JSON, OPENAPI_JSON.as_bytes().to_vec());
+        }
+        let classifier = match &self.classifier {
+            Ok(classifier) => classifier,
+            Err(problem) => return problem_response(problem),
+        };
+        match route {
+            Route::Health => json_response(
+                StatusCode::OK,
+                &Health {
+                    status: "ok",
+                    model: ModelRef::from(classifier.manifest()),
+                },
+            ),
+            Route::Models => json_response(StatusCode::OK, &models(classifier)),
+            Route::Classify => classify(classifier, request),
+            Route::OpenApi => unreachable_route(),
+        }
+    }
+}
+
+fn models(classifier: &Classifier) -> ModelsResponse {
+    ModelsResponse {
+        models: vec![classifier.manifest().into()],
+        budgets: *classifier.budgets(),
+        memory: MemoryReport {
+            estimate: *classifier.memory(),
+            budget_bytes: classifier.budgets().memory_bytes,
+            current_bytes: current_memory_bytes(),
+        },
+    }
+}
+
+fn classify<B: AsRef<[u8]>>(classifier: &Classifier, request: &Request<B>) -> Response<Vec<u8>> {
+    if let Err(problem) = check_json_content_type(request.headers()) {
+        return problem_response(&problem);
+    }
+    let body = request.body().as_ref();
+    if let Err(budget) = classifier.budgets().check_body(body.len()) {
+        return problem_response(&Problem::from_error(&budget.into()));
+    }
+    let parsed = match parse_classify_request(body) {
+        Ok(parsed) => parsed,
+        Err(problem) => return problem_response(&problem),
+    };
+    let model = ModelRef::from(classifier.manifest());
+    let mut timings = Timings::default();
+    let response = match parsed {
+        Texts::One(text) => classifier
+            .classify_timed(&text, &mut timings)
+            .map(|result| json_response(StatusCode::OK, &ClassifyResponse { model, result })),
+        Texts::Many(texts) => {
+            classifier
+                .classify_batch_timed(&texts, &mut timings)
+                .map(|results| {
+                    json_response(StatusCode::OK, &ClassifyBatchResponse { model, results })
+                })
+        }
+    };
+    match response {
+        Ok(mut response) => {
+            let timing = format!(
+                "tokenize;dur={:.3}, inference;dur={:.3}",
+                timings.tokenize_ms, timings.inference_ms
+            );
+            if let Ok(value) = HeaderValue::from_str(&timing) {
+                response.headers_mut().insert("server-timing", value);
+            }
+            response
+        }
+        Err(error) => problem_response(&Problem::from_error(&error)),
+    }
+}
+
+/// A validated classify request.
+enum Texts {
+    One(String),
+    Many(Vec<String>),
+}
+
+fn parse_classify_request(body: &[u8]) -> Result<Texts, Problem> {
+    if body.is_empty() {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            "request body is empty; send {\"text\": \"...\"} or {\"texts\": [...]}",
+        ));
+    }
+    let request: ClassifyRequest =
+        serde_json::from_slice(body).map_err(|e| match e.classify() {
+            Category::Data => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-fields",
+                format!("request JSON has the wrong shape: {e}"),
+            ),
+            Category::Syntax | Category::Eof | Category::Io => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed-json",
+                format!("request body is not valid JSON: {e}"),
+            ),
+        })?;
+    let invalid =
+        |detail: &str| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-fields", detail);
+    match (request.text, request.texts) {
+        (Some(text), None) => Ok(Texts::One(text)),
+        (None, Some(texts)) if texts.is_empty() => {
+            Err(invalid("`texts` must hold at least one text"))
+        }
+        (None, Some(texts)) => Ok(Texts::Many(texts)),
+        (Some(_), Some(_)) => Err(invalid("send either `text` or `texts`, not both")),
+        (None, None) => Err(invalid(
+            "missing field: send {\"text\": \"...\"} or {\"texts\": [...]}",
+        )),
+    }
+}
+
+fn check_json_content_type(headers: &HeaderMap) -> Result<(), Problem> {
+    let unsupported = |detail: String| {
+        Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            detail,
+        )
+    };
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return Err(unsupported(
+            "missing Content-Type; send application/json".into(),
+        ));
+    };
+    let essence = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if essence == JSON || (essence.starts_with("application/") && essence.ends_with("+json")) {
+        Ok(())
+    } else {
+        Err(unsupported(format!(
+            "Content-Type {value:?} is not supported; send application/json"
+        )))
+    }
+}
+
+fn unreachable_route() -> Response<Vec<u8>> {
+    problem_response(&Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "route handled twice",
+    ))
+}
+
+/// A problem+json response.
+pub fn problem_response(problem: &Problem) -> Response<Vec<u8>> {
+    let body = serde_json::to_vec(problem).unwrap_or_default();
+    bytes_response(problem.status_code(), PROBLEM_JSON, body)
+}
+
+fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response<Vec<u8>> {
+    match serde_json::to_vec(value) {
+        Ok(body) => bytes_response(status, JSON, body),
+        Err(e) => problem_response(&Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("response could not be serialised: {e}"),
+        )),
+    }
+}
+
+fn bytes_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> Response<Vec<u8>> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}

@@ -1,0 +1,148 @@
+//! The model manifest: what a bundle holds and how to run it. It is plain JSON so that
+//! the Python build scripts write it and any adapter can read it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TriageError};
+
+/// What a model does. Tasks are added side by side (embed, parse, generate), not on top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Text in, one label out of a fixed set.
+    Classify,
+}
+
+/// Format of the model file, so the loader picks the right tract front-end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelFormat {
+    /// ONNX protobuf, read by tract-onnx.
+    Onnx,
+}
+
+/// How the model's output becomes scores per label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// The output holds logits; scores are their softmax.
+    Softmax,
+    /// The output already holds probabilities.
+    None,
+}
+
+/// One file of the bundle and the sha256 its bytes must have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// File name inside the bundle directory.
+    pub path: String,
+    /// Lower-case hex sha256 of the file's bytes.
+    pub sha256: String,
+}
+
+/// The files of a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Files {
+    pub model: FileEntry,
+    pub tokenizer: FileEntry,
+}
+
+/// Names of the model's graph inputs, by role. Roles the model lacks are left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inputs {
+    /// Token ids, `i64[1, tokens]`.
+    pub input_ids: String,
+    /// Attention mask, `i64[1, tokens]`, all ones for a single unpadded text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_mask: Option<String>,
+    /// Segment ids, `i64[1, tokens]`, all zeros for a single text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type_ids: Option<String>,
+}
+
+/// The model's output and how to read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Output {
+    /// Graph output name, `f32[1, labels]`.
+    pub name: String,
+    /// Turns the output into scores.
+    pub activation: Activation,
+}
+
+/// Pre-processing applied before tokenization and pooling done by the graph, recorded so
+/// a reader knows what the model expects. The tokenizer file itself does lower-casing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Processing {
+    /// How token states become one vector (`mean`, `cls`), done inside the graph.
+    pub pooling: String,
+}
+
+/// The manifest of a model bundle (`manifest.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Short model name, e.g. `spam-mini`.
+    pub name: String,
+    /// Model version; bump it when the weights change.
+    pub version: String,
+    pub task: Task,
+    pub format: ModelFormat,
+    /// Output labels, in the order of the model's output.
+    pub labels: Vec<String>,
+    pub inputs: Inputs,
+    pub output: Output,
+    /// The most tokens the model accepts (its position table), special tokens included.
+    pub max_tokens: usize,
+    pub processing: Processing,
+    /// Below this top score a result is not `confident` (and hybrid routing escalates).
+    pub threshold: f32,
+    pub files: Files,
+}
+
+impl Manifest {
+    /// Parses and checks a manifest.
+    pub fn from_json(bytes: &[u8]) -> Result<Manifest> {
+        let manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| TriageError::Manifest(e.to_string()))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let fail = |msg: String| Err(TriageError::Manifest(msg));
+        if self.labels.len() < 2 {
+            return fail(format!(
+                "needs at least 2 labels, has {}",
+                self.labels.len()
+            ));
+        }
+        if self.max_tokens < 2 {
+            return fail(format!("max_tokens must be >= 2, is {}", self.max_tokens));
+        }
+        if !(0.0..=1.0).contains(&self.threshold) {
+            return fail(format!(
+                "threshold must be in [0, 1], is {}",
+                self.threshold
+            ));
+        }
+        for entry in [&self.files.model, &self.files.tokenizer] {
+            let valid = entry.sha256.len() == 64
+                && entry
+                    .sha256
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            if !valid {
+                return fail(format!(
+                    "sha256 of `{}` must be 64 lower-case hex digits",
+                    entry.path
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! The tract side: a token-sequence model parsed and optimised once, then run per text.
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::konst::Const;
+
+use crate::error::{Result, TriageError};
+use crate::manifest::Manifest;
+
+/// Symbol for the sequence length, left symbolic so one plan serves every text length.
+const SEQUENCE: &str = "S";
+
+/// An optimised, runnable sequence model: `i64[1, S]` inputs to one `f32[1, N]` output.
+#[derive(Debug)]
+pub struct SequenceModel {
+    plan: Arc<TypedRunnableModel>,
+    roles: Vec<InputRole>,
+    sequence: Symbol,
+    weight_bytes: usize,
+}
+
+/// What to feed each graph input, in the graph's input order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InputRole {
+    Ids,
+    Ones,
+    Zeros,
+}
+
+impl SequenceModel {
+    /// Parses ONNX bytes, fixes the input facts to `i64[1, S]`, keeps only the manifest's
+    /// output and optimises. This is the expensive step: do it once per process or isolate.
+    pub fn load(manifest: &Manifest, bytes: &[u8]) -> Result<SequenceModel> {
+        let file = manifest.files.model.path.as_str();
+        let fail = |reason: String| TriageError::Model {
+            file: file.to_owned(),
+            reason,
+        };
+        let mut model = tract_onnx::onnx()
+            .with_ignore_output_shapes(true)
+            .with_ignore_value_info(true)
+            .model_for_read(&mut &*bytes)
+            .map_err(|e| fail(format!("{e:#}")))?;
+
+        let sequence = model.sym(SEQUENCE);
+        let fact = InferenceFact::dt_shape(i64::datum_type(), tvec![1.to_dim(), sequence.to_dim()]);
+        let mut roles = Vec::new();
+        let inputs = model
+            .input_outlets()
+            .map_err(|e| fail(e.to_string()))?
+            .to_vec();
+        for (slot, outlet) in inputs.iter().enumerate() {
+            let name = model.node(outlet.node).name.as_str();
+            let role = input_role(manifest, name).ok_or_else(|| {
+                fail(format!("graph input `{name}` is not named in the manifest"))
+            })?;
+            roles.push(role);
+            model
+                .set_input_fact(slot, fact.clone())
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        if !roles.contains(&InputRole::Ids) {
+            return Err(fail(format!(
+                "graph has no input named `{}`",
+                manifest.inputs.input_ids
+            )));
+        }
+
+        let wanted = &manifest.output.name;
+        let outputs = model
+            .output_outlets()
+            .map_err(|e| fail(e.to_string()))?
+            .to_vec();
+        let output = outputs
+            .iter()
+            .copied()
+            .find(|o| {
+                model.outlet_label(*o) == Some(wanted.as_str())
+                    || model.node(o.node).name == *wanted
+            })
+            .ok_or_else(|| fail(format!("graph has no output named `{wanted}`")))?;
+        model
+            .select_output_outlets(&[output])
+            .map_err(|e| fail(e.to_string()))?;
+
+        let optimized = model.into_optimized().map_err(|e| fail(format!("{e:#}")))?;
+        let weight_bytes = constant_bytes(&optimized);
+        let plan = optimized
+            .into_runnable()
+            .map_err(|e| fail(format!("{e:#}")))?;
+        Ok(SequenceModel {
+            plan,
+            roles,
+            sequence,
+            weight_bytes,
+        })
+    }
+
+    /// Runs the model on one sequence of token ids and returns its output row.
+    pub fn run(&self, ids: &[i64]) -> Result<Vec<f32>> {
+        let fail = |e: TractError| TriageError::Inference(format!("{e:#}"));
+        if ids.is_empty() {
+            return Err(TriageError::Encode("text produced no tokens".into()));
+        }
+        let shape = [1, ids.len()];
+        let mut inputs: TVec<TValue> = tvec![];
+        for role in &self.roles {
+            let tensor = match role {
+                InputRole::Ids => Tensor::from_shape(&shape, ids),
+                InputRole::Ones => Tensor::from_shape(&shape, &vec![1i64; ids.len()]),
+                InputRole::Zeros => Tensor::from_shape(&shape, &vec![0i64; ids.len()]),
+            }
+            .map_err(fail)?;
+            inputs.push(tensor.into_tvalue());
+        }
+        let outputs = self.plan.run(inputs).map_err(fail)?;
+        let row = outputs
+            .first()
+            .ok_or_else(|| TriageError::Inference("model returned no output".into()))?
+            .to_plain_array_view::<f32>()
+            .map_err(fail)?
+            .iter()
+            .copied()
+            .collect();
+        Ok(row)
+    }
+
+    /// Bytes held by the optimised model's constants (weights, tables).
+    pub fn weight_bytes(&self) -> usize {
+        self.weight_bytes
+    }
+
+    /// Upper bound on the bytes of intermediate tensors for one run of `tokens` tokens:
+    /// the sum of every node output, as if none were freed early.
+    pub fn activation_bytes(&self, tokens: usize) -> usize {
+        let model = self.plan.model();
+        let values = SymbolValues::default().with(&self.sequence, tokens as i64);
+        model
+            .nodes()
+            .iter()
+            .filter(|node| node.op_as::<Const>().is_none())
+            .flat_map(|node| node.outputs.iter())
+            .map(|output| {
+                let elements = output
+                    .fact
+                    .shape
+                    .volume()
+                    .eval_to_i64(&values)
+                    .unwrap_or(0)
+                    .max(0) as usize;
+                elements * output.fact.datum_type.size_of()
+            })
+            .sum()
+    }
+}
+
+fn input_role(manifest: &Manifest, name: &str) -> Option<InputRole> {
+    let inputs = &manifest.inputs;
+    if inputs.input_ids == name {
+        Some(InputRole::Ids)
+    } else if inputs.attention_mask.as_deref() == Some(name) {
+        Some(InputRole::Ones)
+    } else if inputs.token_type_ids.as_deref() == Some(name) {
+        Some(InputRole::Zeros)
+    } else {
+        None
+    }
+}
+
+fn constant_bytes(model: &TypedModel) -> usize {
+    model
+        .nodes()
+        .iter()
+        .filter_map(|node| node.op_as::<Const>())
+        .map(|konst| konst.val().len() * konst.val().datum_type().size_of())
+        .sum()
+}

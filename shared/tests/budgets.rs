@@ -1,0 +1,113 @@
+//! Budgets on the real model: truncation, caps, and the memory budget check.
+
+use triage_core::bundle;
+use triage_core::{BudgetExceeded, Budgets, Classifier, TriageError};
+
+fn classifier(budgets: Budgets) -> Classifier {
+    Classifier::load(bundle::embedded(), budgets).expect("loads")
+}
+
+#[test]
+fn text_past_the_token_budget_is_truncated_and_flagged() {
+    let budgets = Budgets {
+        max_tokens: 16,
+        ..Budgets::default()
+    };
+    let c = classifier(budgets);
+    let short = c.classify("see you at lunch").expect("classifies");
+    assert!(!short.truncated);
+    assert!(short.tokens < 16);
+    let long = c
+        .classify(&"meeting notes attached ".repeat(50))
+        .expect("classifies");
+    assert!(long.truncated);
+    assert_eq!(long.tokens, 16);
+}
+
+#[test]
+fn huge_text_without_spaces_is_bounded_and_flagged() {
+    let c = classifier(Budgets::default());
+    let result = c
+        .classify(&"x".repeat(c.budgets().max_text_bytes))
+        .expect("classifies");
+    assert!(result.truncated);
+    assert!(result.tokens <= c.budgets().max_tokens);
+}
+
+#[test]
+fn token_budget_is_capped_at_the_model_maximum() {
+    let c = classifier(Budgets {
+        max_tokens: 100_000,
+        ..Budgets::default()
+    });
+    assert_eq!(c.budgets().max_tokens, c.manifest().max_tokens);
+}
+
+#[test]
+fn text_and_batch_budgets_are_typed_errors() {
+    let c = classifier(Budgets {
+        max_text_bytes: 10,
+        max_batch: 2,
+        ..Budgets::default()
+    });
+    assert!(matches!(
+        c.classify("more than ten bytes"),
+        Err(TriageError::Budget(BudgetExceeded::Text {
+            limit: 10,
+            actual: 19,
+            ..
+        }))
+    ));
+    assert!(matches!(
+        c.classify_batch(&["a", "b", "c"]),
+        Err(TriageError::Budget(BudgetExceeded::Batch {
+            limit: 2,
+            actual: 3
+        }))
+    ));
+}
+
+#[test]
+fn budgets_whose_worst_case_exceeds_memory_are_refused_at_load() {
+    let error = Classifier::load(
+        bundle::embedded(),
+        Budgets {
+            memory_bytes: 1024 * 1024,
+            ..Budgets::default()
+        },
+    )
+    .expect_err("1 MiB cannot hold the model");
+    assert!(
+        matches!(
+            error,
+            TriageError::Budget(BudgetExceeded::Memory {
+                limit: 1_048_576,
+                ..
+            })
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn default_worst_case_fits_the_default_memory_budget_with_room() {
+    let c = classifier(Budgets::default());
+    let memory = c.memory();
+    assert!(memory.resident_bytes > 0 && memory.worst_request_bytes > 0);
+    assert!(memory.total_bytes() <= Budgets::default().memory_bytes);
+}
+
+#[test]
+fn batch_results_match_single_results_in_order() {
+    let c = classifier(Budgets::default());
+    let texts = [
+        "Lunch on Thursday? I can book a table.",
+        "CLICK HERE to claim your FREE prize NOW!!!",
+    ];
+    let batch = c.classify_batch(&texts).expect("batch");
+    for (text, result) in texts.iter().zip(&batch) {
+        assert_eq!(&c.classify(text).expect("single"), result);
+    }
+    let sum: f32 = batch[0].scores.0.iter().map(|(_, s)| s).sum();
+    assert!((sum - 1.0).abs() < 1e-5, "scores sum to one");
+}

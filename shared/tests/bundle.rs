@@ -1,0 +1,104 @@
+//! Bundle integrity: the committed files match the manifest, and any corrupt, truncated
+//! or mismatched file is refused with an error naming it.
+
+use triage_core::bundle::{self, sha256_hex, BundleBytes};
+use triage_core::{Budgets, Classifier, Manifest, TriageError};
+
+#[test]
+fn committed_files_match_their_manifest_sha256() {
+    let bundle = bundle::embedded();
+    let manifest = Manifest::from_json(bundle.manifest).expect("manifest parses");
+    assert_eq!(sha256_hex(bundle.model), manifest.files.model.sha256);
+    assert_eq!(
+        sha256_hex(bundle.tokenizer),
+        manifest.files.tokenizer.sha256
+    );
+    assert!(
+        bundle.model.len() <= 4 * 1024 * 1024,
+        "model file is {} bytes, budget 4 MiB",
+        bundle.model.len()
+    );
+}
+
+fn load_error(bundle: BundleBytes<'_>) -> TriageError {
+    Classifier::load(bundle, Budgets::default()).expect_err("bundle must be refused")
+}
+
+#[test]
+fn a_flipped_byte_in_the_model_is_refused_naming_the_file() {
+    let good = bundle::embedded();
+    let mut model = good.model.to_vec();
+    let middle = model.len() / 2;
+    model[middle] ^= 0x01;
+    let error = load_error(BundleBytes {
+        model: &model,
+        ..good
+    });
+    match &error {
+        TriageError::ChecksumMismatch { file, actual, .. } => {
+            assert_eq!(file, "model.onnx");
+            assert_eq!(actual, &sha256_hex(&model));
+        }
+        other => panic!("expected a checksum mismatch, got {other:?}"),
+    }
+    assert!(error.to_string().contains("model.onnx") && error.to_string().contains("sha256"));
+}
+
+#[test]
+fn a_truncated_tokenizer_is_refused_naming_the_file() {
+    let good = bundle::embedded();
+    let error = load_error(BundleBytes {
+        tokenizer: &good.tokenizer[..100],
+        ..good
+    });
+    assert!(
+        matches!(&error, TriageError::ChecksumMismatch { file, .. } if file == "tokenizer.json"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let good = bundle::embedded();
+    let error = load_error(BundleBytes { model: &[], ..good });
+    assert!(
+        matches!(&error, TriageError::MissingFile { file } if file == "model.onnx"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_broken_manifest_is_refused() {
+    let good = bundle::embedded();
+    for manifest in [&b"{"[..], b"{}", b"[]"] {
+        let error = load_error(BundleBytes { manifest, ..good });
+        assert!(matches!(error, TriageError::Manifest(_)), "{error:?}");
+    }
+    let text = std::str::from_utf8(good.manifest).expect("utf-8");
+    let bad_threshold = text.replace("\"threshold\": 0.8", "\"threshold\": 2.0");
+    assert_ne!(bad_threshold, text, "manifest holds a threshold to corrupt");
+    let error = load_error(BundleBytes {
+        manifest: bad_threshold.as_bytes(),
+        ..good
+    });
+    assert!(error.to_string().contains("threshold"), "{error}");
+}
+
+#[test]
+fn a_valid_checksum_on_garbage_is_refused_by_the_loader() {
+    // A bundle whose manifest was regenerated for a file that is not a model.
+    let good = bundle::embedded();
+    let garbage = b"this is not an onnx model";
+    let text = std::str::from_utf8(good.manifest).expect("utf-8");
+    let manifest = Manifest::from_json(good.manifest).expect("manifest");
+    let relabelled = text.replace(&manifest.files.model.sha256, &sha256_hex(garbage));
+    let error = load_error(BundleBytes {
+        manifest: relabelled.as_bytes(),
+        model: garbage,
+        ..good
+    });
+    assert!(
+        matches!(&error, TriageError::Model { file, .. } if file == "model.onnx"),
+        "{error:?}"
+    );
+}

@@ -1,0 +1,254 @@
+//! The contract cases. Each takes a [`Client`] for a running adapter and panics on a
+//! violation. Budgets are read from `GET /v1/models`, so the cases hold for any config.
+
+use serde_json::{json, Value};
+use ureq::http::Method;
+
+use crate::client::{Client, Reply};
+use crate::samples::{HAM, SPAM};
+use crate::schema::assert_conforms;
+
+const CLASSIFY: &str = "/v1/classify";
+
+fn openapi(client: &Client) -> Value {
+    let reply = client.get("/openapi.json");
+    assert_eq!(reply.status, 200);
+    reply.json()
+}
+
+fn models(client: &Client) -> Value {
+    let reply = client.get("/v1/models");
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply.json()
+}
+
+fn budget(client: &Client, name: &str) -> usize {
+    models(client)["budgets"][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("budget {name} missing")) as usize
+}
+
+/// Asserts an RFC 9457 problem with `status`, conforming to the served schema.
+fn assert_problem(client: &Client, reply: &Reply, status: u16) -> Value {
+    assert_eq!(
+        reply.status,
+        status,
+        "expected {status}, got {}: {}",
+        reply.status,
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert!(
+        reply.content_type().starts_with("application/problem+json"),
+        "problem content type, got {:?}",
+        reply.content_type()
+    );
+    let body = reply.json();
+    assert_conforms(&openapi(client), "Problem", &body);
+    assert_eq!(body["status"], status);
+    assert!(
+        !body["detail"].as_str().unwrap_or("").is_empty(),
+        "detail says why"
+    );
+    body
+}
+
+fn classify(client: &Client, text: &str) -> Value {
+    let reply = client.post_json(CLASSIFY, &json!({ "text": text }));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let body = reply.json();
+    assert_conforms(&openapi(client), "ClassifyResponse", &body);
+    body
+}
+
+pub fn health_names_the_model(client: &Client) {
+    let reply = client.get("/healthz");
+    assert_eq!(reply.status, 200);
+    let body = reply.json();
+    assert_conforms(&openapi(client), "Health", &body);
+    assert_eq!(body["model"]["name"], models(client)["models"][0]["name"]);
+}
+
+pub fn models_reports_model_budgets_and_memory(client: &Client) {
+    let body = models(client);
+    assert_conforms(&openapi(client), "ModelsResponse", &body);
+    let model = &body["models"][0];
+    assert_eq!(model["task"], "classify");
+    assert!(body["budgets"]["max_tokens"].as_u64() <= model["max_tokens"].as_u64());
+    let memory = &body["memory"];
+    let total = memory["resident_bytes"].as_u64().unwrap_or(u64::MAX)
+        + memory["worst_request_bytes"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        total <= memory["budget_bytes"].as_u64().unwrap_or(0),
+        "worst case {total} fits the memory budget: {memory}"
+    );
+}
+
+pub fn openapi_document_is_served(client: &Client) {
+    let doc = openapi(client);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in ["/v1/classify", "/v1/models", "/healthz"] {
+        assert!(doc["paths"][path].is_object(), "documents {path}");
+    }
+}
+
+pub fn classifies_real_spam_as_spam(client: &Client) {
+    for text in SPAM {
+        let body = classify(client, text);
+        assert_eq!(body["label"], "spam", "{text:.80}: {body}");
+        assert!(body["scores"]["spam"].as_f64() > body["scores"]["ham"].as_f64());
+    }
+}
+
+pub fn classifies_real_ham_as_ham(client: &Client) {
+    for text in HAM {
+        let body = classify(client, text);
+        assert_eq!(body["label"], "ham", "{text:.80}: {body}");
+    }
+}
+
+pub fn batch_answers_in_request_order(client: &Client) {
+    let reply = client.post_json(CLASSIFY, &json!({ "texts": [SPAM[0], HAM[0], SPAM[1]] }));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let timing = reply.header("server-timing").unwrap_or("");
+    assert!(
+        timing.contains("tokenize;dur=") && timing.contains("inference;dur="),
+        "Server-Timing: {timing:?}"
+    );
+    let body = reply.json();
+    assert_conforms(&openapi(client), "ClassifyBatchResponse", &body);
+    let labels: Vec<&str> = body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["label"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(labels, ["spam", "ham", "spam"]);
+}
+
+pub fn long_text_is_truncated_and_flagged(client: &Client) {
+    let max_tokens = budget(client, "max_tokens");
+    let short = classify(client, HAM[0]);
+    assert_eq!(short["truncated"], false);
+    let long = "please review the attached quarterly report before friday ".repeat(max_tokens);
+    let body = classify(client, &long);
+    assert_eq!(body["truncated"], true);
+    assert_eq!(body["tokens"].as_u64(), Some(max_tokens as u64));
+}
+
+pub fn accepts_json_content_type_with_parameters(client: &Client) {
+    let body = serde_json::to_vec(&json!({ "text": HAM[0] })).unwrap_or_default();
+    let reply = client.send(
+        Method::POST,
+        CLASSIFY,
+        Some("Application/JSON; charset=utf-8"),
+        &body,
+    );
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+}
+
+pub fn malformed_json_is_400(client: &Client) {
+    for body in [&b"{\"text\": "[..], b"{text: 'x'}", b"\xff\xfe{}", b"[1, 2"] {
+        let reply = client.send(Method::POST, CLASSIFY, Some("application/json"), body);
+        assert_problem(client, &reply, 400);
+    }
+}
+
+pub fn empty_body_is_400(client: &Client) {
+    let reply = client.send(Method::POST, CLASSIFY, Some("application/json"), b"");
+    assert_problem(client, &reply, 400);
+}
+
+pub fn wrong_fields_or_types_are_422(client: &Client) {
+    for body in [
+        json!({}),
+        json!({ "txt": "hello" }),
+        json!({ "text": 5 }),
+        json!({ "texts": ["ok", 1] }),
+        json!({ "texts": [] }),
+        json!({ "text": "a", "texts": ["b"] }),
+        json!(["hello"]),
+        json!("hello"),
+    ] {
+        let reply = client.post_json(CLASSIFY, &body);
+        assert_problem(client, &reply, 422);
+    }
+}
+
+pub fn wrong_method_is_405_with_allow(client: &Client) {
+    let reply = client.get(CLASSIFY);
+    assert_problem(client, &reply, 405);
+    assert_eq!(reply.header("allow"), Some("POST"));
+    let reply = client.send(Method::DELETE, "/v1/models", None, b"");
+    assert_problem(client, &reply, 405);
+    assert_eq!(reply.header("allow"), Some("GET"));
+}
+
+pub fn wrong_or_missing_content_type_is_415(client: &Client) {
+    let body = br#"{"text": "hello"}"#;
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let reply = client.send(Method::POST, CLASSIFY, content_type, body);
+        assert_problem(client, &reply, 415);
+    }
+}
+
+pub fn body_over_budget_is_413(client: &Client) {
+    let limit = budget(client, "max_body_bytes");
+    let text = "a".repeat(limit);
+    let reply = client.post_json(CLASSIFY, &json!({ "text": text }));
+    let problem = assert_problem(client, &reply, 413);
+    assert_eq!(problem["type"], "urn:triage:problem:body-too-large");
+    assert_eq!(problem["limit"].as_u64(), Some(limit as u64));
+}
+
+pub fn batch_over_cap_is_413(client: &Client) {
+    let cap = budget(client, "max_batch");
+    let texts = vec!["hi"; cap + 1];
+    let reply = client.post_json(CLASSIFY, &json!({ "texts": texts }));
+    let problem = assert_problem(client, &reply, 413);
+    assert_eq!(problem["type"], "urn:triage:problem:batch-too-large");
+}
+
+pub fn text_over_budget_is_413(client: &Client) {
+    let limit = budget(client, "max_text_bytes");
+    let reply = client.post_json(CLASSIFY, &json!({ "text": "é".repeat(limit / 2 + 1) }));
+    let problem = assert_problem(client, &reply, 413);
+    assert_eq!(problem["type"], "urn:triage:problem:text-too-large");
+}
+
+pub fn unknown_path_is_404(client: &Client) {
+    for path in ["/", "/v2/classify", "/v1/classify/extra"] {
+        let reply = client.get(path);
+        assert_problem(client, &reply, 404);
+    }
+}
+
+pub fn still_answers_after_bad_requests(client: &Client) {
+    client.send(Method::POST, CLASSIFY, Some("application/json"), b"{{{{");
+    client.post_json(CLASSIFY, &json!({ "texts": vec!["x"; 10_000] }));
+    let body = classify(client, SPAM[0]);
+    assert_eq!(body["label"], "spam");
+}

@@ -1,0 +1,124 @@
+//! `triage`: classify text from the command line, or serve the HTTP contract.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use triage_core::http::api::{ClassifyResponse, ModelRef};
+use triage_core::http::{Problem, Service};
+use triage_core::{bundle, Budgets, Classifier};
+use triage_native::bundle_dir::OwnedBundle;
+use triage_native::server::{default_addr, serve_until_ctrl_c};
+
+/// Tiny quantized models for edge decisions: classify text locally, in milliseconds.
+#[derive(Debug, Parser)]
+#[command(name = "triage", version)]
+struct Cli {
+    /// Load the model bundle from this directory instead of the compiled-in default.
+    #[arg(long, global = true, value_name = "DIR")]
+    model_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Classify one text and print the JSON result, or each line of --file as JSON lines.
+    Classify {
+        /// The text to classify.
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        text: Option<String>,
+        /// Read one text per line from this file ("-" for stdin).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Serve the HTTP contract.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value_t = default_addr())]
+        addr: SocketAddr,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=info".into()),
+        )
+        .with_writer(io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let classifier = load(cli.model_dir.as_deref()).context("loading the model bundle")?;
+    match cli.command {
+        Command::Classify {
+            text: Some(text), ..
+        } => classify_one(&classifier, &text),
+        Command::Classify {
+            file: Some(file), ..
+        } => classify_lines(&classifier, &file),
+        Command::Classify { .. } => bail!("give a text or --file"),
+        Command::Serve { addr } => {
+            let service = Arc::new(Service::new(classifier));
+            tokio::runtime::Runtime::new()?.block_on(serve_until_ctrl_c(addr, service))
+        }
+    }
+}
+
+fn load(model_dir: Option<&std::path::Path>) -> Result<Classifier> {
+    let classifier = match model_dir {
+        Some(dir) => Classifier::load(OwnedBundle::read(dir)?.as_bytes(), Budgets::default())?,
+        None => Classifier::load(bundle::embedded(), Budgets::default())?,
+    };
+    Ok(classifier)
+}
+
+fn classify_one(classifier: &Classifier, text: &str) -> Result<()> {
+    let result = classifier.classify(text)?;
+    let response = ClassifyResponse {
+        model: ModelRef::from(classifier.manifest()),
+        result,
+    };
+    println!("{}", serde_json::to_string_pretty(&response)?);
+    Ok(())
+}
+
+/// Classifies each line, writing one JSON object per line; a line that fails gets an
+/// `{"line", "error"}` object and the run goes on. Exits non-zero if any line failed.
+fn classify_lines(classifier: &Classifier, path: &std::path::Path) -> Result<()> {
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(BufReader::new(io::stdin()))
+    } else {
+        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        Box::new(BufReader::new(file))
+    };
+    let model = ModelRef::from(classifier.manifest());
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut failures = 0usize;
+    for (index, line) in reader.lines().enumerate() {
+        let number = index + 1;
+        let line = line.with_context(|| format!("reading line {number} of {}", path.display()))?;
+        let json = match classifier.classify(&line) {
+            Ok(result) => serde_json::to_string(&ClassifyResponse {
+                model: model.clone(),
+                result,
+            })?,
+            Err(error) => {
+                failures += 1;
+                let problem = Problem::from_error(&error);
+                serde_json::json!({ "line": number, "error": problem }).to_string()
+            }
+        };
+        writeln!(out, "{json}")?;
+    }
+    out.flush()?;
+    if failures > 0 {
+        bail!("{failures} line(s) could not be classified");
+    }
+    Ok(())
+}
