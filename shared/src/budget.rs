@@ -24,7 +24,7 @@ impl Default for Budgets {
         Budgets {
             max_body_bytes: 1024 * 1024,
             max_text_bytes: 32 * 1024,
-            max_tokens: 128,
+            max_tokens: 256,
             max_batch: 32,
             memory_bytes: 48 * 1024 * 1024,
         }

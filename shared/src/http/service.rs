@@ -3,8 +3,8 @@
 
 use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use serde::de::IgnoredAny;
 use serde::Serialize;
-use serde_json::error::Category;
 
 use crate::budget::Budgets;
 use crate::classify::{Classifier, Timings};
@@ -238,19 +238,22 @@ fn parse_classify_request(body: &[u8]) -> Result<Texts, Problem> {
             "request body is empty; send {\"text\": \"...\"} or {\"texts\": [...]}",
         ));
     }
-    let request: ClassifyRequest =
-        serde_json::from_slice(body).map_err(|e| match e.classify() {
-            Category::Data => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-fields",
-                format!("request JSON has the wrong shape: {e}"),
-            ),
-            Category::Syntax | Category::Eof | Category::Io => Problem::new(
-                StatusCode::BAD_REQUEST,
-                "malformed-json",
-                format!("request body is not valid JSON: {e}"),
-            ),
-        })?;
+    // Syntax first, without building a tree, so a body that is both broken and of the
+    // wrong shape is reported as broken (400), whatever serde meets first.
+    serde_json::from_slice::<IgnoredAny>(body).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            format!("request body is not valid JSON: {e}"),
+        )
+    })?;
+    let request: ClassifyRequest = serde_json::from_slice(body).map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-fields",
+            format!("request JSON has the wrong shape: {e}"),
+        )
+    })?;
     let invalid =
         |detail: &str| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-fields", detail);
     match (request.text, request.texts) {

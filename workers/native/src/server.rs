@@ -38,15 +38,21 @@ pub async fn serve_until_ctrl_c(addr: SocketAddr, service: Arc<Service>) -> anyh
     Ok(())
 }
 
+/// Oversized bodies are read and discarded up to this many bytes before the 413 goes out,
+/// so that a client still sending can read the answer; past it the connection is closed.
+const DRAIN_LIMIT_BYTES: usize = 16 * 1024 * 1024;
+
 async fn handle(State(service): State<Arc<Service>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+    let (parts, mut body) = request.into_parts();
     if let Some(response) = service.reject_declared_length(&parts.headers) {
+        drain(&mut body).await;
         return to_axum(response);
     }
     let limit = service.max_body_bytes();
-    let bytes = match Limited::new(body, limit).collect().await {
+    let bytes = match Limited::new(&mut body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            drain(&mut body).await;
             return to_axum(service.body_too_large(limit + 1));
         }
         Err(error) => {
@@ -67,6 +73,17 @@ async fn handle(State(service): State<Arc<Service>>, request: Request) -> Respon
             "internal",
             format!("request handler failed: {error}"),
         ))),
+    }
+}
+
+/// Reads and drops the rest of `body`, up to [`DRAIN_LIMIT_BYTES`].
+async fn drain(body: &mut Body) {
+    let mut seen = 0usize;
+    while seen < DRAIN_LIMIT_BYTES {
+        match body.frame().await {
+            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |data| data.len()),
+            _ => break,
+        }
     }
 }
 
