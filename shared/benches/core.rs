@@ -92,7 +92,14 @@ fn infer(c: &mut Criterion) {
         "Dear friend, you have been selected to receive a FREE vacation. Click here to claim "
             .repeat(20);
     group.bench_function("classify_text_128_tokens", |b| {
-        let c = Classifier::load(bundle, Budgets::default()).expect("loads");
+        let c = Classifier::load(
+            bundle,
+            Budgets {
+                max_tokens: 128,
+                ..Budgets::default()
+            },
+        )
+        .expect("loads");
         b.iter(|| c.classify(black_box(&text)).expect("classifies"))
     });
     group.bench_function("classify_text_256_tokens", |b| {
