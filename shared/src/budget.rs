@@ -34,7 +34,7 @@ impl Default for Budgets {
 /// Which budget a request exceeded, with the limit and what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BudgetExceeded {
-    #[error("request body is {actual} bytes, the limit is {limit}")]
+    #[error("request body is at least {actual} bytes, the limit is {limit}")]
     Body { limit: usize, actual: usize },
     #[error("text #{index} is {actual} bytes, the limit is {limit}")]
     Text {

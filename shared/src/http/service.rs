@@ -6,7 +6,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use serde::de::IgnoredAny;
 use serde::Serialize;
 
-use crate::budget::Budgets;
+use crate::budget::{BudgetExceeded, Budgets};
 use crate::classify::{Classifier, Timings};
 use crate::error::TriageError;
 use crate::http::api::{
@@ -114,15 +114,10 @@ impl Service {
 
     /// The 413 answer for a body of `len` bytes (or more) over the limit.
     pub fn body_too_large(&self, len: usize) -> Response<Vec<u8>> {
-        let budgets = Budgets {
-            max_body_bytes: self.max_body_bytes(),
-            ..Budgets::default()
-        };
-        let error = budgets
-            .check_body(len)
-            .map_err(TriageError::from)
-            .err()
-            .unwrap_or_else(|| TriageError::Config("body_too_large called under the limit".into()));
+        let error = TriageError::from(BudgetExceeded::Body {
+            limit: self.max_body_bytes(),
+            actual: len,
+        });
         problem_response(&Problem::from_error(&error))
     }
 
@@ -149,24 +144,33 @@ impl Service {
             response.headers_mut().insert(ALLOW, route.allow());
             return response;
         }
-        if route == Route::OpenApi {
-            return bytes_response(StatusCode::OK, JSON, OPENAPI_JSON.as_bytes().to_vec());
-        }
-        let classifier = match &self.classifier {
-            Ok(classifier) => classifier,
-            Err(problem) => return problem_response(problem),
-        };
         match route {
-            Route::Health => json_response(
-                StatusCode::OK,
-                &Health {
-                    status: "ok",
-                    model: ModelRef::from(classifier.manifest()),
-                },
-            ),
-            Route::Models => json_response(StatusCode::OK, &models(classifier)),
-            Route::Classify => classify(classifier, request),
-            Route::OpenApi => unreachable_route(),
+            Route::OpenApi => {
+                bytes_response(StatusCode::OK, JSON, OPENAPI_JSON.as_bytes().to_vec())
+            }
+            Route::Health => self.with_classifier(|classifier| {
+                json_response(
+                    StatusCode::OK,
+                    &Health {
+                        status: "ok",
+                        model: ModelRef::from(classifier.manifest()),
+                    },
+                )
+            }),
+            Route::Models => self
+                .with_classifier(|classifier| json_response(StatusCode::OK, &models(classifier))),
+            Route::Classify => self.with_classifier(|classifier| classify(classifier, request)),
+        }
+    }
+
+    /// Answers with `answer(classifier)`, or with the load failure when there is none.
+    fn with_classifier(
+        &self,
+        answer: impl FnOnce(&Classifier) -> Response<Vec<u8>>,
+    ) -> Response<Vec<u8>> {
+        match &self.classifier {
+            Ok(classifier) => answer(classifier),
+            Err(problem) => problem_response(problem),
         }
     }
 }
@@ -295,14 +299,6 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), Problem> {
             "Content-Type {value:?} is not supported; send application/json"
         )))
     }
-}
-
-fn unreachable_route() -> Response<Vec<u8>> {
-    problem_response(&Problem::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "route handled twice",
-    ))
 }
 
 /// A problem+json response.
