@@ -111,13 +111,8 @@ def main():
     fp32_path, int8_path = cache / "model.fp32.onnx", args.out / "model.onnx"
     export.export(net, fp32_path)
     quantized = export.quantize_weights(fp32_path, int8_path)
-    results = {name: evaluate.score(path, ids, labels) for name, path in (("fp32", fp32_path), ("int8", int8_path))}
-    # The short-text view: the first 30 words of each held-out email.
-    short = {k: [data.Example(data.opening(e.text), e.label, e.group) for e in part]
-             for k, part in (("val", val), ("test", test))}
-    _, _, short_ids, short_labels = evaluate.encode_splits(tokenizer_path, cfg["max_tokens"], short)
-    for name, path in (("fp32", fp32_path), ("int8", int8_path)):
-        results[name]["first_30_words"] = {k: v for k, v in evaluate.score(path, short_ids, short_labels).items() if k != "bytes"}
+    results = {name: evaluate.score_views(path, tokenizer_path, cfg["max_tokens"], ids, labels, val, test)
+               for name, path in (("fp32", fp32_path), ("int8", int8_path))}
     print(json.dumps(results, indent=1))
 
     # Parity fixture: real texts, their token ids and onnxruntime's logits for the shipped file.

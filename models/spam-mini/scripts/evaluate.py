@@ -44,6 +44,17 @@ def score(model_path, ids, labels):
     return result
 
 
+def score_views(model_path, tokenizer_path, max_tokens, ids, labels, val, test):
+    """`score` on whole emails, plus the short-text view: the first 30 words of each
+    held-out email (subject included), under `first_30_words`."""
+    result = score(model_path, ids, labels)
+    short = {k: [data.Example(data.opening(e.text), e.label, e.group) for e in part]
+             for k, part in (("val", val), ("test", test))}
+    _, _, short_ids, short_labels = encode_splits(tokenizer_path, max_tokens, short)
+    result["first_30_words"] = {k: v for k, v in score(model_path, short_ids, short_labels).items() if k != "bytes"}
+    return result
+
+
 def write_parity(model_path, tokenizer, test, max_tokens, out_path):
     """Records onnxruntime's logits for PARITY_TEXTS real held-out texts."""
     rng = np.random.default_rng(PARITY_SEED)
@@ -80,7 +91,8 @@ def main():
     tokenizer, _, ids, labels = encode_splits(args.model_dir / "tokenizer.json", manifest["max_tokens"],
                                               dict(train=train, val=val, test=test))
     model_path = args.model_dir / manifest["files"]["model"]["path"]
-    result = score(model_path, ids, labels)
+    result = score_views(model_path, args.model_dir / "tokenizer.json", manifest["max_tokens"],
+                         ids, labels, val, test)
     print(json.dumps(result, indent=1))
     write_parity(model_path, tokenizer, test, manifest["max_tokens"], args.model_dir / "parity.json")
     metrics_path = args.model_dir / "metrics.json"
