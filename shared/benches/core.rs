@@ -71,14 +71,6 @@ fn load(c: &mut Criterion) {
 
 fn infer(c: &mut Criterion) {
     let bundle = bundle::embedded();
-    let classifier = Classifier::load(
-        bundle,
-        Budgets {
-            max_tokens: 256,
-            ..Budgets::default()
-        },
-    )
-    .expect("loads");
     let manifest = Manifest::from_json(bundle.manifest).expect("manifest");
     let model = SequenceModel::load(&manifest, bundle.model).expect("loads");
     let mut group = c.benchmark_group("inference");
@@ -91,20 +83,16 @@ fn infer(c: &mut Criterion) {
     let text =
         "Dear friend, you have been selected to receive a FREE vacation. Click here to claim "
             .repeat(20);
-    group.bench_function("classify_text_128_tokens", |b| {
-        let c = Classifier::load(
-            bundle,
-            Budgets {
-                max_tokens: 128,
-                ..Budgets::default()
-            },
-        )
-        .expect("loads");
-        b.iter(|| c.classify(black_box(&text)).expect("classifies"))
-    });
-    group.bench_function("classify_text_256_tokens", |b| {
-        b.iter(|| classifier.classify(black_box(&text)).expect("classifies"))
-    });
+    for tokens in [128usize, 256] {
+        let budgets = Budgets {
+            max_tokens: tokens,
+            ..Budgets::default()
+        };
+        let classifier = Classifier::load(bundle, budgets).expect("loads");
+        group.bench_function(format!("classify_text_{tokens}_tokens"), |b| {
+            b.iter(|| classifier.classify(black_box(&text)).expect("classifies"))
+        });
+    }
     group.finish();
 }
 
