@@ -14,6 +14,26 @@ pub struct BundleBytes<'a> {
     pub tokenizer: &'a [u8],
 }
 
+/// The bytes of a bundle an adapter fetched at run time (from disk, an asset store, KV or
+/// a bucket); borrow them with [`OwnedBundle::as_bytes`] to load them.
+#[derive(Debug, Clone, Default)]
+pub struct OwnedBundle {
+    pub manifest: Vec<u8>,
+    pub model: Vec<u8>,
+    pub tokenizer: Vec<u8>,
+}
+
+impl OwnedBundle {
+    /// Borrows the bytes in the form the core loads.
+    pub fn as_bytes(&self) -> BundleBytes<'_> {
+        BundleBytes {
+            manifest: &self.manifest,
+            model: &self.model,
+            tokenizer: &self.tokenizer,
+        }
+    }
+}
+
 /// A bundle whose manifest parsed and whose files match their sha256s.
 #[derive(Debug, Clone, Copy)]
 pub struct VerifiedBundle<'a> {

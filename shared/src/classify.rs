@@ -8,6 +8,7 @@ use crate::error::{Result, TriageError};
 use crate::manifest::{Activation, Manifest, Task};
 use crate::memory::MemoryEstimate;
 use crate::model::SequenceModel;
+use crate::settings::Settings;
 use crate::tokenize::TextEncoder;
 use web_time::Instant;
 
@@ -96,7 +97,17 @@ impl Classifier {
         })
     }
 
-    /// The bundle's manifest.
+    /// [`Classifier::load`] with deployment [`Settings`]: their budgets, and their
+    /// threshold in place of the manifest's when set.
+    pub fn load_with(bundle: BundleBytes<'_>, settings: &Settings) -> Result<Classifier> {
+        let mut classifier = Classifier::load(bundle, settings.budgets)?;
+        if let Some(threshold) = settings.threshold {
+            classifier.manifest.threshold = threshold;
+        }
+        Ok(classifier)
+    }
+
+    /// The bundle's manifest (with the threshold in force).
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }

@@ -22,10 +22,12 @@ pub mod http;
 pub mod manifest;
 pub mod memory;
 pub mod model;
+pub mod settings;
 pub mod tokenize;
 
 pub use budget::{BudgetExceeded, Budgets};
-pub use bundle::BundleBytes;
+pub use bundle::{BundleBytes, OwnedBundle};
 pub use classify::{Classification, Classifier, Scores, Timings};
 pub use error::{Result, TriageError};
 pub use manifest::Manifest;
+pub use settings::Settings;

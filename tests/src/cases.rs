@@ -142,7 +142,7 @@ pub fn batch_answers_in_request_order(client: &Client) {
 
 pub fn long_text_is_truncated_and_flagged(client: &Client) {
     let max_tokens = budget(client, "max_tokens");
-    let short = classify(client, HAM[0]);
+    let short = classify(client, "Thanks, see you at the meeting on Tuesday.");
     assert_eq!(short["truncated"], false);
     let long = "please review the attached quarterly report before friday ".repeat(max_tokens);
     let body = classify(client, &long);
@@ -237,6 +237,52 @@ pub fn text_over_budget_is_413(client: &Client) {
     let reply = client.post_json(CLASSIFY, &json!({ "text": "é".repeat(limit / 2 + 1) }));
     let problem = assert_problem(client, &reply, 413);
     assert_eq!(problem["type"], "urn:triage:problem:text-too-large");
+}
+
+/// Linear memory may not exceed this after the largest allowed request: half of the 128 MB
+/// a Cloudflare isolate (or a Spin instance) gets, since one isolate serves several requests.
+pub const MEMORY_CEILING_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The largest request the budgets let through (a full batch, each text at the text budget
+/// and past the token budget, the body just under the body budget) is answered, and where
+/// the adapter reports its memory (wasm linear memory), it stays under 64 MiB.
+pub fn largest_allowed_request_fits_in_memory(client: &Client) {
+    let max_body = budget(client, "max_body_bytes");
+    let max_batch = budget(client, "max_batch");
+    let max_tokens = budget(client, "max_tokens");
+    // Each text costs its bytes plus 3 of JSON (quotes and comma); the envelope about 16.
+    let per_text = ((max_body - 16) / max_batch - 3).min(budget(client, "max_text_bytes"));
+    let sentence = "please review the attached quarterly report before friday ";
+    let text: String = sentence.repeat(per_text / sentence.len() + 1)[..per_text].to_owned();
+    let body = serde_json::to_vec(&json!({ "texts": vec![text; max_batch] })).unwrap_or_default();
+    assert!(
+        body.len() <= max_body,
+        "{} bytes fit the budget",
+        body.len()
+    );
+    let reply = client.send(Method::POST, CLASSIFY, Some("application/json"), &body);
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let results = reply.json()["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(results.len(), max_batch);
+    for result in &results {
+        assert_eq!(result["truncated"], true);
+        assert_eq!(result["tokens"].as_u64(), Some(max_tokens as u64));
+    }
+    let memory = models(client)["memory"].clone();
+    if let Some(current) = memory["current_bytes"].as_u64() {
+        assert!(
+            current < MEMORY_CEILING_BYTES,
+            "linear memory {current} bytes after the largest request, ceiling {MEMORY_CEILING_BYTES}"
+        );
+    }
 }
 
 pub fn unknown_path_is_404(client: &Client) {

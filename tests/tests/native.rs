@@ -2,22 +2,23 @@
 //! started once for all cases. Set `TRIAGE_BASE_URL` to run the suite against any
 //! already-running adapter instead.
 
-use std::sync::{Arc, OnceLock};
+use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
-use triage_contract::{contract_suite, Client};
+use triage_contract::{run_harness, Client};
 use triage_core::http::Service;
 use triage_core::{bundle, Budgets, Classifier};
 
-fn client() -> &'static Client {
-    static CLIENT: OnceLock<Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        let base = std::env::var("TRIAGE_BASE_URL").unwrap_or_else(|_| start_native_server());
+fn main() -> ExitCode {
+    run_harness(|| {
+        let base = start_native_server();
         let client = Client::new(&base);
         client
             .wait_until_up(Duration::from_secs(30))
             .expect("server is up");
-        client
+        // The server thread ends with the test process.
+        ((), client)
     })
 }
 
@@ -39,5 +40,3 @@ fn start_native_server() -> String {
     });
     format!("http://{addr}")
 }
-
-contract_suite!(client());

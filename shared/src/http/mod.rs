@@ -2,6 +2,7 @@
 //! the contract, and its OpenAPI document.
 
 pub mod api;
+mod body;
 pub mod problem;
 pub mod service;
 

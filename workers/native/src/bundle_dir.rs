@@ -4,37 +4,18 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use triage_core::{BundleBytes, Manifest};
+use triage_core::{Manifest, OwnedBundle};
 
-/// The bytes of a bundle read from disk; borrow them with [`OwnedBundle::as_bytes`].
-#[derive(Debug)]
-pub struct OwnedBundle {
-    manifest: Vec<u8>,
-    model: Vec<u8>,
-    tokenizer: Vec<u8>,
-}
-
-impl OwnedBundle {
-    /// Reads `manifest.json` in `dir` and the files it names.
-    pub fn read(dir: &Path) -> Result<OwnedBundle> {
-        let read =
-            |path: PathBuf| fs::read(&path).with_context(|| format!("reading {}", path.display()));
-        let manifest = read(dir.join("manifest.json"))?;
-        let parsed = Manifest::from_json(&manifest)
-            .with_context(|| format!("in {}", dir.join("manifest.json").display()))?;
-        Ok(OwnedBundle {
-            model: read(dir.join(&parsed.files.model.path))?,
-            tokenizer: read(dir.join(&parsed.files.tokenizer.path))?,
-            manifest,
-        })
-    }
-
-    /// Borrows the bytes in the form the core loads.
-    pub fn as_bytes(&self) -> BundleBytes<'_> {
-        BundleBytes {
-            manifest: &self.manifest,
-            model: &self.model,
-            tokenizer: &self.tokenizer,
-        }
-    }
+/// Reads `manifest.json` in `dir` and the files it names.
+pub fn read_bundle_dir(dir: &Path) -> Result<OwnedBundle> {
+    let read =
+        |path: PathBuf| fs::read(&path).with_context(|| format!("reading {}", path.display()));
+    let manifest = read(dir.join("manifest.json"))?;
+    let parsed = Manifest::from_json(&manifest)
+        .with_context(|| format!("in {}", dir.join("manifest.json").display()))?;
+    Ok(OwnedBundle {
+        model: read(dir.join(&parsed.files.model.path))?,
+        tokenizer: read(dir.join(&parsed.files.tokenizer.path))?,
+        manifest,
+    })
 }

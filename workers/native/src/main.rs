@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use triage_core::http::api::{ClassifyResponse, ModelRef};
 use triage_core::http::{Problem, Service};
 use triage_core::{bundle, Budgets, Classifier};
-use triage_native::bundle_dir::OwnedBundle;
+use triage_native::bundle_dir::read_bundle_dir;
 use triage_native::server::{default_addr, serve_until_ctrl_c};
 
 /// Tiny quantized models for edge decisions: classify text locally, in milliseconds.
@@ -72,7 +72,7 @@ fn main() -> Result<()> {
 
 fn load(model_dir: Option<&std::path::Path>) -> Result<Classifier> {
     let classifier = match model_dir {
-        Some(dir) => Classifier::load(OwnedBundle::read(dir)?.as_bytes(), Budgets::default())?,
+        Some(dir) => Classifier::load(read_bundle_dir(dir)?.as_bytes(), Budgets::default())?,
         None => Classifier::load(bundle::embedded(), Budgets::default())?,
     };
     Ok(classifier)

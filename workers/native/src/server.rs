@@ -8,7 +8,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::Router;
 use http::StatusCode;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 use triage_core::http::{problem_response, Problem, Service};
@@ -44,23 +44,11 @@ const DRAIN_LIMIT_BYTES: usize = 16 * 1024 * 1024;
 
 async fn handle(State(service): State<Arc<Service>>, request: Request) -> Response {
     let (parts, mut body) = request.into_parts();
-    if let Some(response) = service.reject_declared_length(&parts.headers) {
-        drain(&mut body).await;
-        return to_axum(response);
-    }
-    let limit = service.max_body_bytes();
-    let bytes = match Limited::new(&mut body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+    let bytes = match service.read_body(&parts.headers, &mut body).await {
+        Ok(bytes) => bytes,
+        Err(refusal) => {
             drain(&mut body).await;
-            return to_axum(service.body_too_large(limit + 1));
-        }
-        Err(error) => {
-            return to_axum(problem_response(&Problem::new(
-                StatusCode::BAD_REQUEST,
-                "unreadable-body",
-                format!("request body could not be read: {error}"),
-            )));
+            return to_axum(refusal);
         }
     };
     let request = http::Request::from_parts(parts, bytes);

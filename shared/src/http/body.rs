@@ -1,0 +1,50 @@
+//! Reading a request body under the body budget, for any `http_body::Body`, so that every
+//! adapter stops at the same byte and answers the same 413.
+
+use bytes::{Buf, BufMut};
+use http::{HeaderMap, Response, StatusCode};
+use http_body::Body;
+use http_body_util::BodyExt;
+
+use crate::http::problem::Problem;
+use crate::http::service::{problem_response, Service};
+
+impl Service {
+    /// Reads `body` into memory, refusing it as soon as it is known to be over the body
+    /// budget: from its declared `Content-Length` before reading anything, else from the
+    /// bytes read so far. The `Err` is the response to send (413, or 400 when the body
+    /// could not be read). The rest of an oversized body is left unread in `body`.
+    pub async fn read_body<B>(
+        &self,
+        headers: &HeaderMap,
+        body: &mut B,
+    ) -> Result<Vec<u8>, Response<Vec<u8>>>
+    where
+        B: Body + Unpin,
+        B::Error: std::fmt::Display,
+    {
+        if let Some(response) = self.reject_declared_length(headers) {
+            return Err(response);
+        }
+        let limit = self.max_body_bytes();
+        let mut bytes = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|error| {
+                problem_response(&Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable-body",
+                    format!("request body could not be read: {error}"),
+                ))
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers carry nothing the contract reads
+            };
+            let read = bytes.len() + data.remaining();
+            if read > limit {
+                return Err(self.body_too_large(read));
+            }
+            bytes.put(data);
+        }
+        Ok(bytes)
+    }
+}

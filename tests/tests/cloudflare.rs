@@ -1,0 +1,17 @@
+//! The contract suite against the Cloudflare worker on workerd: `wrangler dev` on
+//! loopback, serving the build in `workers/cloudflare/build` (build it first with
+//! `scripts/build-worker`; `scripts/test` does). Runs with `--features cloudflare`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use triage_contract::run_harness;
+use triage_contract::wrangler::WranglerDev;
+
+fn main() -> ExitCode {
+    run_harness(|| {
+        let wrangler = WranglerDev::start(&[]);
+        let client = wrangler.client(Duration::from_secs(120));
+        (wrangler, client)
+    })
+}

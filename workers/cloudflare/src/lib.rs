@@ -1,0 +1,99 @@
+//! # triage-cloudflare
+//!
+//! The Triage HTTP contract on Cloudflare Workers. The worker only maps HTTP: it reads the
+//! body under the budget, hands the request to [`triage_core::http::Service`], and returns
+//! its answer. The model is loaded on the first request an isolate receives and kept in a
+//! global for every later request that isolate serves.
+//!
+//! Configuration comes from the worker's variables (see [`settings`] and [`model_source`]).
+
+pub mod model_source;
+pub mod settings;
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use http::StatusCode;
+use http_body_util::Full;
+use triage_core::http::{problem_response, Problem, Service};
+use triage_core::Classifier;
+use worker::{event, Context, Env, HttpRequest};
+
+use crate::model_source::ModelSource;
+
+/// The isolate's service, loaded by the first request. Workers run one thread per isolate,
+/// so a plain `OnceLock` is enough; it lives as long as the isolate.
+static SERVICE: OnceLock<Service> = OnceLock::new();
+
+#[event(fetch)]
+async fn fetch(
+    request: HttpRequest,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<http::Response<Full<Bytes>>> {
+    let response = match service(&env).await {
+        Ok(service) => answer(service, request).await,
+        Err(problem) => problem_response(&problem),
+    };
+    Ok(response.map(|body| Full::new(Bytes::from(body))))
+}
+
+/// Reads the body under the budget and answers with the core.
+async fn answer(service: &Service, request: HttpRequest) -> http::Response<Vec<u8>> {
+    let (parts, mut body) = request.into_parts();
+    match service.read_body(&parts.headers, &mut body).await {
+        Ok(bytes) => service.handle(&http::Request::from_parts(parts, bytes)),
+        Err(refusal) => refusal,
+    }
+}
+
+/// The isolate's service, loading it on first use. A bundle that fails to load (a bad
+/// checksum, a broken manifest, bad settings) is kept as a 503 service naming the reason;
+/// a failed fetch from a binding is not kept, so the next request tries again.
+async fn service(env: &Env) -> Result<&'static Service, Problem> {
+    if let Some(service) = SERVICE.get() {
+        return Ok(service);
+    }
+    let settings = match settings::from_env(env) {
+        Ok(settings) => settings,
+        Err(error) => return Ok(SERVICE.get_or_init(|| Service::unavailable(&error))),
+    };
+    let source = ModelSource::from_env(env).map_err(unavailable)?;
+    let loaded = match source {
+        ModelSource::Embedded => load_embedded(&settings).map_err(unavailable)?,
+        remote => {
+            let bundle = remote.fetch(env).await.map_err(unavailable)?;
+            // Another request may have finished loading while this one awaited the fetch.
+            if let Some(service) = SERVICE.get() {
+                return Ok(service);
+            }
+            Classifier::load_with(bundle.as_bytes(), &settings)
+        }
+    };
+    Ok(SERVICE.get_or_init(|| Service::from_load(loaded)))
+}
+
+#[cfg(feature = "embedded-model")]
+fn load_embedded(
+    settings: &triage_core::Settings,
+) -> Result<triage_core::Result<Classifier>, model_source::FetchError> {
+    Ok(Classifier::load_with(
+        triage_core::bundle::embedded(),
+        settings,
+    ))
+}
+
+#[cfg(not(feature = "embedded-model"))]
+fn load_embedded(
+    _settings: &triage_core::Settings,
+) -> Result<triage_core::Result<Classifier>, model_source::FetchError> {
+    Err(model_source::FetchError::NotEmbedded)
+}
+
+fn unavailable(error: model_source::FetchError) -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "model-unavailable",
+        error.to_string(),
+    )
+}

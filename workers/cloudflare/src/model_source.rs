@@ -1,0 +1,201 @@
+//! Where the worker finds its model bundle: compiled in (the default), or fetched once per
+//! isolate from a static-assets, KV or R2 binding named in `TRIAGE_MODEL_SOURCE`.
+
+use triage_core::{Manifest, OwnedBundle};
+use worker::Env;
+
+/// Variable choosing the source: `embedded`, `assets:<BINDING>`, `kv:<BINDING>`, `r2:<BINDING>`.
+pub const SOURCE_VAR: &str = "TRIAGE_MODEL_SOURCE";
+/// Variable giving the key prefix (a folder) of the bundle's files in the binding.
+pub const PREFIX_VAR: &str = "TRIAGE_MODEL_PREFIX";
+
+/// A configured model source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// `models/spam-mini`, compiled in with the `embedded-model` feature.
+    Embedded,
+    /// A static-assets binding (`[assets] binding`); files are fetched by path.
+    Assets { binding: String, prefix: String },
+    /// A Workers KV namespace; files are values under `prefix + name`.
+    Kv { binding: String, prefix: String },
+    /// An R2 bucket; files are objects under `prefix + name`.
+    R2 { binding: String, prefix: String },
+}
+
+/// Why the bundle could not be fetched. Unlike a bundle that fails verification, this may
+/// be transient (a binding hiccup), so the worker tries again on the next request.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(
+        "{SOURCE_VAR} is {0:?}; expected embedded, assets:<BINDING>, kv:<BINDING> or r2:<BINDING>"
+    )]
+    BadSource(String),
+    #[error("this worker was built without the embedded model; set {SOURCE_VAR}")]
+    NotEmbedded,
+    #[error("{source_name} has no file `{key}`")]
+    Missing { source_name: String, key: String },
+    #[error("reading `{key}` from {source_name} failed: {reason}")]
+    Binding {
+        source_name: String,
+        key: String,
+        reason: String,
+    },
+    #[error("`{key}` from {source_name} is not a valid manifest: {reason}")]
+    Manifest {
+        source_name: String,
+        key: String,
+        reason: String,
+    },
+}
+
+impl ModelSource {
+    /// Parses `TRIAGE_MODEL_SOURCE` (unset means embedded) and `TRIAGE_MODEL_PREFIX`.
+    pub fn parse(source: Option<&str>, prefix: Option<&str>) -> Result<ModelSource, FetchError> {
+        let prefix = prefix.unwrap_or("").trim().to_owned();
+        let source = source.map(str::trim).unwrap_or("");
+        let (kind, binding) = source.split_once(':').unwrap_or((source, ""));
+        let binding = binding.trim().to_owned();
+        match (kind.trim(), binding.is_empty()) {
+            ("" | "embedded", true) => Ok(ModelSource::Embedded),
+            ("assets", false) => Ok(ModelSource::Assets { binding, prefix }),
+            ("kv", false) => Ok(ModelSource::Kv { binding, prefix }),
+            ("r2", false) => Ok(ModelSource::R2 { binding, prefix }),
+            _ => Err(FetchError::BadSource(source.to_owned())),
+        }
+    }
+
+    /// Reads the source from the worker's variables.
+    pub fn from_env(env: &Env) -> Result<ModelSource, FetchError> {
+        let var = |name| crate::settings::var(env, name);
+        ModelSource::parse(var(SOURCE_VAR).as_deref(), var(PREFIX_VAR).as_deref())
+    }
+
+    /// Fetches `manifest.json` and the files it names. The checksums are checked later,
+    /// when the core loads the bundle.
+    pub async fn fetch(&self, env: &Env) -> Result<OwnedBundle, FetchError> {
+        let manifest = self.fetch_file(env, "manifest.json").await?;
+        let parsed = Manifest::from_json(&manifest).map_err(|e| FetchError::Manifest {
+            source_name: self.name(),
+            key: self.key("manifest.json"),
+            reason: e.to_string(),
+        })?;
+        Ok(OwnedBundle {
+            model: self.fetch_file(env, &parsed.files.model.path).await?,
+            tokenizer: self.fetch_file(env, &parsed.files.tokenizer.path).await?,
+            manifest,
+        })
+    }
+
+    /// A short description for errors: `kv:MODELS`.
+    fn name(&self) -> String {
+        match self {
+            ModelSource::Embedded => "embedded".into(),
+            ModelSource::Assets { binding, .. } => format!("assets:{binding}"),
+            ModelSource::Kv { binding, .. } => format!("kv:{binding}"),
+            ModelSource::R2 { binding, .. } => format!("r2:{binding}"),
+        }
+    }
+
+    fn key(&self, file: &str) -> String {
+        match self {
+            ModelSource::Embedded => file.to_owned(),
+            ModelSource::Assets { prefix, .. }
+            | ModelSource::Kv { prefix, .. }
+            | ModelSource::R2 { prefix, .. } => format!("{prefix}{file}"),
+        }
+    }
+
+    async fn fetch_file(&self, env: &Env, file: &str) -> Result<Vec<u8>, FetchError> {
+        let key = self.key(file);
+        let failed = |reason: String| FetchError::Binding {
+            source_name: self.name(),
+            key: key.clone(),
+            reason,
+        };
+        let found = match self {
+            ModelSource::Embedded => return Err(FetchError::NotEmbedded),
+            ModelSource::Assets { binding, .. } => {
+                let assets = env.assets(binding).map_err(|e| failed(e.to_string()))?;
+                // The host is ignored by the assets binding; only the path matters.
+                let url = format!("https://assets.invalid/{}", key.trim_start_matches('/'));
+                let response = assets
+                    .fetch(url, None)
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                if response.status() == http::StatusCode::NOT_FOUND {
+                    None
+                } else if !response.status().is_success() {
+                    return Err(failed(format!("status {}", response.status())));
+                } else {
+                    let body = http_body_util::BodyExt::collect(response.into_body())
+                        .await
+                        .map_err(|e| failed(e.to_string()))?;
+                    Some(body.to_bytes().to_vec())
+                }
+            }
+            ModelSource::Kv { binding, .. } => env
+                .kv(binding)
+                .map_err(|e| failed(e.to_string()))?
+                .get(&key)
+                .bytes()
+                .await
+                .map_err(|e| failed(e.to_string()))?,
+            ModelSource::R2 { binding, .. } => {
+                let object = env
+                    .bucket(binding)
+                    .map_err(|e| failed(e.to_string()))?
+                    .get(key.clone())
+                    .execute()
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                match object.as_ref().and_then(|o| o.body()) {
+                    Some(body) => Some(body.bytes().await.map_err(|e| failed(e.to_string()))?),
+                    None => None,
+                }
+            }
+        };
+        found.ok_or_else(|| FetchError::Missing {
+            source_name: self.name(),
+            key: key.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_or_embedded_is_embedded() {
+        assert_eq!(
+            ModelSource::parse(None, None).unwrap(),
+            ModelSource::Embedded
+        );
+        assert_eq!(
+            ModelSource::parse(Some(" embedded "), Some("x/")).unwrap(),
+            ModelSource::Embedded
+        );
+    }
+
+    #[test]
+    fn bindings_are_parsed_with_their_prefix() {
+        assert_eq!(
+            ModelSource::parse(Some("r2:MODELS"), Some("spam-mini/")).unwrap(),
+            ModelSource::R2 {
+                binding: "MODELS".into(),
+                prefix: "spam-mini/".into()
+            }
+        );
+        let kv = ModelSource::parse(Some("kv:TRIAGE_KV"), None).unwrap();
+        assert_eq!(kv.key("manifest.json"), "manifest.json");
+        assert_eq!(kv.name(), "kv:TRIAGE_KV");
+    }
+
+    #[test]
+    fn unknown_kinds_and_missing_bindings_are_refused() {
+        for bad in ["s3:BUCKET", "kv", "kv:", "r2: ", "embedded:X"] {
+            let err = ModelSource::parse(Some(bad), None).unwrap_err();
+            assert!(err.to_string().contains(SOURCE_VAR), "{bad}: {err}");
+        }
+    }
+}
