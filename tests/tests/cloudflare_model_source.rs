@@ -101,3 +101,17 @@ fn corrupt_model_in_r2_is_503_naming_the_file_and_checksum() {
     // The worker keeps answering what needs no model.
     assert_eq!(client.get("/openapi.json").status, 200);
 }
+
+#[test]
+fn unknown_model_source_is_503_naming_the_variable() {
+    let wrangler = WranglerDev::start(&["--var", "TRIAGE_MODEL_SOURCE:s3:MODELS"]);
+    let client = wrangler.client(Duration::from_secs(120));
+    let reply = client.get("/v1/models");
+    assert_eq!(reply.status, 503);
+    assert!(reply.content_type().starts_with("application/problem+json"));
+    let detail = reply.json()["detail"].as_str().unwrap_or("").to_owned();
+    assert!(
+        detail.contains("TRIAGE_MODEL_SOURCE") && detail.contains("s3:MODELS"),
+        "{detail}"
+    );
+}
