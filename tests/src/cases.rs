@@ -12,18 +12,13 @@ const CLASSIFY: &str = "/v1/classify";
 
 fn openapi(client: &Client) -> Value {
     let reply = client.get("/openapi.json");
-    assert_eq!(reply.status, 200);
+    reply.assert_status(200);
     reply.json()
 }
 
 fn models(client: &Client) -> Value {
     let reply = client.get("/v1/models");
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(200);
     reply.json()
 }
 
@@ -59,12 +54,7 @@ fn assert_problem(client: &Client, reply: &Reply, status: u16) -> Value {
 
 fn classify(client: &Client, text: &str) -> Value {
     let reply = client.post_json(CLASSIFY, &json!({ "text": text }));
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(200);
     let body = reply.json();
     assert_conforms(&openapi(client), "ClassifyResponse", &body);
     body
@@ -72,7 +62,7 @@ fn classify(client: &Client, text: &str) -> Value {
 
 pub fn health_names_the_model(client: &Client) {
     let reply = client.get("/healthz");
-    assert_eq!(reply.status, 200);
+    reply.assert_status(200);
     let body = reply.json();
     assert_conforms(&openapi(client), "Health", &body);
     assert_eq!(body["model"]["name"], models(client)["models"][0]["name"]);
@@ -118,12 +108,7 @@ pub fn classifies_real_ham_as_ham(client: &Client) {
 
 pub fn batch_answers_in_request_order(client: &Client) {
     let reply = client.post_json(CLASSIFY, &json!({ "texts": [SPAM[0], HAM[0], SPAM[1]] }));
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(200);
     let timing = reply.header("server-timing").unwrap_or("");
     assert!(
         timing.contains("tokenize;dur=") && timing.contains("inference;dur="),
@@ -158,12 +143,7 @@ pub fn accepts_json_content_type_with_parameters(client: &Client) {
         Some("Application/JSON; charset=utf-8"),
         &body,
     );
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(200);
 }
 
 pub fn malformed_json_is_400(client: &Client) {
@@ -261,12 +241,7 @@ pub fn largest_allowed_request_fits_in_memory(client: &Client) {
         body.len()
     );
     let reply = client.send(Method::POST, CLASSIFY, Some("application/json"), &body);
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(200);
     let results = reply.json()["results"]
         .as_array()
         .cloned()

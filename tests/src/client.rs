@@ -25,6 +25,18 @@ impl Reply {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// Panics, showing the body, unless the status is `status`.
+    pub fn assert_status(&self, status: u16) -> &Reply {
+        assert_eq!(
+            self.status,
+            status,
+            "expected {status}, got {}: {}",
+            self.status,
+            String::from_utf8_lossy(&self.body)
+        );
+        self
+    }
+
     /// The body as JSON; panics with the body text when it is not JSON.
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {

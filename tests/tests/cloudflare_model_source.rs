@@ -65,12 +65,7 @@ fn model_is_loaded_from_r2_when_configured() {
     let wrangler = WranglerDev::start(&["--env", "r2", "--persist-to", &persist]);
     let client = wrangler.client(Duration::from_secs(120));
     let health = client.get("/healthz");
-    assert_eq!(
-        health.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&health.body)
-    );
+    health.assert_status(200);
     assert_eq!(health.json()["model"]["name"], "spam-mini-from-r2");
     let reply = client.post_json("/v1/classify", &json!({ "text": SPAM[0] }));
     assert_eq!(reply.status, 200);
