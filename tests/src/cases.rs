@@ -204,6 +204,27 @@ pub fn body_over_budget_is_413(client: &Client) {
     assert_eq!(problem["limit"].as_u64(), Some(limit as u64));
 }
 
+/// A body of 10 MiB (or 1 MiB over the budget, if that is more) is refused with 413 both
+/// with its length declared and streamed without one, and the next request is answered.
+pub fn body_far_over_budget_is_413(client: &Client) {
+    let limit = budget(client, "max_body_bytes");
+    let size = (10 * 1024 * 1024).max(limit + 1024 * 1024);
+    let body = format!("{{\"text\": \"{}\"}}", "a".repeat(size)).into_bytes();
+    for streamed in [false, true] {
+        let reply = if streamed {
+            client.send_streamed(Method::POST, CLASSIFY, Some("application/json"), &body)
+        } else {
+            client.send(Method::POST, CLASSIFY, Some("application/json"), &body)
+        };
+        let problem = assert_problem(client, &reply, 413);
+        assert_eq!(
+            problem["type"], "urn:triage:problem:body-too-large",
+            "streamed: {streamed}"
+        );
+    }
+    assert_eq!(classify(client, SPAM[0])["label"], "spam");
+}
+
 pub fn batch_over_cap_is_413(client: &Client) {
     let cap = budget(client, "max_batch");
     let texts = vec!["hi"; cap + 1];

@@ -93,13 +93,46 @@ impl Client {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Reply {
+        let request = self
+            .request(method, path, content_type)
+            .body(body.to_vec())
+            .expect("valid request");
+        self.run(request)
+    }
+
+    /// Like [`Client::send`], but streams the body with chunked transfer encoding and no
+    /// declared length, so the server only learns its size by reading it.
+    pub fn send_streamed(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Reply {
+        let reader = std::io::Cursor::new(body.to_vec());
+        let request = self
+            .request(method, path, content_type)
+            .body(ureq::SendBody::from_owned_reader(reader))
+            .expect("valid request");
+        self.run(request)
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+    ) -> ureq::http::request::Builder {
         let mut request = Request::builder()
             .method(method)
             .uri(format!("{}{}", self.base, path));
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
         }
-        let request = request.body(body.to_vec()).expect("valid request");
+        request
+    }
+
+    fn run(&self, request: Request<impl ureq::AsSendBody>) -> Reply {
         let mut response = self
             .agent
             .run(request)

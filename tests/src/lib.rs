@@ -69,6 +69,10 @@ pub const CASES: &[(&str, Case)] = &[
         cases::wrong_or_missing_content_type_is_415,
     ),
     ("body_over_budget_is_413", cases::body_over_budget_is_413),
+    (
+        "body_far_over_budget_is_413",
+        cases::body_far_over_budget_is_413,
+    ),
     ("batch_over_cap_is_413", cases::batch_over_cap_is_413),
     ("text_over_budget_is_413", cases::text_over_budget_is_413),
     (

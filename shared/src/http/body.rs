@@ -9,11 +9,29 @@ use http_body_util::BodyExt;
 use crate::http::problem::Problem;
 use crate::http::service::{problem_response, Service};
 
+/// How much of a refused body [`drain_body`] reads at most. Clients (and proxies such as
+/// `wrangler dev`'s) that are still sending when the 413 goes out only see it once their
+/// body is taken; past this, the connection may be cut instead.
+pub const DRAIN_LIMIT_BYTES: usize = 16 * 1024 * 1024;
+
+/// Reads and drops the rest of `body`, up to [`DRAIN_LIMIT_BYTES`], so that the answer to
+/// a refused body reaches a client that is still sending it.
+pub async fn drain_body<B: Body + Unpin>(body: &mut B) {
+    let mut seen = 0usize;
+    while seen < DRAIN_LIMIT_BYTES {
+        match body.frame().await {
+            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |data| data.remaining()),
+            _ => break,
+        }
+    }
+}
+
 impl Service {
     /// Reads `body` into memory, refusing it as soon as it is known to be over the body
     /// budget: from its declared `Content-Length` before reading anything, else from the
     /// bytes read so far. The `Err` is the response to send (413, or 400 when the body
-    /// could not be read). The rest of an oversized body is left unread in `body`.
+    /// could not be read). The rest of an oversized body is left unread in `body`:
+    /// pass it to [`drain_body`] before answering.
     pub async fn read_body<B>(
         &self,
         headers: &HeaderMap,

@@ -8,10 +8,9 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::Router;
 use http::StatusCode;
-use http_body_util::BodyExt;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
-use triage_core::http::{problem_response, Problem, Service};
+use triage_core::http::{drain_body, problem_response, Problem, Service};
 
 /// A router that answers every path of the contract with `service`.
 pub fn router(service: Arc<Service>) -> Router {
@@ -38,16 +37,12 @@ pub async fn serve_until_ctrl_c(addr: SocketAddr, service: Arc<Service>) -> anyh
     Ok(())
 }
 
-/// Oversized bodies are read and discarded up to this many bytes before the 413 goes out,
-/// so that a client still sending can read the answer; past it the connection is closed.
-const DRAIN_LIMIT_BYTES: usize = 16 * 1024 * 1024;
-
 async fn handle(State(service): State<Arc<Service>>, request: Request) -> Response {
     let (parts, mut body) = request.into_parts();
     let bytes = match service.read_body(&parts.headers, &mut body).await {
         Ok(bytes) => bytes,
         Err(refusal) => {
-            drain(&mut body).await;
+            drain_body(&mut body).await;
             return to_axum(refusal);
         }
     };
@@ -61,17 +56,6 @@ async fn handle(State(service): State<Arc<Service>>, request: Request) -> Respon
             "internal",
             format!("request handler failed: {error}"),
         ))),
-    }
-}
-
-/// Reads and drops the rest of `body`, up to [`DRAIN_LIMIT_BYTES`].
-async fn drain(body: &mut Body) {
-    let mut seen = 0usize;
-    while seen < DRAIN_LIMIT_BYTES {
-        match body.frame().await {
-            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |data| data.len()),
-            _ => break,
-        }
     }
 }
 
