@@ -1,6 +1,7 @@
-//! The Cloudflare worker reading its model from an R2 bucket (`wrangler dev --env r2`,
-//! wrangler.toml) instead of the embedded copy, against a local bucket seeded with
-//! `wrangler r2 object put --local`. Runs with `--features cloudflare`.
+//! The Cloudflare worker reading its model from an R2 bucket or a KV namespace
+//! (`wrangler dev --env r2` / `--env kv`, wrangler.toml) instead of the embedded copy,
+//! against local storage seeded with `wrangler r2 object put` / `wrangler kv key put`
+//! (`--local`). Runs with `--features cloudflare`.
 
 use std::path::Path;
 use std::process::Command;
@@ -13,41 +14,71 @@ use triage_contract::wrangler::{repo_root, WranglerDev};
 const BUCKET: &str = "triage-models";
 const PREFIX: &str = "spam-mini/";
 
-/// Puts `bytes` at `key` in the local bucket kept under `state`.
-fn put_object(state: &Path, key: &str, bytes: &[u8]) {
-    let file = state.join("upload.tmp");
-    std::fs::write(&file, bytes).expect("write the upload");
-    let status = Command::new(repo_root().join("scripts/wrangler"))
-        .current_dir(repo_root())
-        .args(["r2", "object", "put", &format!("{BUCKET}/{PREFIX}{key}")])
-        .args(["--env", "r2", "--local", "--persist-to"])
-        .arg(state)
-        .arg("--file")
-        .arg(&file)
-        .status()
-        .expect("run wrangler r2 object put");
-    assert!(status.success(), "wrangler r2 object put {key}");
+/// The binding a test seeds: the environment of wrangler.toml that reads from it.
+#[derive(Clone, Copy)]
+enum Store {
+    R2,
+    Kv,
 }
 
-/// Seeds a bucket with the default bundle, its manifest renamed (so answers prove where
+impl Store {
+    fn env(self) -> &'static str {
+        match self {
+            Store::R2 => "r2",
+            Store::Kv => "kv",
+        }
+    }
+
+    /// Puts `bytes` under `PREFIX + key` in the local store kept under `state`.
+    fn put(self, state: &Path, key: &str, bytes: &[u8]) {
+        let file = state.join("upload.tmp");
+        std::fs::write(&file, bytes).expect("write the upload");
+        let mut command = Command::new(repo_root().join("scripts/wrangler"));
+        command.current_dir(repo_root());
+        match self {
+            Store::R2 => command
+                .args(["r2", "object", "put", &format!("{BUCKET}/{PREFIX}{key}")])
+                .arg("--file"),
+            Store::Kv => command
+                .args(["kv", "key", "put", &format!("{PREFIX}{key}")])
+                .args(["--binding", "MODELS", "--path"]),
+        };
+        command
+            .arg(&file)
+            .args(["--env", self.env(), "--local", "--persist-to"])
+            .arg(state);
+        let status = command.status().expect("run wrangler");
+        assert!(status.success(), "wrangler put {key} into {}", self.env());
+    }
+}
+
+/// Seeds `store` with the default bundle, its manifest renamed (so answers prove where
 /// the model came from) and its model bytes passed through `model`.
-fn seed(state: &Path, model: impl FnOnce(Vec<u8>) -> Vec<u8>) {
+fn seed(store: Store, state: &Path, model: impl FnOnce(Vec<u8>) -> Vec<u8>) {
     let dir = repo_root().join("models/spam-mini");
-    let mut manifest: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest"))
-            .expect("manifest is JSON");
-    manifest["name"] = json!("spam-mini-from-r2");
-    put_object(state, "manifest.json", manifest.to_string().as_bytes());
-    put_object(
-        state,
-        "tokenizer.json",
-        &std::fs::read(dir.join("tokenizer.json")).expect("tokenizer"),
-    );
-    put_object(
-        state,
-        "model.onnx",
-        &model(std::fs::read(dir.join("model.onnx")).expect("model")),
-    );
+    let read = |name: &str| std::fs::read(dir.join(name)).expect("bundle file");
+    let mut manifest: Value = serde_json::from_slice(&read("manifest.json")).expect("JSON");
+    manifest["name"] = json!(format!("spam-mini-from-{}", store.env()));
+    store.put(state, "manifest.json", manifest.to_string().as_bytes());
+    store.put(state, "tokenizer.json", &read("tokenizer.json"));
+    store.put(state, "model.onnx", &model(read("model.onnx")));
+}
+
+/// Starts the worker on `store`'s environment, seeded with the default bundle, and checks
+/// that it answers from that copy.
+fn serves_the_model_from(store: Store) {
+    let state = state_dir(store.env());
+    seed(store, &state, |model| model);
+    let persist = state.to_string_lossy().into_owned();
+    let wrangler = WranglerDev::start(&["--env", store.env(), "--persist-to", &persist]);
+    let client = wrangler.client(Duration::from_secs(120));
+    let health = client.get("/healthz");
+    health.assert_status(200);
+    let expected = format!("spam-mini-from-{}", store.env());
+    assert_eq!(health.json()["model"]["name"], expected.as_str());
+    let reply = client.post_json("/v1/classify", &json!({ "text": SPAM[0] }));
+    reply.assert_status(200);
+    assert_eq!(reply.json()["label"], "spam");
 }
 
 fn state_dir(name: &str) -> std::path::PathBuf {
@@ -59,23 +90,18 @@ fn state_dir(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn model_is_loaded_from_r2_when_configured() {
-    let state = state_dir("r2-good");
-    seed(&state, |model| model);
-    let persist = state.to_string_lossy().into_owned();
-    let wrangler = WranglerDev::start(&["--env", "r2", "--persist-to", &persist]);
-    let client = wrangler.client(Duration::from_secs(120));
-    let health = client.get("/healthz");
-    health.assert_status(200);
-    assert_eq!(health.json()["model"]["name"], "spam-mini-from-r2");
-    let reply = client.post_json("/v1/classify", &json!({ "text": SPAM[0] }));
-    assert_eq!(reply.status, 200);
-    assert_eq!(reply.json()["label"], "spam");
+    serves_the_model_from(Store::R2);
+}
+
+#[test]
+fn model_is_loaded_from_kv_when_configured() {
+    serves_the_model_from(Store::Kv);
 }
 
 #[test]
 fn corrupt_model_in_r2_is_503_naming_the_file_and_checksum() {
     let state = state_dir("r2-corrupt");
-    seed(&state, |mut model| {
+    seed(Store::R2, &state, |mut model| {
         let middle = model.len() / 2;
         model[middle] ^= 0xff;
         model
