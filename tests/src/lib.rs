@@ -23,67 +23,35 @@ pub use client::{Client, Reply};
 /// A contract case: panics on a violation.
 pub type Case = fn(&Client);
 
+/// Names each case after its function in [`cases`], so the two cannot drift apart.
+macro_rules! named_cases {
+    ($($case:ident),+ $(,)?) => {
+        &[$((stringify!($case), cases::$case as Case)),+]
+    };
+}
+
 /// Every case of the contract, by name.
-pub const CASES: &[(&str, Case)] = &[
-    ("health_names_the_model", cases::health_names_the_model),
-    (
-        "models_reports_model_budgets_and_memory",
-        cases::models_reports_model_budgets_and_memory,
-    ),
-    (
-        "openapi_document_is_served",
-        cases::openapi_document_is_served,
-    ),
-    (
-        "classifies_real_spam_as_spam",
-        cases::classifies_real_spam_as_spam,
-    ),
-    (
-        "classifies_real_ham_as_ham",
-        cases::classifies_real_ham_as_ham,
-    ),
-    (
-        "batch_answers_in_request_order",
-        cases::batch_answers_in_request_order,
-    ),
-    (
-        "long_text_is_truncated_and_flagged",
-        cases::long_text_is_truncated_and_flagged,
-    ),
-    (
-        "accepts_json_content_type_with_parameters",
-        cases::accepts_json_content_type_with_parameters,
-    ),
-    ("malformed_json_is_400", cases::malformed_json_is_400),
-    ("empty_body_is_400", cases::empty_body_is_400),
-    (
-        "wrong_fields_or_types_are_422",
-        cases::wrong_fields_or_types_are_422,
-    ),
-    (
-        "wrong_method_is_405_with_allow",
-        cases::wrong_method_is_405_with_allow,
-    ),
-    (
-        "wrong_or_missing_content_type_is_415",
-        cases::wrong_or_missing_content_type_is_415,
-    ),
-    ("body_over_budget_is_413", cases::body_over_budget_is_413),
-    (
-        "body_far_over_budget_is_413",
-        cases::body_far_over_budget_is_413,
-    ),
-    ("batch_over_cap_is_413", cases::batch_over_cap_is_413),
-    ("text_over_budget_is_413", cases::text_over_budget_is_413),
-    (
-        "largest_allowed_request_fits_in_memory",
-        cases::largest_allowed_request_fits_in_memory,
-    ),
-    ("unknown_path_is_404", cases::unknown_path_is_404),
-    (
-        "still_answers_after_bad_requests",
-        cases::still_answers_after_bad_requests,
-    ),
+pub const CASES: &[(&str, Case)] = named_cases![
+    health_names_the_model,
+    models_reports_model_budgets_and_memory,
+    openapi_document_is_served,
+    classifies_real_spam_as_spam,
+    classifies_real_ham_as_ham,
+    batch_answers_in_request_order,
+    long_text_is_truncated_and_flagged,
+    accepts_json_content_type_with_parameters,
+    malformed_json_is_400,
+    empty_body_is_400,
+    wrong_fields_or_types_are_422,
+    wrong_method_is_405_with_allow,
+    wrong_or_missing_content_type_is_415,
+    body_over_budget_is_413,
+    body_far_over_budget_is_413,
+    batch_over_cap_is_413,
+    text_over_budget_is_413,
+    largest_allowed_request_fits_in_memory,
+    unknown_path_is_404,
+    still_answers_after_bad_requests,
 ];
 
 /// The main of an adapter's contract test (a `harness = false` test target). `start`

@@ -9,14 +9,14 @@ use http_body_util::BodyExt;
 use crate::http::problem::Problem;
 use crate::http::service::{problem_response, Service};
 
-/// How much of a refused body [`drain_body`] reads at most. Clients (and proxies such as
-/// `wrangler dev`'s) that are still sending when the 413 goes out only see it once their
-/// body is taken; past this, the connection may be cut instead.
+/// How much of a refused body [`Service::read_body`] reads and drops at most before it
+/// answers. Clients (and proxies such as `wrangler dev`'s) that are still sending when the
+/// 413 goes out only see it once their body is taken; past this, the connection may be
+/// cut instead.
 pub const DRAIN_LIMIT_BYTES: usize = 16 * 1024 * 1024;
 
-/// Reads and drops the rest of `body`, up to [`DRAIN_LIMIT_BYTES`], so that the answer to
-/// a refused body reaches a client that is still sending it.
-pub async fn drain_body<B: Body + Unpin>(body: &mut B) {
+/// Reads and drops the rest of `body`, up to [`DRAIN_LIMIT_BYTES`].
+async fn drain<B: Body + Unpin>(body: &mut B) {
     let mut seen = 0usize;
     while seen < DRAIN_LIMIT_BYTES {
         match body.frame().await {
@@ -29,19 +29,21 @@ pub async fn drain_body<B: Body + Unpin>(body: &mut B) {
 impl Service {
     /// Reads `body` into memory, refusing it as soon as it is known to be over the body
     /// budget: from its declared `Content-Length` before reading anything, else from the
-    /// bytes read so far. The `Err` is the response to send (413, or 400 when the body
-    /// could not be read). The rest of an oversized body is left unread in `body`:
-    /// pass it to [`drain_body`] before answering.
+    /// bytes read so far. A refused body is not kept, but the rest of it is read and
+    /// dropped (up to [`DRAIN_LIMIT_BYTES`]) so that the 413 reaches a client still
+    /// sending. The `Err` is the response to send (413, or 400 when the body could not
+    /// be read).
     pub async fn read_body<B>(
         &self,
         headers: &HeaderMap,
-        body: &mut B,
+        mut body: B,
     ) -> Result<Vec<u8>, Response<Vec<u8>>>
     where
         B: Body + Unpin,
         B::Error: std::fmt::Display,
     {
         if let Some(response) = self.reject_declared_length(headers) {
+            drain(&mut body).await;
             return Err(response);
         }
         let limit = self.max_body_bytes();
@@ -59,6 +61,7 @@ impl Service {
             };
             let read = bytes.len() + data.remaining();
             if read > limit {
+                drain(&mut body).await;
                 return Err(self.body_too_large(read));
             }
             bytes.put(data);

@@ -6,6 +6,6 @@ mod body;
 pub mod problem;
 pub mod service;
 
-pub use body::{drain_body, DRAIN_LIMIT_BYTES};
+pub use body::DRAIN_LIMIT_BYTES;
 pub use problem::{Problem, PROBLEM_JSON};
 pub use service::{problem_response, Service, OPENAPI_JSON};

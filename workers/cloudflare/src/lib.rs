@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::Full;
-use triage_core::http::{drain_body, problem_response, Problem, Service};
+use triage_core::http::{problem_response, Problem, Service};
 use triage_core::Classifier;
 use worker::{event, Context, Env, HttpRequest};
 
@@ -38,16 +38,12 @@ async fn fetch(
     Ok(response.map(|body| Full::new(Bytes::from(body))))
 }
 
-/// Reads the body under the budget and answers with the core. A refused body is drained
-/// first, so the 413 reaches a client (or wrangler's dev proxy) still sending it.
+/// Reads the body under the budget and answers with the core.
 async fn answer(service: &Service, request: HttpRequest) -> http::Response<Vec<u8>> {
-    let (parts, mut body) = request.into_parts();
-    match service.read_body(&parts.headers, &mut body).await {
+    let (parts, body) = request.into_parts();
+    match service.read_body(&parts.headers, body).await {
         Ok(bytes) => service.handle(&http::Request::from_parts(parts, bytes)),
-        Err(refusal) => {
-            drain_body(&mut body).await;
-            refusal
-        }
+        Err(refusal) => refusal,
     }
 }
 

@@ -10,7 +10,7 @@ use axum::Router;
 use http::StatusCode;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
-use triage_core::http::{drain_body, problem_response, Problem, Service};
+use triage_core::http::{problem_response, Problem, Service};
 
 /// A router that answers every path of the contract with `service`.
 pub fn router(service: Arc<Service>) -> Router {
@@ -38,13 +38,10 @@ pub async fn serve_until_ctrl_c(addr: SocketAddr, service: Arc<Service>) -> anyh
 }
 
 async fn handle(State(service): State<Arc<Service>>, request: Request) -> Response {
-    let (parts, mut body) = request.into_parts();
-    let bytes = match service.read_body(&parts.headers, &mut body).await {
+    let (parts, body) = request.into_parts();
+    let bytes = match service.read_body(&parts.headers, body).await {
         Ok(bytes) => bytes,
-        Err(refusal) => {
-            drain_body(&mut body).await;
-            return to_axum(refusal);
-        }
+        Err(refusal) => return to_axum(refusal),
     };
     let request = http::Request::from_parts(parts, bytes);
     // Inference is CPU-bound: run it on the blocking pool, not on the async workers.
