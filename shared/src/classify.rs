@@ -50,7 +50,50 @@ pub struct Timings {
     pub inference_ms: f64,
 }
 
-/// A loaded classification model: parsed, optimised and verified once, then shared.
+/// A classification bundle verified, its tokenizer and model loaded and optimised: the
+/// expensive part of start-up, before any deployment settings. Adapters that snapshot a
+/// loaded worker (Wizer on Spin) keep this in the snapshot and apply [`Settings`] per
+/// instance with [`Classifier::new`], which is cheap.
+#[derive(Debug)]
+pub struct PreparedClassifier {
+    manifest: Manifest,
+    encoder: TextEncoder,
+    model: SequenceModel,
+    tokenizer_file_bytes: usize,
+}
+
+impl PreparedClassifier {
+    /// Verifies the bundle's checksums, checks it is a classifier, and loads tokenizer and
+    /// model (parsed, typed and optimised by tract).
+    pub fn load(bundle: BundleBytes<'_>) -> Result<PreparedClassifier> {
+        let (manifest, files) = bundle.verify()?;
+        if manifest.task != Task::Classify {
+            return Err(TriageError::Manifest(format!(
+                "task is {:?}, a classifier needs `classify`",
+                manifest.task
+            )));
+        }
+        let encoder = TextEncoder::from_bytes(
+            &manifest.files.tokenizer.path,
+            files.tokenizer,
+            manifest.max_tokens,
+        )?;
+        let model = SequenceModel::load(&manifest, files.model)?;
+        Ok(PreparedClassifier {
+            manifest,
+            encoder,
+            model,
+            tokenizer_file_bytes: files.tokenizer.len(),
+        })
+    }
+
+    /// The bundle's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+}
+
+/// A classifier ready to serve: a [`PreparedClassifier`] under deployment settings.
 #[derive(Debug)]
 pub struct Classifier {
     manifest: Manifest,
@@ -61,33 +104,48 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    /// Verifies the bundle, loads tokenizer and model, and checks that the budgets fit
-    /// the model and the memory budget. `budgets.max_tokens` is capped at the model's.
+    /// Verifies and loads the bundle, and checks that the budgets fit the model and the
+    /// memory budget. `budgets.max_tokens` is capped at the model's.
     pub fn load(bundle: BundleBytes<'_>, budgets: Budgets) -> Result<Classifier> {
-        let (manifest, files) = bundle.verify()?;
-        if manifest.task != Task::Classify {
-            return Err(TriageError::Manifest(format!(
-                "task is {:?}, a classifier needs `classify`",
-                manifest.task
-            )));
-        }
+        let settings = Settings {
+            budgets,
+            threshold: None,
+        };
+        Classifier::load_with(bundle, &settings)
+    }
+
+    /// [`Classifier::load`] with deployment [`Settings`]: their budgets, and their
+    /// threshold in place of the manifest's when set.
+    pub fn load_with(bundle: BundleBytes<'_>, settings: &Settings) -> Result<Classifier> {
+        Classifier::new(PreparedClassifier::load(bundle)?, settings)
+    }
+
+    /// Applies deployment settings to a prepared bundle: budgets capped to the model, the
+    /// threshold override, and the memory check. No parsing: this is cheap.
+    pub fn new(prepared: PreparedClassifier, settings: &Settings) -> Result<Classifier> {
+        let PreparedClassifier {
+            mut manifest,
+            mut encoder,
+            model,
+            tokenizer_file_bytes,
+        } = prepared;
         let budgets = Budgets {
-            max_tokens: budgets.max_tokens.min(manifest.max_tokens),
-            ..budgets
+            max_tokens: settings.budgets.max_tokens.min(manifest.max_tokens),
+            ..settings.budgets
         };
         if budgets.max_tokens < 2 || budgets.max_batch == 0 {
             return Err(TriageError::Config(
                 "max_tokens must be >= 2 and max_batch >= 1".into(),
             ));
         }
-        let encoder = TextEncoder::from_bytes(
-            &manifest.files.tokenizer.path,
-            files.tokenizer,
-            budgets.max_tokens,
-        )?;
-        let model = SequenceModel::load(&manifest, files.model)?;
-        let memory = MemoryEstimate::new(&budgets, &model, files.tokenizer.len());
+        if budgets.max_tokens != encoder.max_tokens() {
+            encoder.set_max_tokens(budgets.max_tokens)?;
+        }
+        let memory = MemoryEstimate::new(&budgets, &model, tokenizer_file_bytes);
         memory.check_fits(&budgets)?;
+        if let Some(threshold) = settings.threshold {
+            manifest.threshold = threshold;
+        }
         Ok(Classifier {
             manifest,
             budgets,
@@ -95,16 +153,6 @@ impl Classifier {
             model,
             memory,
         })
-    }
-
-    /// [`Classifier::load`] with deployment [`Settings`]: their budgets, and their
-    /// threshold in place of the manifest's when set.
-    pub fn load_with(bundle: BundleBytes<'_>, settings: &Settings) -> Result<Classifier> {
-        let mut classifier = Classifier::load(bundle, settings.budgets)?;
-        if let Some(threshold) = settings.threshold {
-            classifier.manifest.threshold = threshold;
-        }
-        Ok(classifier)
     }
 
     /// The bundle's manifest (with the threshold in force).

@@ -27,7 +27,7 @@ pub mod tokenize;
 
 pub use budget::{BudgetExceeded, Budgets};
 pub use bundle::{BundleBytes, OwnedBundle};
-pub use classify::{Classification, Classifier, Scores, Timings};
+pub use classify::{Classification, Classifier, PreparedClassifier, Scores, Timings};
 pub use error::{Result, TriageError};
 pub use manifest::Manifest;
 pub use settings::Settings;

@@ -28,22 +28,29 @@ pub struct TextEncoder {
 impl TextEncoder {
     /// Loads `tokenizer.json` bytes and sets truncation to `max_tokens`, padding off.
     pub fn from_bytes(file: &str, bytes: &[u8], max_tokens: usize) -> Result<TextEncoder> {
-        let fail = |reason: String| TriageError::Tokenizer {
+        let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(|e| TriageError::Tokenizer {
             file: file.to_owned(),
-            reason,
-        };
-        let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(|e| fail(e.to_string()))?;
+            reason: e.to_string(),
+        })?;
         tokenizer.with_padding(None);
-        tokenizer
+        let mut encoder = TextEncoder {
+            tokenizer,
+            max_tokens,
+        };
+        encoder.set_max_tokens(max_tokens)?;
+        Ok(encoder)
+    }
+
+    /// Truncates to `max_tokens` from now on.
+    pub fn set_max_tokens(&mut self, max_tokens: usize) -> Result<()> {
+        self.tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: max_tokens,
                 ..TruncationParams::default()
             }))
-            .map_err(|e| fail(e.to_string()))?;
-        Ok(TextEncoder {
-            tokenizer,
-            max_tokens,
-        })
+            .map_err(|e| TriageError::Config(format!("max_tokens {max_tokens}: {e}")))?;
+        self.max_tokens = max_tokens;
+        Ok(())
     }
 
     /// The token budget this encoder truncates to.

@@ -1,7 +1,7 @@
 //! Budgets on the real model: truncation, caps, and the memory budget check.
 
 use triage_core::bundle;
-use triage_core::{BudgetExceeded, Budgets, Classifier, TriageError};
+use triage_core::{BudgetExceeded, Budgets, Classifier, PreparedClassifier, Settings, TriageError};
 
 fn classifier(budgets: Budgets) -> Classifier {
     Classifier::load(bundle::embedded(), budgets).expect("loads")
@@ -110,4 +110,43 @@ fn batch_results_match_single_results_in_order() {
     }
     let sum: f32 = batch[0].scores.0.iter().map(|(_, s)| s).sum();
     assert!((sum - 1.0).abs() < 1e-5, "scores sum to one");
+}
+
+#[test]
+fn settings_on_a_prepared_bundle_act_like_loading_with_them() {
+    let settings = Settings {
+        budgets: Budgets {
+            max_tokens: 24,
+            ..Budgets::default()
+        },
+        threshold: Some(0.99),
+    };
+    let prepared = PreparedClassifier::load(bundle::embedded()).expect("prepares");
+    let configured = Classifier::new(prepared, &settings).expect("configures");
+    let loaded = Classifier::load_with(bundle::embedded(), &settings).expect("loads");
+    assert_eq!(configured.budgets(), loaded.budgets());
+    assert_eq!(configured.manifest().threshold, 0.99);
+    let text = "meeting notes attached, see the agenda ".repeat(20);
+    let result = configured.classify(&text).expect("classifies");
+    assert_eq!(result.tokens, 24, "the encoder truncates to the new budget");
+    assert!(result.truncated);
+    assert_eq!(result.confident, result.score >= 0.99);
+    assert_eq!(result, loaded.classify(&text).expect("classifies"));
+}
+
+#[test]
+fn settings_over_the_memory_budget_are_refused_on_a_prepared_bundle() {
+    let settings = Settings {
+        budgets: Budgets {
+            memory_bytes: 1024 * 1024,
+            ..Budgets::default()
+        },
+        threshold: None,
+    };
+    let prepared = PreparedClassifier::load(bundle::embedded()).expect("prepares");
+    let error = Classifier::new(prepared, &settings).expect_err("over the memory budget");
+    assert!(matches!(
+        error,
+        TriageError::Budget(BudgetExceeded::Memory { .. })
+    ));
 }

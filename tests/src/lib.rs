@@ -11,6 +11,10 @@ pub mod client;
 pub mod samples;
 pub mod schema;
 #[cfg(unix)]
+pub mod served;
+#[cfg(unix)]
+pub mod wasmtime;
+#[cfg(unix)]
 pub mod wrangler;
 
 use std::process::ExitCode;

@@ -6,12 +6,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use triage_contract::run_harness;
-use triage_contract::wrangler::WranglerDev;
+use triage_contract::wrangler;
 
 fn main() -> ExitCode {
     run_harness(|| {
-        let wrangler = WranglerDev::start(&[]);
-        let client = wrangler.client(Duration::from_secs(120));
-        (wrangler, client)
+        let server = wrangler::dev(&[]);
+        let client = server.client(Duration::from_secs(120));
+        (server, client)
     })
 }

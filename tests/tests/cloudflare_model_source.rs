@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use triage_contract::samples::SPAM;
-use triage_contract::wrangler::{repo_root, WranglerDev};
+use triage_contract::served::repo_root;
+use triage_contract::wrangler;
 
 const BUCKET: &str = "triage-models";
 const PREFIX: &str = "spam-mini/";
@@ -70,8 +71,8 @@ fn serves_the_model_from(store: Store) {
     let state = state_dir(store.env());
     seed(store, &state, |model| model);
     let persist = state.to_string_lossy().into_owned();
-    let wrangler = WranglerDev::start(&["--env", store.env(), "--persist-to", &persist]);
-    let client = wrangler.client(Duration::from_secs(120));
+    let server = wrangler::dev(&["--env", store.env(), "--persist-to", &persist]);
+    let client = server.client(Duration::from_secs(120));
     let health = client.get("/healthz");
     health.assert_status(200);
     let expected = format!("spam-mini-from-{}", store.env());
@@ -107,8 +108,8 @@ fn corrupt_model_in_r2_is_503_naming_the_file_and_checksum() {
         model
     });
     let persist = state.to_string_lossy().into_owned();
-    let wrangler = WranglerDev::start(&["--env", "r2", "--persist-to", &persist]);
-    let client = wrangler.client(Duration::from_secs(120));
+    let server = wrangler::dev(&["--env", "r2", "--persist-to", &persist]);
+    let client = server.client(Duration::from_secs(120));
     for path in ["/healthz", "/v1/models"] {
         let reply = client.get(path);
         assert_eq!(reply.status, 503, "{path}");
@@ -125,8 +126,8 @@ fn corrupt_model_in_r2_is_503_naming_the_file_and_checksum() {
 
 #[test]
 fn unknown_model_source_is_503_naming_the_variable() {
-    let wrangler = WranglerDev::start(&["--var", "TRIAGE_MODEL_SOURCE:s3:MODELS"]);
-    let client = wrangler.client(Duration::from_secs(120));
+    let server = wrangler::dev(&["--var", "TRIAGE_MODEL_SOURCE:s3:MODELS"]);
+    let client = server.client(Duration::from_secs(120));
     let reply = client.get("/v1/models");
     assert_eq!(reply.status, 503);
     assert!(reply.content_type().starts_with("application/problem+json"));

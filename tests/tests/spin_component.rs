@@ -1,0 +1,149 @@
+//! What the Spin component does beyond the shared contract, under `wasmtime serve`:
+//! settings from `TRIAGE_*` environment variables, instances that start from the
+//! pre-initialised snapshot, the plain build loading the model itself, and the memory cap.
+//! Runs with `--features spin` after `scripts/build-spin`.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use triage_contract::samples::{HAM, SPAM};
+use triage_contract::served::Served;
+use triage_contract::wasmtime::{serve, Component, MEMORY_CAP_BYTES};
+use triage_contract::Client;
+
+/// A fresh instance for every request: what Spin does, and the case pre-initialisation is for.
+const FRESH_INSTANCES: &str = "--max-instance-reuse-count=1";
+
+fn up(server: &Served) -> Client {
+    server.client(Duration::from_secs(300))
+}
+
+/// The `instance` entry of `Server-Timing`, present on the request that set up an instance.
+fn instance_timing(client: &Client) -> Option<String> {
+    let reply = client.post_json("/v1/classify", &json!({ "text": SPAM[0] }));
+    reply.assert_status(200);
+    let timing = reply.header("server-timing").unwrap_or_default();
+    timing
+        .split(", ")
+        .find(|entry| entry.starts_with("instance;"))
+        .map(str::to_owned)
+}
+
+#[test]
+fn fresh_instances_start_from_the_snapshot() {
+    let server = serve(
+        Component::Preinitialized,
+        MEMORY_CAP_BYTES,
+        &[],
+        &[FRESH_INSTANCES],
+    );
+    let client = up(&server);
+    for _ in 0..3 {
+        let timing = instance_timing(&client).expect("every request starts an instance");
+        assert!(timing.contains("model from snapshot"), "{timing}");
+    }
+}
+
+#[test]
+fn plain_build_loads_the_model_in_each_fresh_instance() {
+    let server = serve(Component::Lazy, MEMORY_CAP_BYTES, &[], &[FRESH_INSTANCES]);
+    let client = up(&server);
+    for _ in 0..2 {
+        let timing = instance_timing(&client).expect("every request starts an instance");
+        assert!(timing.contains("model loaded"), "{timing}");
+    }
+}
+
+#[test]
+fn reused_instances_report_their_start_once() {
+    let server = serve(
+        Component::Preinitialized,
+        MEMORY_CAP_BYTES,
+        &[],
+        &["--max-instance-reuse-count=4"],
+    );
+    let client = up(&server);
+    // wait_until_up's /healthz was the first request of the first instance.
+    let reported = (0..3)
+        .filter(|_| instance_timing(&client).is_some())
+        .count();
+    assert_eq!(reported, 0, "the instance was reused, not restarted");
+}
+
+#[test]
+fn snapshot_and_plain_build_give_the_same_scores() {
+    let body = json!({ "texts": [SPAM[1], HAM[0], HAM[3]] });
+    let results = |component| -> Value {
+        let server = serve(component, MEMORY_CAP_BYTES, &[], &[]);
+        let reply = up(&server).post_json("/v1/classify", &body);
+        reply.assert_status(200);
+        reply.json()["results"].clone()
+    };
+    let preinitialized = results(Component::Preinitialized);
+    let lazy = results(Component::Lazy);
+    assert_eq!(preinitialized, lazy);
+    assert_eq!(preinitialized[0]["label"], "spam");
+    assert_eq!(preinitialized[1]["label"], "ham");
+}
+
+#[test]
+fn settings_come_from_triage_environment_variables() {
+    let server = serve(
+        Component::Preinitialized,
+        MEMORY_CAP_BYTES,
+        &[("TRIAGE_THRESHOLD", "0.999"), ("TRIAGE_MAX_TOKENS", "64")],
+        &[],
+    );
+    let client = up(&server);
+    let models = client.get("/v1/models");
+    models.assert_status(200);
+    let models = models.json();
+    assert_eq!(models["budgets"]["max_tokens"], 64);
+    let threshold = models["models"][0]["threshold"]
+        .as_f64()
+        .expect("threshold");
+    assert!((threshold - 0.999).abs() < 1e-6, "{threshold}");
+    let reply = client.post_json("/v1/classify", &json!({ "text": HAM[0] }));
+    reply.assert_status(200);
+    let result = reply.json();
+    assert_eq!(result["tokens"], 64, "truncated to the configured budget");
+    assert_eq!(result["truncated"], true);
+    let score = result["score"].as_f64().expect("score");
+    assert_eq!(result["confident"], score >= threshold);
+}
+
+#[test]
+fn bad_setting_is_503_naming_it_and_the_rest_still_answers() {
+    let server = serve(
+        Component::Preinitialized,
+        MEMORY_CAP_BYTES,
+        &[("TRIAGE_MAX_BATCH", "lots")],
+        &[],
+    );
+    let client = up(&server);
+    let reply = client.post_json("/v1/classify", &json!({ "text": SPAM[0] }));
+    assert_eq!(reply.status, 503);
+    assert!(reply.content_type().starts_with("application/problem+json"));
+    let detail = reply.json()["detail"].as_str().unwrap_or("").to_owned();
+    assert!(
+        detail.contains("max_batch") && detail.contains("lots"),
+        "{detail}"
+    );
+    client.get("/openapi.json").assert_status(200);
+}
+
+#[test]
+fn memory_cap_binds_the_instance() {
+    // Far below the snapshot's linear memory: wasmtime refuses the component outright.
+    // Proves that the -W max-memory-size cap the suite runs under is applied.
+    let mut server = serve(Component::Preinitialized, 4 * 1024 * 1024, &[], &[]);
+    assert!(
+        server.exits_within(Duration::from_secs(300)),
+        "wasmtime serve started a component over its memory cap"
+    );
+    let log = server.log();
+    assert!(
+        log.contains("memory") && log.contains("exceeds the limit"),
+        "{log}"
+    );
+}
