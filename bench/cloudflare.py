@@ -11,105 +11,30 @@ Prints Markdown tables for bench/RESULTS.md. Needs only the Python standard libr
 """
 
 import argparse
-import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import time
-import urllib.request
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SENTENCE = "please review the attached quarterly report before friday "
+from loopback import (ROOT, Server, floor_ms, free_port, get_json, largest_request, p99,
+                      post, summary, text_of)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def post(base, payload):
-    """Client-side milliseconds, the body, and the worker's own tokenize+inference ms."""
-    request = urllib.request.Request(
-        base + "/v1/classify",
-        data=json.dumps(payload, separators=(",", ":")).encode(),
-        headers={"content-type": "application/json"},
-    )
-    started = time.perf_counter()
-    with urllib.request.urlopen(request, timeout=60) as response:
-        body = json.loads(response.read())
-        timing = response.headers.get("server-timing", "")
-    elapsed = (time.perf_counter() - started) * 1000
-    inside = sum(float(part.split("dur=")[1]) for part in timing.split(",") if "dur=" in part)
-    return elapsed, body, inside
-
-
-def largest_request(base):
-    """Sends the largest request the budgets allow (as the contract test does) and returns
-    (client ms, linear memory bytes afterwards)."""
-    budgets = get_json(base, "/v1/models")["budgets"]
-    per_text = min((budgets["max_body_bytes"] - 16) // budgets["max_batch"] - 3,
-                   budgets["max_text_bytes"])
-    text = (SENTENCE * (per_text // len(SENTENCE) + 1))[:per_text]
-    payload = {"texts": [text] * budgets["max_batch"]}
-    elapsed = post(base, payload)[0]
-    return elapsed, get_json(base, "/v1/models")["memory"]["current_bytes"]
-
-
-def floor_ms(base, n=200):
-    """Median client-side time of GET /healthz: wrangler's proxy and the client, no model."""
-    times = []
-    for _ in range(n):
-        started = time.perf_counter()
-        get_json(base, "/healthz")
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
-
-
-def get_json(base, path):
-    with urllib.request.urlopen(base + path, timeout=60) as response:
-        return json.loads(response.read())
-
-
-class Wrangler:
-    """scripts/wrangler dev in its own process group, serving the prebuilt worker."""
+class Wrangler(Server):
+    """scripts/wrangler dev serving the prebuilt worker."""
 
     def __init__(self, extra=()):
-        self.port = free_port()
-        env = dict(os.environ, TRIAGE_WORKER_PREBUILT="1", CI="1")
-        self.log = open(ROOT / "target" / f"bench-wrangler-{self.port}.log", "w")
-        self.proc = subprocess.Popen(
-            [str(ROOT / "scripts/wrangler"), "dev", "--ip", "127.0.0.1",
-             "--port", str(self.port), "--inspector-port", str(free_port()),
-             "--show-interactive-dev-session=false", "--log-level", "warn", *extra],
-            cwd=ROOT, env=env, stdout=self.log, stderr=self.log, start_new_session=True)
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def wait_listening(self, timeout=120):
-        """Waits for the port to accept connections, without sending a request."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"wrangler dev did not listen on {self.port}")
-
-    def stop(self):
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.log.close()
+        port = free_port()
+        super().__init__(
+            "wrangler", [str(ROOT / "scripts/wrangler"), "dev", "--ip", "127.0.0.1",
+                         "--port", str(port), "--inspector-port", str(free_port()),
+                         "--show-interactive-dev-session=false", "--log-level", "warn",
+                         *extra],
+            port, env={"TRIAGE_WORKER_PREBUILT": "1", "CI": "1"})
 
 
-def text_of(words):
-    return (SENTENCE * (words // 8 + 1)).split()[:words]
+def inside_ms(timing):
+    """The worker's own tokenize + inference time."""
+    return timing.get("tokenize", 0.0) + timing.get("inference", 0.0)
 
 
 def main():
@@ -118,7 +43,7 @@ def main():
     parser.add_argument("--warm", type=int, default=200, help="warm requests per length")
     args = parser.parse_args()
 
-    short = {"text": " ".join(text_of(10))}
+    short = {"text": text_of(10)}
     cold, first_get, first_classify = [], [], []
     for sample in range(args.cold):
         wrangler = Wrangler()
@@ -147,25 +72,20 @@ def main():
             time.sleep(2)
             post(wrangler.base, short)  # load the model
             for words in lengths:
-                payload = {"text": " ".join(text_of(words))}
+                payload = {"text": text_of(words)}
                 times, insides, tokens = [], [], None
                 for _ in range(args.warm):
-                    elapsed, body, inside = post(wrangler.base, payload)
+                    elapsed, body, timing = post(wrangler.base, payload)
                     times.append(elapsed)
-                    insides.append(inside)
+                    insides.append(inside_ms(timing))
                     tokens = body["tokens"]
-                times.sort()
-                p99 = times[max(0, int(len(times) * 0.99) - 1)]
-                rows.append((max_tokens, tokens, statistics.median(times), p99,
+                rows.append((max_tokens, tokens, statistics.median(times), p99(times),
                              statistics.median(insides)))
             memory = get_json(wrangler.base, "/v1/models")["memory"]
             floor = floor_ms(wrangler.base)
             largest = largest_request(wrangler.base)
         finally:
             wrangler.stop()
-
-    def summary(xs):
-        return f"median {statistics.median(xs):.1f} ms, min {min(xs):.1f}, max {max(xs):.1f}"
 
     print(f"cold, first POST /v1/classify of a fresh isolate (n={len(cold)}): {summary(cold)}")
     if first_get:
@@ -175,8 +95,8 @@ def main():
           " worker's own Server-Timing (tokenize + inference, 1 ms resolution):\n")
     print("| TRIAGE_MAX_TOKENS | tokens | client median | client p99 | worker median |")
     print("|---|---|---|---|---|")
-    for max_tokens, tokens, median, p99, inside in rows:
-        print(f"| {max_tokens} | {tokens} | {median:.2f} ms | {p99:.2f} ms | {inside:.0f} ms |")
+    for max_tokens, tokens, median, tail, inside in rows:
+        print(f"| {max_tokens} | {tokens} | {median:.2f} ms | {tail:.2f} ms | {inside:.0f} ms |")
     print(f"\nGET /healthz (no model work): median {floor:.2f} ms")
     print(f"linear memory after the 256-token run: {memory['current_bytes']:,} bytes;"
           f" after the largest allowed request ({largest[0]:.0f} ms):"

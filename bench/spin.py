@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Per-request latency of the Spin component under `wasmtime serve`, against the native build.
+
+Spin, and `wasmtime serve --max-instance-reuse-count=1`, start a fresh instance for every
+request, so what a request costs is instantiation plus setting up the service plus the
+inference. Four servers run side by side and every round sends one request to each, so
+they share the machine's noise:
+
+  native        the native server (target/release/triage serve), warm
+  snapshot      the pre-initialised component (target/spin/triage.wasm), fresh instances
+  plain         the plain build (target/spin/triage-lazy.wasm), fresh instances: each
+                request loads the model
+  reused        the pre-initialised component with wasmtime's default reuse for WASIp3
+                components (up to 128 requests per instance)
+
+The issue's goal: the component's total per-request time (client side, fresh instance)
+at most 2x the native build's warm inference (its Server-Timing tokenize + inference).
+
+Usage: bench/spin.py [--rounds N]
+  (after scripts/build-spin and cargo build --release -p triage-native)
+Prints Markdown for bench/RESULTS.md. Needs only the Python standard library.
+"""
+
+import argparse
+import gzip
+import statistics
+import time
+
+from loopback import (ROOT, Server, floor_ms, free_port, get_json, largest_request, p99,
+                      post, summary, text_of)
+
+MEMORY_CAP = 128 * 1024 * 1024
+WORDS = (10, 50, 100, 400)
+
+
+def wasmtime_serve(name, component, *extra):
+    port = free_port()
+    return Server(name, ["wasmtime", "serve", "-Scli", "--addr", f"127.0.0.1:{port}",
+                         f"-Wmax-memory-size={MEMORY_CAP}", *extra,
+                         str(ROOT / "target/spin" / component)], port)
+
+
+def native_serve():
+    port = free_port()
+    return Server("native", [str(ROOT / "target/release/triage"), "serve", "--addr",
+                             f"127.0.0.1:{port}"], port)
+
+
+def inference_ms(timing):
+    return timing.get("tokenize", 0.0) + timing.get("inference", 0.0)
+
+
+def first_answer_ms(start):
+    """Starts a server and times start-up to its first answer to POST /v1/classify."""
+    started = time.perf_counter()
+    server = start()
+    server.wait_listening()
+    post(server.base, {"text": text_of(10)})
+    elapsed = (time.perf_counter() - started) * 1000
+    server.stop()
+    return elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=100, help="requests per server and length")
+    args = parser.parse_args()
+
+    for name in ("triage-lazy.wasm", "triage.wasm"):
+        data = (ROOT / "target/spin" / name).read_bytes()
+        print(f"{name}: {len(data):,} bytes, {len(gzip.compress(data, 9)):,} bytes gzip -9")
+
+    servers = {
+        "native": native_serve(),
+        "snapshot": wasmtime_serve("spin-snapshot", "triage.wasm",
+                                   "--max-instance-reuse-count=1"),
+        "plain": wasmtime_serve("spin-plain", "triage-lazy.wasm",
+                                "--max-instance-reuse-count=1"),
+        "reused": wasmtime_serve("spin-reused", "triage.wasm"),
+    }
+    try:
+        for server in servers.values():
+            server.wait_listening()
+            post(server.base, {"text": text_of(10)})  # compiled, model loaded where kept
+        rows = []
+        for words in WORDS:
+            payload = {"text": text_of(words)}
+            client = {name: [] for name in servers}
+            inside = {name: [] for name in servers}
+            start = {name: [] for name in servers}
+            tokens = None
+            for _ in range(args.rounds):
+                for name, server in servers.items():
+                    elapsed, body, timing = post(server.base, payload)
+                    client[name].append(elapsed)
+                    inside[name].append(inference_ms(timing))
+                    start[name].append(timing.get("instance", 0.0))
+                    tokens = body["tokens"]
+            rows.append((tokens, client, inside, start))
+        floors = {name: floor_ms(server.base, 100) for name, server in servers.items()}
+        largest = largest_request(servers["snapshot"].base)
+        memory_reused = get_json(servers["reused"].base, "/v1/models")["memory"]
+    finally:
+        for server in servers.values():
+            server.stop()
+
+    med = statistics.median
+    print(f"\n{args.rounds} interleaved rounds per length; client = the whole request over"
+          " loopback; inference = the server's own tokenize + inference; start = the"
+          " guest's `instance` Server-Timing (settings, and the model load for `plain`).\n")
+    print("| tokens | native inference | native client | snapshot client (p99) | snapshot"
+          " inference | snapshot start | plain client | plain start | reused client |"
+          " snapshot / native inference |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for tokens, client, inside, start in rows:
+        native = med(inside["native"])
+        print(f"| {tokens} | {native:.2f} ms | {med(client['native']):.2f} ms"
+              f" | {med(client['snapshot']):.2f} ms ({p99(client['snapshot']):.2f})"
+              f" | {med(inside['snapshot']):.2f} ms | {med(start['snapshot']):.3f} ms"
+              f" | {med(client['plain']):.1f} ms | {med(start['plain']):.1f} ms"
+              f" | {med(client['reused']):.2f} ms"
+              f" | {med(client['snapshot']) / native:.1f}x |")
+    print("\nGET /healthz (no model work), client median: "
+          + ", ".join(f"{name} {ms:.2f} ms" for name, ms in floors.items()))
+    print(f"snapshot instance after the largest allowed request ({largest[0]:.0f} ms):"
+          f" linear memory {largest[1]:,} bytes; a reused instance after"
+          f" {len(WORDS) * args.rounds + 101} requests: {memory_reused['current_bytes']:,} bytes")
+
+    cold = [first_answer_ms(lambda: wasmtime_serve("spin-cold", "triage.wasm")) for _ in range(3)]
+    print(f"wasmtime serve start to first answer, compiled code cached (n=3): {summary(cold)}")
+
+
+if __name__ == "__main__":
+    main()
