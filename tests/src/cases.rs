@@ -28,8 +28,9 @@ fn budget(client: &Client, name: &str) -> usize {
         .unwrap_or_else(|| panic!("budget {name} missing")) as usize
 }
 
-/// Asserts an RFC 9457 problem with `status`, conforming to the served schema.
-fn assert_problem(client: &Client, reply: &Reply, status: u16) -> Value {
+/// Asserts an RFC 9457 problem with `status`, conforming to the served schema, with a
+/// `detail`; returns its body. Adapter-specific tests use it too.
+pub fn assert_problem(client: &Client, reply: &Reply, status: u16) -> Value {
     assert_eq!(
         reply.status,
         status,

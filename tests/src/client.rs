@@ -93,11 +93,7 @@ impl Client {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Reply {
-        let request = self
-            .request(method, path, content_type)
-            .body(body.to_vec())
-            .expect("valid request");
-        self.run(request)
+        self.send_body(method, path, content_type, body.to_vec())
     }
 
     /// Like [`Client::send`], but streams the body with chunked transfer encoding and no
@@ -110,26 +106,29 @@ impl Client {
         body: &[u8],
     ) -> Reply {
         let reader = std::io::Cursor::new(body.to_vec());
-        let request = self
-            .request(method, path, content_type)
-            .body(ureq::SendBody::from_owned_reader(reader))
-            .expect("valid request");
-        self.run(request)
+        self.send_body(
+            method,
+            path,
+            content_type,
+            ureq::SendBody::from_owned_reader(reader),
+        )
     }
 
-    fn request(
+    /// Sends `body` as it is given: bytes with their length, or a stream.
+    fn send_body(
         &self,
         method: Method,
         path: &str,
         content_type: Option<&str>,
-    ) -> ureq::http::request::Builder {
+        body: impl ureq::AsSendBody,
+    ) -> Reply {
         let mut request = Request::builder()
             .method(method)
             .uri(format!("{}{}", self.base, path));
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
         }
-        request
+        self.run(request.body(body).expect("valid request"))
     }
 
     fn run(&self, request: Request<impl ureq::AsSendBody>) -> Reply {

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use libtest_mimic::{Arguments, Trial};
 
+pub use cases::assert_problem;
 pub use client::{Client, Reply};
 
 /// A contract case: panics on a violation.

@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use triage_contract::assert_problem;
 use triage_contract::samples::SPAM;
 use triage_contract::served::repo_root;
 use triage_contract::wrangler;
@@ -112,9 +113,8 @@ fn corrupt_model_in_r2_is_503_naming_the_file_and_checksum() {
     let client = server.client(Duration::from_secs(120));
     for path in ["/healthz", "/v1/models"] {
         let reply = client.get(path);
-        assert_eq!(reply.status, 503, "{path}");
-        assert!(reply.content_type().starts_with("application/problem+json"));
-        let detail = reply.json()["detail"].as_str().unwrap_or("").to_owned();
+        let problem = assert_problem(&client, &reply, 503);
+        let detail = problem["detail"].as_str().unwrap_or("");
         assert!(
             detail.contains("model.onnx") && detail.contains("sha256"),
             "{detail}"
@@ -129,9 +129,8 @@ fn unknown_model_source_is_503_naming_the_variable() {
     let server = wrangler::dev(&["--var", "TRIAGE_MODEL_SOURCE:s3:MODELS"]);
     let client = server.client(Duration::from_secs(120));
     let reply = client.get("/v1/models");
-    assert_eq!(reply.status, 503);
-    assert!(reply.content_type().starts_with("application/problem+json"));
-    let detail = reply.json()["detail"].as_str().unwrap_or("").to_owned();
+    let problem = assert_problem(&client, &reply, 503);
+    let detail = problem["detail"].as_str().unwrap_or("");
     assert!(
         detail.contains("TRIAGE_MODEL_SOURCE") && detail.contains("s3:MODELS"),
         "{detail}"

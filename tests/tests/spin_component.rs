@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use triage_contract::samples::{HAM, SPAM};
 use triage_contract::served::Served;
 use triage_contract::wasmtime::{serve, Component, MEMORY_CAP_BYTES};
-use triage_contract::Client;
+use triage_contract::{assert_problem, Client};
 
 /// A fresh instance for every request: what Spin does, and the case pre-initialisation is for.
 const FRESH_INSTANCES: &str = "--max-instance-reuse-count=1";
@@ -29,29 +29,25 @@ fn instance_timing(client: &Client) -> Option<String> {
         .map(str::to_owned)
 }
 
-#[test]
-fn fresh_instances_start_from_the_snapshot() {
-    let server = serve(
-        Component::Preinitialized,
-        MEMORY_CAP_BYTES,
-        &[],
-        &[FRESH_INSTANCES],
-    );
+/// Serves `component` with a fresh instance per request and checks that each of
+/// `requests` requests set up its own instance, the way `desc` says.
+fn each_fresh_instance_reports(component: Component, requests: usize, desc: &str) {
+    let server = serve(component, MEMORY_CAP_BYTES, &[], &[FRESH_INSTANCES]);
     let client = up(&server);
-    for _ in 0..3 {
+    for _ in 0..requests {
         let timing = instance_timing(&client).expect("every request starts an instance");
-        assert!(timing.contains("model from snapshot"), "{timing}");
+        assert!(timing.contains(desc), "{timing}");
     }
 }
 
 #[test]
+fn fresh_instances_start_from_the_snapshot() {
+    each_fresh_instance_reports(Component::Preinitialized, 3, "model from snapshot");
+}
+
+#[test]
 fn plain_build_loads_the_model_in_each_fresh_instance() {
-    let server = serve(Component::Lazy, MEMORY_CAP_BYTES, &[], &[FRESH_INSTANCES]);
-    let client = up(&server);
-    for _ in 0..2 {
-        let timing = instance_timing(&client).expect("every request starts an instance");
-        assert!(timing.contains("model loaded"), "{timing}");
-    }
+    each_fresh_instance_reports(Component::Lazy, 2, "model loaded");
 }
 
 #[test]
@@ -122,9 +118,8 @@ fn bad_setting_is_503_naming_it_and_the_rest_still_answers() {
     );
     let client = up(&server);
     let reply = client.post_json("/v1/classify", &json!({ "text": SPAM[0] }));
-    assert_eq!(reply.status, 503);
-    assert!(reply.content_type().starts_with("application/problem+json"));
-    let detail = reply.json()["detail"].as_str().unwrap_or("").to_owned();
+    let problem = assert_problem(&client, &reply, 503);
+    let detail = problem["detail"].as_str().unwrap_or("");
     assert!(
         detail.contains("max_batch") && detail.contains("lots"),
         "{detail}"
