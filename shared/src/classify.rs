@@ -2,14 +2,14 @@
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::budget::{BudgetExceeded, Budgets};
+use crate::budget::Budgets;
 use crate::bundle::BundleBytes;
 use crate::error::{Result, TriageError};
 use crate::manifest::{Activation, Manifest, Task};
 use crate::memory::MemoryEstimate;
 use crate::model::SequenceModel;
 use crate::settings::Settings;
-use crate::tokenize::TextEncoder;
+use crate::tokenize::{Encoded, TextEncoder};
 use web_time::Instant;
 
 /// One text's classification.
@@ -180,35 +180,52 @@ impl Classifier {
         self.classify_batch_timed(texts, &mut Timings::default())
     }
 
+    /// Checks `texts` against the text and batch budgets and tokenizes them: everything
+    /// between a request's texts and the model's input, without running the model.
+    pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Encoded>> {
+        self.budgets.check_texts(texts)?;
+        texts
+            .iter()
+            .map(|text| self.encoder.encode(text.as_ref()))
+            .collect()
+    }
+
+    /// The tokenizer, as configured for the token budget.
+    pub fn encoder(&self) -> &TextEncoder {
+        &self.encoder
+    }
+
     /// [`Classifier::classify_batch`], adding the time spent to `timings`.
     pub fn classify_batch_timed<S: AsRef<str>>(
         &self,
         texts: &[S],
         timings: &mut Timings,
     ) -> Result<Vec<Classification>> {
-        self.budgets.check_texts(texts)?;
-        texts
+        let started = Instant::now();
+        let encoded = self.encode_batch(texts)?;
+        timings.tokenize_ms += ms(started.elapsed());
+        encoded
             .iter()
-            .map(|text| self.classify_timed(text.as_ref(), timings))
+            .map(|encoded| self.run_timed(encoded, timings))
             .collect()
     }
 
     /// [`Classifier::classify`], adding the time spent to `timings`.
     pub fn classify_timed(&self, text: &str, timings: &mut Timings) -> Result<Classification> {
-        if text.len() > self.budgets.max_text_bytes {
-            return Err(BudgetExceeded::Text {
-                index: 0,
-                limit: self.budgets.max_text_bytes,
-                actual: text.len(),
-            }
-            .into());
-        }
         let started = Instant::now();
-        let encoded = self.encoder.encode(text)?;
-        let tokenized = Instant::now();
+        let encoded = self.encode_batch(&[text])?;
+        timings.tokenize_ms += ms(started.elapsed());
+        let encoded = encoded
+            .first()
+            .ok_or_else(|| TriageError::Encode("no encoding for the text".into()))?;
+        self.run_timed(encoded, timings)
+    }
+
+    /// Runs the model on one encoded text and reads its scores.
+    fn run_timed(&self, encoded: &Encoded, timings: &mut Timings) -> Result<Classification> {
+        let started = Instant::now();
         let output = self.model.run(&encoded.ids)?;
-        timings.tokenize_ms += ms(tokenized - started);
-        timings.inference_ms += ms(tokenized.elapsed());
+        timings.inference_ms += ms(started.elapsed());
         self.to_classification(&output, encoded.truncated, encoded.ids.len())
     }
 

@@ -24,6 +24,7 @@ pub mod memory;
 pub mod model;
 pub mod settings;
 pub mod tokenize;
+mod tokenizer_guard;
 
 pub use budget::{BudgetExceeded, Budgets};
 pub use bundle::{BundleBytes, OwnedBundle};

@@ -31,9 +31,11 @@ impl MemoryEstimate {
         tokenizer_file_bytes: usize,
     ) -> MemoryEstimate {
         let resident_bytes = model.weight_bytes() + tokenizer_file_bytes * TOKENIZER_EXPANSION;
-        // Texts run one after another, so only one text's activations are alive at a time.
+        // A batch is tokenized first (every text's ids kept, one `Encoding` alive at a
+        // time), then texts run one after another: one text's activations at a time.
         let worst_request_bytes = budgets.max_body_bytes * BODY_COPIES
             + budgets.max_tokens * ENCODING_BYTES_PER_TOKEN
+            + budgets.max_batch * budgets.max_tokens * std::mem::size_of::<i64>()
             + model.activation_bytes(budgets.max_tokens);
         MemoryEstimate {
             resident_bytes,

@@ -27,6 +27,18 @@ impl Settings {
         "threshold",
     ];
 
+    /// The variable that holds setting `key` where settings are variables (Cloudflare
+    /// vars, environment variables of `wasmtime serve`, Spin and the native server):
+    /// `max_tokens` -> `TRIAGE_MAX_TOKENS`.
+    pub fn var_name(key: &str) -> String {
+        format!("TRIAGE_{}", key.to_ascii_uppercase())
+    }
+
+    /// [`Settings::from_lookup`] over variables named by [`Settings::var_name`].
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Settings> {
+        Settings::from_lookup(|key| var(&Settings::var_name(key)))
+    }
+
     /// Reads every key of [`Settings::KEYS`] through `lookup`; `None` or an empty value
     /// keeps the default. A value that does not parse is an error naming the key.
     pub fn from_lookup(lookup: impl Fn(&'static str) -> Option<String>) -> Result<Settings> {

@@ -3,6 +3,7 @@
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::error::{Result, TriageError};
+use crate::tokenizer_guard;
 
 /// Bytes of text kept per token of budget before tokenizing. No WordPiece/BPE token is
 /// longer than this, so cutting here only drops text the model would never see; it bounds
@@ -28,10 +29,13 @@ pub struct TextEncoder {
 impl TextEncoder {
     /// Loads `tokenizer.json` bytes and sets truncation to `max_tokens`, padding off.
     pub fn from_bytes(file: &str, bytes: &[u8], max_tokens: usize) -> Result<TextEncoder> {
-        let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(|e| TriageError::Tokenizer {
+        let refused = |reason: String| TriageError::Tokenizer {
             file: file.to_owned(),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        tokenizer_guard::check_file(bytes).map_err(refused)?;
+        let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(|e| refused(e.to_string()))?;
+        tokenizer_guard::check_loaded(&tokenizer).map_err(refused)?;
         tokenizer.with_padding(None);
         let mut encoder = TextEncoder {
             tokenizer,
@@ -56,6 +60,12 @@ impl TextEncoder {
     /// The token budget this encoder truncates to.
     pub fn max_tokens(&self) -> usize {
         self.max_tokens
+    }
+
+    /// How many token ids the tokenizer can produce (ids are below this), special
+    /// tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.tokenizer.get_vocab_size(true)
     }
 
     /// Encodes one text with special tokens, truncating to the budget.

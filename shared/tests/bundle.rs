@@ -102,3 +102,32 @@ fn a_valid_checksum_on_garbage_is_refused_by_the_loader() {
         "{error:?}"
     );
 }
+
+#[test]
+fn a_tokenizer_template_naming_an_undefined_special_token_is_refused() {
+    // Found by the `bundle` fuzz target: tokenizers loads this file, then panics on every
+    // encode. It must be refused at load, naming the file.
+    let good = bundle::embedded();
+    let text = std::str::from_utf8(good.tokenizer).expect("utf-8");
+    let broken = text.replacen(
+        r#""special_tokens":{"[CLS]""#,
+        r#""special_tokens":{"[CLX]""#,
+        1,
+    );
+    assert_ne!(broken, text, "tokenizer has a template to break");
+    let manifest = std::str::from_utf8(good.manifest)
+        .expect("utf-8")
+        .replace(&sha256_hex(good.tokenizer), &sha256_hex(broken.as_bytes()));
+    let error = load_error(BundleBytes {
+        manifest: manifest.as_bytes(),
+        tokenizer: broken.as_bytes(),
+        ..good
+    });
+    match &error {
+        TriageError::Tokenizer { file, reason } => {
+            assert_eq!(file, "tokenizer.json");
+            assert!(reason.contains("[CLS]"), "{reason}");
+        }
+        other => panic!("expected a tokenizer error, got {other:?}"),
+    }
+}

@@ -8,7 +8,7 @@ use crate::client::{Client, Reply};
 use crate::samples::{HAM, SPAM};
 use crate::schema::assert_conforms;
 
-const CLASSIFY: &str = "/v1/classify";
+pub(crate) const CLASSIFY: &str = "/v1/classify";
 
 fn openapi(client: &Client) -> Value {
     let reply = client.get("/openapi.json");
@@ -22,7 +22,7 @@ fn models(client: &Client) -> Value {
     reply.json()
 }
 
-fn budget(client: &Client, name: &str) -> usize {
+pub(crate) fn budget(client: &Client, name: &str) -> usize {
     models(client)["budgets"][name]
         .as_u64()
         .unwrap_or_else(|| panic!("budget {name} missing")) as usize
@@ -53,7 +53,7 @@ pub fn assert_problem(client: &Client, reply: &Reply, status: u16) -> Value {
     body
 }
 
-fn classify(client: &Client, text: &str) -> Value {
+pub(crate) fn classify(client: &Client, text: &str) -> Value {
     let reply = client.post_json(CLASSIFY, &json!({ "text": text }));
     reply.assert_status(200);
     let body = reply.json();
@@ -147,100 +147,6 @@ pub fn accepts_json_content_type_with_parameters(client: &Client) {
     reply.assert_status(200);
 }
 
-pub fn malformed_json_is_400(client: &Client) {
-    for body in [&b"{\"text\": "[..], b"{text: 'x'}", b"\xff\xfe{}", b"[1, 2"] {
-        let reply = client.send(Method::POST, CLASSIFY, Some("application/json"), body);
-        assert_problem(client, &reply, 400);
-    }
-}
-
-pub fn empty_body_is_400(client: &Client) {
-    let reply = client.send(Method::POST, CLASSIFY, Some("application/json"), b"");
-    assert_problem(client, &reply, 400);
-}
-
-pub fn wrong_fields_or_types_are_422(client: &Client) {
-    for body in [
-        json!({}),
-        json!({ "txt": "hello" }),
-        json!({ "text": 5 }),
-        json!({ "texts": ["ok", 1] }),
-        json!({ "texts": [] }),
-        json!({ "text": "a", "texts": ["b"] }),
-        json!(["hello"]),
-        json!("hello"),
-    ] {
-        let reply = client.post_json(CLASSIFY, &body);
-        assert_problem(client, &reply, 422);
-    }
-}
-
-pub fn wrong_method_is_405_with_allow(client: &Client) {
-    let reply = client.get(CLASSIFY);
-    assert_problem(client, &reply, 405);
-    assert_eq!(reply.header("allow"), Some("POST"));
-    let reply = client.send(Method::DELETE, "/v1/models", None, b"");
-    assert_problem(client, &reply, 405);
-    assert_eq!(reply.header("allow"), Some("GET"));
-}
-
-pub fn wrong_or_missing_content_type_is_415(client: &Client) {
-    let body = br#"{"text": "hello"}"#;
-    for content_type in [
-        Some("text/plain"),
-        Some("application/x-www-form-urlencoded"),
-        None,
-    ] {
-        let reply = client.send(Method::POST, CLASSIFY, content_type, body);
-        assert_problem(client, &reply, 415);
-    }
-}
-
-pub fn body_over_budget_is_413(client: &Client) {
-    let limit = budget(client, "max_body_bytes");
-    let text = "a".repeat(limit);
-    let reply = client.post_json(CLASSIFY, &json!({ "text": text }));
-    let problem = assert_problem(client, &reply, 413);
-    assert_eq!(problem["type"], "urn:triage:problem:body-too-large");
-    assert_eq!(problem["limit"].as_u64(), Some(limit as u64));
-}
-
-/// A body of 10 MiB (or 1 MiB over the budget, if that is more) is refused with 413 both
-/// with its length declared and streamed without one, and the next request is answered.
-pub fn body_far_over_budget_is_413(client: &Client) {
-    let limit = budget(client, "max_body_bytes");
-    let size = (10 * 1024 * 1024).max(limit + 1024 * 1024);
-    let body = format!("{{\"text\": \"{}\"}}", "a".repeat(size)).into_bytes();
-    for streamed in [false, true] {
-        let reply = if streamed {
-            client.send_streamed(Method::POST, CLASSIFY, Some("application/json"), &body)
-        } else {
-            client.send(Method::POST, CLASSIFY, Some("application/json"), &body)
-        };
-        let problem = assert_problem(client, &reply, 413);
-        assert_eq!(
-            problem["type"], "urn:triage:problem:body-too-large",
-            "streamed: {streamed}"
-        );
-    }
-    assert_eq!(classify(client, SPAM[0])["label"], "spam");
-}
-
-pub fn batch_over_cap_is_413(client: &Client) {
-    let cap = budget(client, "max_batch");
-    let texts = vec!["hi"; cap + 1];
-    let reply = client.post_json(CLASSIFY, &json!({ "texts": texts }));
-    let problem = assert_problem(client, &reply, 413);
-    assert_eq!(problem["type"], "urn:triage:problem:batch-too-large");
-}
-
-pub fn text_over_budget_is_413(client: &Client) {
-    let limit = budget(client, "max_text_bytes");
-    let reply = client.post_json(CLASSIFY, &json!({ "text": "é".repeat(limit / 2 + 1) }));
-    let problem = assert_problem(client, &reply, 413);
-    assert_eq!(problem["type"], "urn:triage:problem:text-too-large");
-}
-
 /// Linear memory may not exceed this after the largest allowed request: half of the 128 MB
 /// a Cloudflare isolate (or a Spin instance) gets, since one isolate serves several requests.
 pub const MEMORY_CEILING_BYTES: u64 = 64 * 1024 * 1024;
@@ -280,18 +186,4 @@ pub fn largest_allowed_request_fits_in_memory(client: &Client) {
             "linear memory {current} bytes after the largest request, ceiling {MEMORY_CEILING_BYTES}"
         );
     }
-}
-
-pub fn unknown_path_is_404(client: &Client) {
-    for path in ["/", "/v2/classify", "/v1/classify/extra"] {
-        let reply = client.get(path);
-        assert_problem(client, &reply, 404);
-    }
-}
-
-pub fn still_answers_after_bad_requests(client: &Client) {
-    client.send(Method::POST, CLASSIFY, Some("application/json"), b"{{{{");
-    client.post_json(CLASSIFY, &json!({ "texts": vec!["x"; 10_000] }));
-    let body = classify(client, SPAM[0]);
-    assert_eq!(body["label"], "spam");
 }

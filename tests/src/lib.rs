@@ -3,9 +3,11 @@
 //! The HTTP contract every Triage adapter serves, as test cases that take a base URL.
 //! An adapter's test harness starts its runtime on loopback and calls [`run_harness`],
 //! which runs every case of [`CASES`] against it with libtest's command line and output
-//! (filters, `--list`, `--test-threads`), then stops the runtime. The cases are written
-//! once, here; adapters never copy them.
+//! (filters, `--list`, `--test-threads`), then stops the runtime. The cases and the
+//! rows of the bad-input matrix ([`bad_input::ROWS`], run as `bad_input::<row>`) are
+//! written once, here; adapters never copy them.
 
+pub mod bad_input;
 pub mod cases;
 pub mod client;
 pub mod samples;
@@ -45,19 +47,27 @@ pub const CASES: &[(&str, Case)] = named_cases![
     batch_answers_in_request_order,
     long_text_is_truncated_and_flagged,
     accepts_json_content_type_with_parameters,
-    malformed_json_is_400,
-    empty_body_is_400,
-    wrong_fields_or_types_are_422,
-    wrong_method_is_405_with_allow,
-    wrong_or_missing_content_type_is_415,
-    body_over_budget_is_413,
-    body_far_over_budget_is_413,
-    batch_over_cap_is_413,
-    text_over_budget_is_413,
     largest_allowed_request_fits_in_memory,
-    unknown_path_is_404,
-    still_answers_after_bad_requests,
 ];
+
+/// Every trial against `client`: the cases, then the rows of the bad-input matrix.
+fn trials(client: &Arc<Client>) -> Vec<Trial> {
+    let cases = CASES.iter().map(|&(name, case)| {
+        let client = Arc::clone(client);
+        Trial::test(name, move || {
+            case(&client);
+            Ok(())
+        })
+    });
+    let rows = bad_input::ROWS.iter().map(|row| {
+        let client = Arc::clone(client);
+        Trial::test(format!("bad_input::{}", row.name), move || {
+            bad_input::check(&client, row);
+            Ok(())
+        })
+    });
+    cases.chain(rows).collect()
+}
 
 /// The main of an adapter's contract test (a `harness = false` test target). `start`
 /// brings the adapter up and returns a guard that stops it when dropped, and a client for
@@ -66,8 +76,9 @@ pub const CASES: &[(&str, Case)] = named_cases![
 pub fn run_harness<G>(start: impl FnOnce() -> (G, Client)) -> ExitCode {
     let args = Arguments::from_args();
     if args.list {
-        let names = CASES.iter().map(|(name, _)| Trial::test(*name, || Ok(())));
-        return libtest_mimic::run(&args, names.collect()).exit_code();
+        // Listing runs nothing, so the client is never used.
+        let unused = Arc::new(Client::new("http://127.0.0.1:9"));
+        return libtest_mimic::run(&args, trials(&unused)).exit_code();
     }
     let (guard, client) = match std::env::var("TRIAGE_BASE_URL") {
         Ok(base) => (None, Client::new(&base)),
@@ -76,18 +87,7 @@ pub fn run_harness<G>(start: impl FnOnce() -> (G, Client)) -> ExitCode {
             (Some(guard), client)
         }
     };
-    let client = Arc::new(client);
-    let trials = CASES
-        .iter()
-        .map(|&(name, case)| {
-            let client = Arc::clone(&client);
-            Trial::test(name, move || {
-                case(&client);
-                Ok(())
-            })
-        })
-        .collect();
-    let conclusion = libtest_mimic::run(&args, trials);
+    let conclusion = libtest_mimic::run(&args, trials(&Arc::new(client)));
     drop(guard);
     conclusion.exit_code()
 }

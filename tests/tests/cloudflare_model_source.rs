@@ -1,7 +1,8 @@
 //! The Cloudflare worker reading its model from an R2 bucket or a KV namespace
 //! (`wrangler dev --env r2` / `--env kv`, wrangler.toml) instead of the embedded copy,
 //! against local storage seeded with `wrangler r2 object put` / `wrangler kv key put`
-//! (`--local`). Runs with `--features cloudflare`.
+//! (`--local`), and the faults of a deployment: a corrupt model, an unknown model source,
+//! budgets that do not fit the memory budget. Runs with `--features cloudflare`.
 
 use std::path::Path;
 use std::process::Command;
@@ -129,13 +130,23 @@ fn unknown_model_source_is_503_naming_the_variable() {
     let server = wrangler::dev(&["--var", "TRIAGE_MODEL_SOURCE:s3:MODELS"]);
     let client = server.client(Duration::from_secs(120));
     let reply = client.get("/v1/models");
-    // Not assert_problem: it reads the schema from /openapi.json, and a worker that cannot
-    // even fetch its model answers 503 on every route.
-    assert_eq!(reply.status, 503);
-    assert!(reply.content_type().starts_with("application/problem+json"));
-    let detail = reply.json()["detail"].as_str().unwrap_or("").to_owned();
+    let problem = assert_problem(&client, &reply, 503);
+    let detail = problem["detail"].as_str().unwrap_or("");
     assert!(
         detail.contains("TRIAGE_MODEL_SOURCE") && detail.contains("s3:MODELS"),
         "{detail}"
     );
+    // Routes that need no model are still served (assert_problem read /openapi.json).
+    let reply = client.get("/v2/nothing");
+    assert_problem(&client, &reply, 404);
+}
+
+#[test]
+fn budgets_over_the_memory_budget_are_503_not_413() {
+    let server = wrangler::dev(&["--var", "TRIAGE_MEMORY_BYTES:1000000"]);
+    let client = server.client(Duration::from_secs(120));
+    let reply = client.post_json("/v1/classify", &json!({ "text": "hello" }));
+    let problem = assert_problem(&client, &reply, 503);
+    assert_eq!(problem["type"], "urn:triage:problem:memory-budget-exceeded");
+    assert_eq!(problem["limit"], 1_000_000);
 }

@@ -108,23 +108,38 @@ fn settings_come_from_triage_environment_variables() {
     assert_eq!(result["confident"], score >= threshold);
 }
 
-#[test]
-fn bad_setting_is_503_naming_it_and_the_rest_still_answers() {
+/// Serves the snapshot with one setting, expecting model routes to answer 503 of `slug`
+/// with a detail containing `expected`, and `/openapi.json` still served.
+fn setting_is_refused(name: &str, value: &str, slug: &str, expected: &str) {
     let server = serve(
         Component::Preinitialized,
         MEMORY_CAP_BYTES,
-        &[("TRIAGE_MAX_BATCH", "lots")],
+        &[(name, value)],
         &[],
     );
     let client = up(&server);
     let reply = client.post_json("/v1/classify", &json!({ "text": SPAM[0] }));
     let problem = assert_problem(&client, &reply, 503);
+    assert_eq!(problem["type"], format!("urn:triage:problem:{slug}"));
     let detail = problem["detail"].as_str().unwrap_or("");
-    assert!(
-        detail.contains("max_batch") && detail.contains("lots"),
-        "{detail}"
-    );
+    assert!(detail.contains(expected), "{name}={value}: {detail}");
     client.get("/openapi.json").assert_status(200);
+}
+
+#[test]
+fn bad_setting_is_503_naming_it_and_the_rest_still_answers() {
+    setting_is_refused("TRIAGE_MAX_BATCH", "lots", "model-unavailable", "max_batch");
+}
+
+#[test]
+fn budgets_over_the_memory_budget_are_503_not_413() {
+    let expected = "memory budget is 1000000";
+    setting_is_refused(
+        "TRIAGE_MEMORY_BYTES",
+        "1000000",
+        "memory-budget-exceeded",
+        expected,
+    );
 }
 
 #[test]

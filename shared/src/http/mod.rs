@@ -4,8 +4,10 @@
 pub mod api;
 mod body;
 pub mod problem;
+pub mod request;
 pub mod service;
 
 pub use body::DRAIN_LIMIT_BYTES;
 pub use problem::{Problem, PROBLEM_JSON};
+pub use request::ClassifyInput;
 pub use service::{problem_response, Service, OPENAPI_JSON};

@@ -4,6 +4,7 @@
 use http::StatusCode;
 use serde::Serialize;
 
+use crate::budget::BudgetExceeded;
 use crate::error::TriageError;
 
 /// Media type of problem bodies.
@@ -38,11 +39,16 @@ impl Problem {
         }
     }
 
-    /// Maps a core error to its status: budgets 413, bad text 422, a bundle that did
-    /// not load 503, a failure inside inference 500.
+    /// Maps a core error to its status: a request over a budget 413, bad text 422, a
+    /// bundle that did not load or budgets that do not fit the memory budget 503 (the
+    /// deployment is at fault, not the request), a failure inside inference 500.
     pub fn from_error(error: &TriageError) -> Problem {
         let detail = error.to_string();
         match error {
+            TriageError::Budget(budget @ BudgetExceeded::Memory { .. }) => Problem {
+                limit: Some(budget.limit()),
+                ..Problem::new(StatusCode::SERVICE_UNAVAILABLE, budget.kind(), detail)
+            },
             TriageError::Budget(budget) => Problem {
                 limit: Some(budget.limit()),
                 ..Problem::new(StatusCode::PAYLOAD_TOO_LARGE, budget.kind(), detail)

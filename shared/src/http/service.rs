@@ -3,23 +3,20 @@
 
 use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use serde::de::IgnoredAny;
 use serde::Serialize;
 
 use crate::budget::{BudgetExceeded, Budgets};
 use crate::classify::{Classifier, Timings};
 use crate::error::TriageError;
 use crate::http::api::{
-    ClassifyBatchResponse, ClassifyRequest, ClassifyResponse, Health, MemoryReport, ModelRef,
-    ModelsResponse,
+    ClassifyBatchResponse, ClassifyResponse, Health, MemoryReport, ModelRef, ModelsResponse,
 };
 use crate::http::problem::{Problem, PROBLEM_JSON};
+use crate::http::request::{ClassifyInput, JSON};
 use crate::memory::current_memory_bytes;
 
 /// The OpenAPI 3.1 document of the contract, served at `GET /openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
-
-const JSON: &str = "application/json";
 
 /// The routes of the contract and the one method each accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,8 +71,14 @@ impl Service {
 
     /// A service whose model could not be loaded; it answers 503 problem+json naming `error`.
     pub fn unavailable(error: &TriageError) -> Service {
+        Service::without_model(Problem::from_error(error))
+    }
+
+    /// A service with no model, for a reason the adapter found itself (a model source it
+    /// could not reach); its model routes answer `problem`, the rest are served as usual.
+    pub fn without_model(problem: Problem) -> Service {
         Service {
-            classifier: Err(Problem::from_error(error)),
+            classifier: Err(problem),
         }
     }
 
@@ -188,31 +191,24 @@ fn models(classifier: &Classifier) -> ModelsResponse {
 }
 
 fn classify<B: AsRef<[u8]>>(classifier: &Classifier, request: &Request<B>) -> Response<Vec<u8>> {
-    if let Err(problem) = check_json_content_type(request.headers()) {
-        return problem_response(&problem);
-    }
     let body = request.body().as_ref();
-    if let Err(budget) = classifier.budgets().check_body(body.len()) {
-        return problem_response(&Problem::from_error(&budget.into()));
-    }
-    let parsed = match parse_classify_request(body) {
-        Ok(parsed) => parsed,
+    let input = match ClassifyInput::parse(request.headers(), body, classifier.budgets()) {
+        Ok(input) => input,
         Err(problem) => return problem_response(&problem),
     };
     let model = ModelRef::from(classifier.manifest());
     let mut timings = Timings::default();
-    let response = match parsed {
-        Texts::One(text) => classifier
-            .classify_timed(&text, &mut timings)
-            .map(|result| json_response(StatusCode::OK, &ClassifyResponse { model, result })),
-        Texts::Many(texts) => {
-            classifier
+    let response =
+        match input {
+            ClassifyInput::One(text) => classifier
+                .classify_timed(&text, &mut timings)
+                .map(|result| json_response(StatusCode::OK, &ClassifyResponse { model, result })),
+            ClassifyInput::Many(texts) => classifier
                 .classify_batch_timed(&texts, &mut timings)
                 .map(|results| {
                     json_response(StatusCode::OK, &ClassifyBatchResponse { model, results })
-                })
-        }
-    };
+                }),
+        };
     match response {
         Ok(mut response) => {
             let timing = format!(
@@ -225,79 +221,6 @@ fn classify<B: AsRef<[u8]>>(classifier: &Classifier, request: &Request<B>) -> Re
             response
         }
         Err(error) => problem_response(&Problem::from_error(&error)),
-    }
-}
-
-/// A validated classify request.
-enum Texts {
-    One(String),
-    Many(Vec<String>),
-}
-
-fn parse_classify_request(body: &[u8]) -> Result<Texts, Problem> {
-    if body.is_empty() {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "malformed-json",
-            "request body is empty; send {\"text\": \"...\"} or {\"texts\": [...]}",
-        ));
-    }
-    // Syntax first, without building a tree, so a body that is both broken and of the
-    // wrong shape is reported as broken (400), whatever serde meets first.
-    serde_json::from_slice::<IgnoredAny>(body).map_err(|e| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "malformed-json",
-            format!("request body is not valid JSON: {e}"),
-        )
-    })?;
-    let request: ClassifyRequest = serde_json::from_slice(body).map_err(|e| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-fields",
-            format!("request JSON has the wrong shape: {e}"),
-        )
-    })?;
-    let invalid =
-        |detail: &str| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-fields", detail);
-    match (request.text, request.texts) {
-        (Some(text), None) => Ok(Texts::One(text)),
-        (None, Some(texts)) if texts.is_empty() => {
-            Err(invalid("`texts` must hold at least one text"))
-        }
-        (None, Some(texts)) => Ok(Texts::Many(texts)),
-        (Some(_), Some(_)) => Err(invalid("send either `text` or `texts`, not both")),
-        (None, None) => Err(invalid(
-            "missing field: send {\"text\": \"...\"} or {\"texts\": [...]}",
-        )),
-    }
-}
-
-fn check_json_content_type(headers: &HeaderMap) -> Result<(), Problem> {
-    let unsupported = |detail: String| {
-        Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            detail,
-        )
-    };
-    let Some(value) = headers.get(CONTENT_TYPE) else {
-        return Err(unsupported(
-            "missing Content-Type; send application/json".into(),
-        ));
-    };
-    let essence = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    if essence == JSON || (essence.starts_with("application/") && essence.ends_with("+json")) {
-        Ok(())
-    } else {
-        Err(unsupported(format!(
-            "Content-Type {value:?} is not supported; send application/json"
-        )))
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::Full;
-use triage_core::http::{problem_response, Problem, Service};
+use triage_core::http::{Problem, Service};
 use triage_core::Classifier;
 use worker::{event, Context, Env, HttpRequest};
 
@@ -33,7 +33,7 @@ async fn fetch(
 ) -> worker::Result<http::Response<Full<Bytes>>> {
     let response = match service(&env).await {
         Ok(service) => answer(service, request).await,
-        Err(problem) => problem_response(&problem),
+        Err(unreachable) => answer(&unreachable, request).await,
     };
     Ok(response.map(|body| Full::new(Bytes::from(body))))
 }
@@ -48,9 +48,10 @@ async fn answer(service: &Service, request: HttpRequest) -> http::Response<Vec<u
 }
 
 /// The isolate's service, loading it on first use. A bundle that fails to load (a bad
-/// checksum, a broken manifest, bad settings) is kept as a 503 service naming the reason;
-/// a failed fetch from a binding is not kept, so the next request tries again.
-async fn service(env: &Env) -> Result<&'static Service, Problem> {
+/// checksum, a broken manifest, bad settings) is kept as a 503 service naming the reason.
+/// A model source that cannot be reached gives an `Err` service for this request only
+/// (model routes 503, `/openapi.json` still served), so the next request tries again.
+async fn service(env: &Env) -> Result<&'static Service, Service> {
     if let Some(service) = SERVICE.get() {
         return Ok(service);
     }
@@ -90,10 +91,10 @@ fn load_embedded(
     Err(model_source::FetchError::NotEmbedded)
 }
 
-fn unavailable(error: model_source::FetchError) -> Problem {
-    Problem::new(
+fn unavailable(error: model_source::FetchError) -> Service {
+    Service::without_model(Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "model-unavailable",
         error.to_string(),
-    )
+    ))
 }

@@ -4,11 +4,6 @@
 use triage_core::{Result, Settings};
 use worker::Env;
 
-/// The variable holding core setting `key`: `max_tokens` -> `TRIAGE_MAX_TOKENS`.
-pub fn var_name(key: &str) -> String {
-    format!("TRIAGE_{}", key.to_ascii_uppercase())
-}
-
 /// A variable's value, if it is set.
 pub fn var(env: &Env, name: &str) -> Option<String> {
     env.var(name).ok().map(|value| value.to_string())
@@ -16,5 +11,5 @@ pub fn var(env: &Env, name: &str) -> Option<String> {
 
 /// The core settings, defaults for unset variables.
 pub fn from_env(env: &Env) -> Result<Settings> {
-    Settings::from_lookup(|key| var(env, &var_name(key)))
+    Settings::from_vars(|name| var(env, name))
 }

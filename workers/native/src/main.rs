@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use triage_core::http::api::{ClassifyResponse, ModelRef};
 use triage_core::http::{Problem, Service};
-use triage_core::{bundle, Budgets, Classifier};
+use triage_core::{bundle, Classifier, Settings};
 use triage_native::bundle_dir::read_bundle_dir;
 use triage_native::server::{default_addr, serve_until_ctrl_c};
 
@@ -70,10 +70,14 @@ fn main() -> Result<()> {
     }
 }
 
+/// Loads the bundle under the settings in `TRIAGE_*` environment variables (the same
+/// names as the Cloudflare and Spin adapters); a bad value or a budget that does not fit
+/// the memory budget stops start-up, naming it.
 fn load(model_dir: Option<&std::path::Path>) -> Result<Classifier> {
+    let settings = Settings::from_vars(|name| std::env::var(name).ok())?;
     let classifier = match model_dir {
-        Some(dir) => Classifier::load(read_bundle_dir(dir)?.as_bytes(), Budgets::default())?,
-        None => Classifier::load(bundle::embedded(), Budgets::default())?,
+        Some(dir) => Classifier::load_with(read_bundle_dir(dir)?.as_bytes(), &settings)?,
+        None => Classifier::load_with(bundle::embedded(), &settings)?,
     };
     Ok(classifier)
 }

@@ -7,9 +7,14 @@ use serde_json::Value;
 use triage_contract::samples as triage_contract_samples;
 
 fn triage(args: &[&str]) -> Output {
+    triage_with_env(args, &[])
+}
+
+fn triage_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_triage"))
         .args(args)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .output()
         .expect("triage runs")
 }
@@ -110,6 +115,32 @@ fn a_corrupt_model_dir_fails_naming_the_file_and_sha256() {
         stderr.contains("model.onnx") && stderr.contains("sha256"),
         "stderr: {stderr}"
     );
+}
+
+#[test]
+fn settings_come_from_triage_variables() {
+    let out = triage_with_env(&["classify", "hello there"], &[("TRIAGE_MAX_TOKENS", "3")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).expect("JSON result");
+    assert_eq!(result["tokens"], 3);
+    assert_eq!(result["truncated"], true);
+}
+
+#[test]
+fn budgets_over_the_memory_budget_stop_start_up_naming_it() {
+    for (name, value, expected) in [
+        ("TRIAGE_MEMORY_BYTES", "1000000", "memory budget is 1000000"),
+        ("TRIAGE_MAX_BATCH", "lots", "max_batch"),
+    ] {
+        let out = triage_with_env(&["classify", "hello"], &[(name, value)]);
+        assert!(!out.status.success(), "{name}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{name}={value}: {stderr}");
+    }
 }
 
 #[test]

@@ -11,13 +11,15 @@
 use triage_core::Settings;
 
 /// Reads every setting of [`Settings::KEYS`]; a malformed value is an error naming it.
+#[cfg(not(feature = "spin-variables"))]
 pub fn read() -> triage_core::Result<Settings> {
-    Settings::from_lookup(lookup)
+    Settings::from_vars(|name| std::env::var(name).ok())
 }
 
-#[cfg(not(feature = "spin-variables"))]
-fn lookup(key: &'static str) -> Option<String> {
-    std::env::var(format!("TRIAGE_{}", key.to_ascii_uppercase())).ok()
+/// Reads every setting of [`Settings::KEYS`]; a malformed value is an error naming it.
+#[cfg(feature = "spin-variables")]
+pub fn read() -> triage_core::Result<Settings> {
+    Settings::from_lookup(lookup)
 }
 
 #[cfg(feature = "spin-variables")]

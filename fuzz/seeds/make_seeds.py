@@ -1,0 +1,100 @@
+"""Writes the committed seed corpora of the fuzz targets (fuzz/seeds/<target>/).
+
+request: real and odd classify bodies, each behind its content-type selector byte.
+bundle: the real manifest with a tiny tokenizer (the default model's, cut to 64 tokens)
+and a tiny ONNX classifier (embedding, mean, linear), in the target's input layout.
+
+Run from the repository root: python fuzz/seeds/make_seeds.py (needs onnx and numpy,
+as in models/spam-mini/scripts/requirements.txt).
+"""
+
+import hashlib
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+ROOT = Path(__file__).resolve().parents[2]
+SEEDS = ROOT / "fuzz" / "seeds"
+MODEL = ROOT / "models" / "spam-mini"
+VOCAB = 64
+
+
+def request_seeds():
+    bodies = {
+        "one_text": b'{"text": "WIN a FREE cruise, click now!!!"}',
+        "batch": b'{"texts": ["see you at the meeting", "cheap meds online", ""]}',
+        "escapes": b'{"text": "caf\\u00e9 \\ud83d\\ude00 \\u0000 \\n"}',
+        "lone_surrogate": b'{"text": "\\ud800"}',
+        "wrong_shape": b'{"texts": [1, {"text": null}], "extra": true}',
+        "nested": b'{"text": [[[[[[[[["a"]]]]]]]]]}',
+        "long": json.dumps({"text": "please review the attached report " * 40}).encode(),
+        "combining": json.dumps({"text": "a" + "\u0301" * 300}).encode(),
+        "invalid_utf8": b'{"text": "\xc0\xaf\xff"}',
+        "over_batch": json.dumps({"texts": ["x"] * 5}).encode(),
+    }
+    for name, body in bodies.items():
+        for selector in range(4):
+            write("request", f"{name}-{selector}", bytes([selector]) + body)
+
+
+def tiny_tokenizer():
+    tokenizer = json.loads((MODEL / "tokenizer.json").read_text())
+    vocab = tokenizer["model"]["vocab"]
+    kept = {token: i for token, i in vocab.items() if i < VOCAB}
+    tokenizer["model"]["vocab"] = kept
+    tokenizer["added_tokens"] = [t for t in tokenizer["added_tokens"] if t["id"] < VOCAB]
+    return json.dumps(tokenizer, separators=(",", ":")).encode()
+
+
+def tiny_model():
+    rng = np.random.default_rng(7)
+    embedding = numpy_helper.from_array(rng.standard_normal((VOCAB, 4)).astype(np.float32), "embedding")
+    weight = numpy_helper.from_array(rng.standard_normal((4, 2)).astype(np.float32), "weight")
+    nodes = [
+        helper.make_node("Gather", ["embedding", "input_ids"], ["states"]),
+        helper.make_node("ReduceMean", ["states"], ["pooled"], axes=[1], keepdims=0),
+        helper.make_node("MatMul", ["pooled", "weight"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, "tokens"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2])],
+        [embedding, weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def bundle_seeds():
+    tokenizer, model = tiny_tokenizer(), tiny_model()
+    manifest = json.loads((MODEL / "manifest.json").read_text())
+    manifest["max_tokens"] = 32
+    manifest["files"]["tokenizer"]["sha256"] = hashlib.sha256(tokenizer).hexdigest()
+    manifest["files"]["model"]["sha256"] = hashlib.sha256(model).hexdigest()
+    manifest = json.dumps(manifest).encode()
+    def layout(flags, manifest, tokenizer, model):
+        return bytes([flags]) + struct.pack("<HH", len(manifest), len(tokenizer)) + manifest + tokenizer + model
+    write("bundle", "valid", layout(0, manifest, tokenizer, model))
+    write("bundle", "valid-fixed", layout(1, manifest, tokenizer, model))
+    write("bundle", "corrupt-model", layout(0, manifest, tokenizer, model[:-7] + b"garbage"))
+    write("bundle", "truncated-model", layout(0, manifest, tokenizer, model[: len(model) // 2]))
+    write("bundle", "garbage-files-fixed", layout(1, manifest, b"{}", b"\x08\x07"))
+    write("bundle", "no-files", layout(0, b'{"name": "x"}', b"", b""))
+
+
+def write(target, name, data):
+    path = SEEDS / target / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    print(f"{path.relative_to(ROOT)}: {len(data)} bytes")
+
+
+if __name__ == "__main__":
+    request_seeds()
+    bundle_seeds()

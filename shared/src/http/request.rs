@@ -1,0 +1,195 @@
+//! Reading a `POST /v1/classify` request into texts: content type, body budget, UTF-8,
+//! JSON syntax, then shape. No model is involved, so this is also where the fuzz target
+//! `request` starts (see `fuzz/`).
+
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, StatusCode};
+use serde::de::IgnoredAny;
+use serde_json::error::Category;
+
+use crate::budget::Budgets;
+use crate::error::TriageError;
+use crate::http::api::ClassifyRequest;
+use crate::http::problem::Problem;
+
+/// Media type of request and response bodies.
+pub(crate) const JSON: &str = "application/json";
+
+/// The texts of a valid classify request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClassifyInput {
+    /// `{"text": "..."}`: answered with one result.
+    One(String),
+    /// `{"texts": [...]}`: answered with results in the same order.
+    Many(Vec<String>),
+}
+
+impl ClassifyInput {
+    /// Checks a classify request and extracts its texts, or says what is wrong with it
+    /// as a problem: 415 for a content type other than JSON, 413 for a body over the
+    /// budget, 400 for bytes that are not JSON (invalid UTF-8, bad syntax, escapes that
+    /// are no Unicode character, such as lone surrogates), 422 for JSON of the wrong shape.
+    /// Text and batch budgets are checked later, by the classifier.
+    pub fn parse(
+        headers: &HeaderMap,
+        body: &[u8],
+        budgets: &Budgets,
+    ) -> Result<ClassifyInput, Problem> {
+        check_json_content_type(headers)?;
+        budgets
+            .check_body(body.len())
+            .map_err(|budget| Problem::from_error(&TriageError::from(budget)))?;
+        parse_body(body)
+    }
+
+    /// The texts, in request order.
+    pub fn texts(&self) -> &[String] {
+        match self {
+            ClassifyInput::One(text) => std::slice::from_ref(text),
+            ClassifyInput::Many(texts) => texts,
+        }
+    }
+}
+
+fn malformed(detail: String) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, "malformed-json", detail)
+}
+
+fn invalid(detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-fields", detail)
+}
+
+fn parse_body(body: &[u8]) -> Result<ClassifyInput, Problem> {
+    if body.is_empty() {
+        return Err(malformed(
+            "request body is empty; send {\"text\": \"...\"} or {\"texts\": [...]}".into(),
+        ));
+    }
+    if let Err(error) = std::str::from_utf8(body) {
+        return Err(malformed(format!(
+            "request body is not UTF-8 (invalid byte at offset {})",
+            error.valid_up_to()
+        )));
+    }
+    // Syntax first, without building a tree (serde_json skips values without recursing,
+    // so nesting depth costs no stack), so that a body both broken and of the wrong shape
+    // is reported as broken, whatever serde meets first.
+    serde_json::from_slice::<IgnoredAny>(body)
+        .map_err(|e| malformed(format!("request body is not valid JSON: {e}")))?;
+    // The typed pass still meets some syntax errors the skipping pass lets by: escapes
+    // that are no character (lone surrogates). Those are 400 too; the rest is shape.
+    let request: ClassifyRequest =
+        serde_json::from_slice(body).map_err(|e| match e.classify() {
+            Category::Syntax | Category::Eof | Category::Io => {
+                malformed(format!("request body is not valid JSON: {e}"))
+            }
+            Category::Data => invalid(format!("request JSON has the wrong shape: {e}")),
+        })?;
+    match (request.text, request.texts) {
+        (Some(text), None) => Ok(ClassifyInput::One(text)),
+        (None, Some(texts)) if texts.is_empty() => {
+            Err(invalid("`texts` must hold at least one text"))
+        }
+        (None, Some(texts)) => Ok(ClassifyInput::Many(texts)),
+        (Some(_), Some(_)) => Err(invalid("send either `text` or `texts`, not both")),
+        (None, None) => Err(invalid(
+            "missing field: send {\"text\": \"...\"} or {\"texts\": [...]}",
+        )),
+    }
+}
+
+fn check_json_content_type(headers: &HeaderMap) -> Result<(), Problem> {
+    let unsupported = |detail: String| {
+        Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            detail,
+        )
+    };
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return Err(unsupported(
+            "missing Content-Type; send application/json".into(),
+        ));
+    };
+    let essence = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if essence == JSON || (essence.starts_with("application/") && essence.ends_with("+json")) {
+        Ok(())
+    } else {
+        Err(unsupported(format!(
+            "Content-Type {value:?} is not supported; send application/json"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn parse(body: &[u8]) -> Result<ClassifyInput, Problem> {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+        ClassifyInput::parse(&headers, body, &Budgets::default())
+    }
+
+    fn status(body: &[u8]) -> u16 {
+        parse(body).err().map_or(200, |problem| problem.status)
+    }
+
+    #[test]
+    fn text_and_texts_are_read_in_order() {
+        assert_eq!(
+            parse(br#"{"text": "a"}"#).map(|i| i.texts().to_vec()),
+            Ok(vec!["a".into()])
+        );
+        let many = parse(br#"{"texts": ["a", "b"]}"#).map(|i| i.texts().to_vec());
+        assert_eq!(many, Ok(vec!["a".into(), "b".into()]));
+    }
+
+    #[test]
+    fn bytes_that_are_not_json_text_are_400() {
+        assert_eq!(
+            status(b"{\"text\": \"caf\xe9\"}"),
+            400,
+            "invalid UTF-8 in a string"
+        );
+        assert_eq!(
+            status(br#"{"text": "\ud800 x"}"#),
+            400,
+            "lone high surrogate"
+        );
+        assert_eq!(status(br#"{"text": "\udc00"}"#), 400, "lone low surrogate");
+        assert_eq!(
+            status(b"{\"text\": \"a\x00b\"}"),
+            400,
+            "raw control character"
+        );
+    }
+
+    #[test]
+    fn valid_json_of_the_wrong_shape_is_422_however_deep() {
+        let deep = format!(
+            "{{\"text\": {}{}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert_eq!(status(deep.as_bytes()), 422);
+        assert_eq!(
+            status(br#"{"text": "a", "text": "b"}"#),
+            422,
+            "duplicate field"
+        );
+        assert_eq!(status(br#"{"text": null}"#), 422);
+    }
+
+    #[test]
+    fn broken_and_misshapen_json_is_400() {
+        assert_eq!(status(br#"{"txt": 1, "#), 400);
+        assert_eq!(status(&b"[".repeat(100_000)), 400);
+    }
+}
