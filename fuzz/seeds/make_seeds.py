@@ -2,7 +2,8 @@
 
 request: real and odd classify bodies, each behind its content-type selector byte.
 bundle: the real manifest with a tiny tokenizer (the default model's, cut to 64 tokens)
-and a tiny ONNX classifier (embedding, mean, linear), in the target's input layout.
+and a tiny ONNX classifier (embedding, mean, linear), in the target's input layout; the
+tiny model is also written to fuzz/seeds/tiny-model.onnx, which the target embeds.
 
 Run from the repository root: python fuzz/seeds/make_seeds.py (needs onnx and numpy,
 as in models/spam-mini/scripts/requirements.txt).
@@ -73,6 +74,7 @@ def tiny_model():
 
 def bundle_seeds():
     tokenizer, model = tiny_tokenizer(), tiny_model()
+    (SEEDS / "tiny-model.onnx").write_bytes(model)
     manifest = json.loads((MODEL / "manifest.json").read_text())
     manifest["max_tokens"] = 32
     manifest["files"]["tokenizer"]["sha256"] = hashlib.sha256(tokenizer).hexdigest()

@@ -79,6 +79,18 @@ impl PreparedClassifier {
             manifest.max_tokens,
         )?;
         let model = SequenceModel::load(&manifest, files.model)?;
+        if let Some(rows) = model.embedding_rows() {
+            let max_id = encoder.max_token_id() as usize;
+            if max_id >= rows {
+                return Err(TriageError::Model {
+                    file: manifest.files.model.path.clone(),
+                    reason: format!(
+                        "it embeds {rows} token ids, but `{}` produces ids up to {max_id}",
+                        manifest.files.tokenizer.path
+                    ),
+                });
+            }
+        }
         Ok(PreparedClassifier {
             manifest,
             encoder,

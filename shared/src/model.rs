@@ -1,6 +1,7 @@
 //! The tract side: a token-sequence model parsed and optimised once, then run per text.
 
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::array::Gather;
 use tract_onnx::tract_core::ops::konst::Const;
 
 use crate::error::{Result, TriageError};
@@ -16,6 +17,7 @@ pub struct SequenceModel {
     roles: Vec<InputRole>,
     sequence: Symbol,
     weight_bytes: usize,
+    embedding_rows: Option<usize>,
 }
 
 /// What to feed each graph input, in the graph's input order.
@@ -82,7 +84,14 @@ impl SequenceModel {
             .select_output_outlets(&[output])
             .map_err(|e| fail(e.to_string()))?;
 
-        let optimized = model.into_optimized().map_err(|e| fail(format!("{e:#}")))?;
+        let typed = model.into_typed().map_err(|e| fail(format!("{e:#}")))?;
+        let embedding_rows = typed
+            .input_outlets()
+            .map_err(|e| fail(e.to_string()))?
+            .iter()
+            .find(|o| typed.node(o.node).name == manifest.inputs.input_ids)
+            .and_then(|&ids| embedding_rows(&typed, ids));
+        let optimized = typed.into_optimized().map_err(|e| fail(format!("{e:#}")))?;
         let weight_bytes = constant_bytes(&optimized);
         let plan = optimized
             .into_runnable()
@@ -92,7 +101,14 @@ impl SequenceModel {
             roles,
             sequence,
             weight_bytes,
+            embedding_rows,
         })
+    }
+
+    /// How many token ids the model's embedding table has rows for, when the graph looks
+    /// them up with a `Gather` of known size (ids at or past it would make tract panic).
+    pub fn embedding_rows(&self) -> Option<usize> {
+        self.embedding_rows
     }
 
     /// Runs the model on one sequence of token ids and returns its output row.
@@ -173,4 +189,35 @@ fn constant_bytes(model: &TypedModel) -> usize {
         .filter_map(|node| node.op_as::<Const>())
         .map(|konst| konst.val().len() * konst.val().datum_type().size_of())
         .sum()
+}
+
+/// Rows of the table the token ids index: the `Gather` fed by the ids input, directly or
+/// through single-input nodes (casts), when its size is known.
+fn embedding_rows(model: &TypedModel, ids: OutletId) -> Option<usize> {
+    model.nodes().iter().find_map(|node| {
+        let gather = node.op_as::<Gather>()?;
+        if !fed_by(model, *node.inputs.get(1)?, ids) {
+            return None;
+        }
+        let table = model.outlet_fact(*node.inputs.first()?).ok()?;
+        table
+            .shape
+            .get(gather.axis)?
+            .as_i64()
+            .and_then(|rows| usize::try_from(rows).ok())
+    })
+}
+
+/// Whether `outlet` is `source`, or comes from it through a few single-input nodes.
+fn fed_by(model: &TypedModel, mut outlet: OutletId, source: OutletId) -> bool {
+    for _ in 0..4 {
+        if outlet == source {
+            return true;
+        }
+        match model.node(outlet.node).inputs.as_slice() {
+            [single] => outlet = *single,
+            _ => return false,
+        }
+    }
+    false
 }

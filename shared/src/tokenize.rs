@@ -24,6 +24,7 @@ pub struct Encoded {
 pub struct TextEncoder {
     tokenizer: Tokenizer,
     max_tokens: usize,
+    max_token_id: u32,
 }
 
 impl TextEncoder {
@@ -35,11 +36,12 @@ impl TextEncoder {
         };
         tokenizer_guard::check_file(bytes).map_err(refused)?;
         let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(|e| refused(e.to_string()))?;
-        tokenizer_guard::check_loaded(&tokenizer).map_err(refused)?;
+        let max_token_id = tokenizer_guard::check_loaded(&tokenizer).map_err(refused)?;
         tokenizer.with_padding(None);
         let mut encoder = TextEncoder {
             tokenizer,
             max_tokens,
+            max_token_id,
         };
         encoder.set_max_tokens(max_tokens)?;
         Ok(encoder)
@@ -62,10 +64,10 @@ impl TextEncoder {
         self.max_tokens
     }
 
-    /// How many token ids the tokenizer can produce (ids are below this), special
-    /// tokens included.
-    pub fn vocab_size(&self) -> usize {
-        self.tokenizer.get_vocab_size(true)
+    /// The largest token id this tokenizer can produce: its vocabulary, added tokens and
+    /// the special tokens its post-processor inserts.
+    pub fn max_token_id(&self) -> u32 {
+        self.max_token_id
     }
 
     /// Encodes one text with special tokens, truncating to the budget.

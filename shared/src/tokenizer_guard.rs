@@ -15,14 +15,38 @@ pub(crate) fn check_file(bytes: &[u8]) -> Result<(), String> {
     check_precompiled(&value)
 }
 
-/// Checks a loaded tokenizer before it encodes anything.
-pub(crate) fn check_loaded(tokenizer: &Tokenizer) -> Result<(), String> {
+/// Checks a loaded tokenizer before it encodes anything; returns the largest token id it
+/// can produce (vocabulary, added tokens, post-processor's special tokens), which the
+/// model's embedding table must cover.
+pub(crate) fn check_loaded(tokenizer: &Tokenizer) -> Result<u32, String> {
+    let vocab_max = tokenizer.get_vocab(true).into_values().max().unwrap_or(0);
     let Some(processor) = tokenizer.get_post_processor() else {
-        return Ok(());
+        return Ok(vocab_max);
     };
     // The canonical form, whichever of the accepted spellings the file used.
     let value = serde_json::to_value(processor).map_err(|e| e.to_string())?;
-    check_templates(&value)
+    check_templates(&value)?;
+    Ok(vocab_max.max(max_special_id(&value)))
+}
+
+/// The largest id among the post-processor's special tokens (`"ids": [...]`).
+fn max_special_id(value: &Value) -> u32 {
+    match value {
+        Value::Object(map) => {
+            let own = map
+                .get("ids")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| id.as_u64())
+                .map(|id| u32::try_from(id).unwrap_or(u32::MAX));
+            own.chain(map.values().map(max_special_id))
+                .max()
+                .unwrap_or(0)
+        }
+        Value::Array(items) => items.iter().map(max_special_id).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 /// Calls `check` on every JSON object in `value`, depth first.
@@ -58,12 +82,27 @@ fn check_precompiled(value: &Value) -> Result<(), String> {
     })
 }
 
-/// A `TemplateProcessing` whose template names a special token it does not define loads,
-/// then panics on every encode (an index into its map, processors/template.rs).
+/// A `TemplateProcessing` that names a special token it does not define, or whose
+/// single-text template reads sequence `B`, loads and then panics on every encode (an
+/// index into a map or a vector, processors/template.rs).
 fn check_templates(value: &Value) -> Result<(), String> {
     each_object(value, &|map| {
         if !is_type(map, "TemplateProcessing") {
             return Ok(());
+        }
+        let single = map
+            .get("single")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
+        for piece in single {
+            if let Some(id) = piece.pointer("/Sequence/id").and_then(Value::as_str) {
+                if id != "A" {
+                    return Err(format!(
+                        "post-processor's single-text template reads sequence {id:?}; it has only A"
+                    ));
+                }
+            }
         }
         let defined = map.get("special_tokens").and_then(Value::as_object);
         let pieces = ["single", "pair"]

@@ -131,3 +131,31 @@ fn a_tokenizer_template_naming_an_undefined_special_token_is_refused() {
         other => panic!("expected a tokenizer error, got {other:?}"),
     }
 }
+
+#[test]
+fn a_tokenizer_with_ids_past_the_model_embedding_is_refused() {
+    // Found by the `bundle` fuzz target: an id past the embedding table makes tract panic
+    // at inference, so a tokenizer/model pair that disagree must be refused at load.
+    let good = bundle::embedded();
+    let text = std::str::from_utf8(good.tokenizer).expect("utf-8");
+    let broken = text.replacen(r#""vocab":{"#, r#""vocab":{"zzzzz":9000,"#, 1);
+    assert_ne!(broken, text, "tokenizer has a vocabulary to extend");
+    let manifest = std::str::from_utf8(good.manifest)
+        .expect("utf-8")
+        .replace(&sha256_hex(good.tokenizer), &sha256_hex(broken.as_bytes()));
+    let error = load_error(BundleBytes {
+        manifest: manifest.as_bytes(),
+        tokenizer: broken.as_bytes(),
+        ..good
+    });
+    match &error {
+        TriageError::Model { file, reason } => {
+            assert_eq!(file, "model.onnx");
+            assert!(
+                reason.contains("8192") && reason.contains("9000"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected a model error, got {other:?}"),
+    }
+}
