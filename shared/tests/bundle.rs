@@ -103,26 +103,31 @@ fn a_valid_checksum_on_garbage_is_refused_by_the_loader() {
     );
 }
 
+/// Loads the default bundle with its tokenizer.json edited (`from` replaced by `to`, once)
+/// and the manifest's sha256 updated to match, as a deployer's own bundle would be.
+fn load_error_with_edited_tokenizer(from: &str, to: &str) -> TriageError {
+    let good = bundle::embedded();
+    let text = std::str::from_utf8(good.tokenizer).expect("utf-8");
+    let edited = text.replacen(from, to, 1);
+    assert_ne!(edited, text, "tokenizer.json contains {from}");
+    let manifest = std::str::from_utf8(good.manifest)
+        .expect("utf-8")
+        .replace(&sha256_hex(good.tokenizer), &sha256_hex(edited.as_bytes()));
+    load_error(BundleBytes {
+        manifest: manifest.as_bytes(),
+        tokenizer: edited.as_bytes(),
+        ..good
+    })
+}
+
 #[test]
 fn a_tokenizer_template_naming_an_undefined_special_token_is_refused() {
     // Found by the `bundle` fuzz target: tokenizers loads this file, then panics on every
     // encode. It must be refused at load, naming the file.
-    let good = bundle::embedded();
-    let text = std::str::from_utf8(good.tokenizer).expect("utf-8");
-    let broken = text.replacen(
+    let error = load_error_with_edited_tokenizer(
         r#""special_tokens":{"[CLS]""#,
         r#""special_tokens":{"[CLX]""#,
-        1,
     );
-    assert_ne!(broken, text, "tokenizer has a template to break");
-    let manifest = std::str::from_utf8(good.manifest)
-        .expect("utf-8")
-        .replace(&sha256_hex(good.tokenizer), &sha256_hex(broken.as_bytes()));
-    let error = load_error(BundleBytes {
-        manifest: manifest.as_bytes(),
-        tokenizer: broken.as_bytes(),
-        ..good
-    });
     match &error {
         TriageError::Tokenizer { file, reason } => {
             assert_eq!(file, "tokenizer.json");
@@ -136,18 +141,7 @@ fn a_tokenizer_template_naming_an_undefined_special_token_is_refused() {
 fn a_tokenizer_with_ids_past_the_model_embedding_is_refused() {
     // Found by the `bundle` fuzz target: an id past the embedding table makes tract panic
     // at inference, so a tokenizer/model pair that disagree must be refused at load.
-    let good = bundle::embedded();
-    let text = std::str::from_utf8(good.tokenizer).expect("utf-8");
-    let broken = text.replacen(r#""vocab":{"#, r#""vocab":{"zzzzz":9000,"#, 1);
-    assert_ne!(broken, text, "tokenizer has a vocabulary to extend");
-    let manifest = std::str::from_utf8(good.manifest)
-        .expect("utf-8")
-        .replace(&sha256_hex(good.tokenizer), &sha256_hex(broken.as_bytes()));
-    let error = load_error(BundleBytes {
-        manifest: manifest.as_bytes(),
-        tokenizer: broken.as_bytes(),
-        ..good
-    });
+    let error = load_error_with_edited_tokenizer(r#""vocab":{"#, r#""vocab":{"zzzzz":9000,"#);
     match &error {
         TriageError::Model { file, reason } => {
             assert_eq!(file, "model.onnx");
