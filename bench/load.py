@@ -130,12 +130,13 @@ def load_one(name, connections, duration, bodies):
         for _ in range(20):
             post(server.base, {"text": text_of(100)})
         start = memory(server)
-        samples = [start[0]]
+        samples = []  # (seconds into the run, RSS bytes)
         stop = threading.Event()
+        began = time.time()
 
         def sample():
             while not stop.wait(5):
-                samples.append(group_rss_bytes(server.proc.pid))
+                samples.append((time.time() - began, group_rss_bytes(server.proc.pid)))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -148,7 +149,11 @@ def load_one(name, connections, duration, bodies):
     return {
         "adapter": name, **result, "errors": errors,
         "rps": result["requests"] / result["seconds"],
-        "rss_start": start[0], "rss_end": end[0], "rss_max": max(samples + [end[0]]),
+        "rss_start": start[0], "rss_end": end[0],
+        "rss_max": max([rss for _, rss in samples] + [end[0]]),
+        # Under load from the first sample (5 s in) to the end: flat means no growth here.
+        "rss_loaded": samples[0][1] if samples else end[0],
+        "rss_series": [(round(t), round(rss / 1e6, 1)) for t, rss in samples],
         "linear_start": start[1], "linear_end": end[1], "after": label,
     }
 
@@ -159,10 +164,14 @@ def mb(value):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("adapters", nargs="*", default=list(ADAPTERS), choices=list(ADAPTERS))
+    parser.add_argument("adapters", nargs="*", default=list(ADAPTERS),
+                        help=f"any of {', '.join(ADAPTERS)} (default: all)")
     parser.add_argument("--duration", type=int, default=60)
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
+    unknown = set(args.adapters) - set(ADAPTERS)
+    if unknown:
+        parser.error(f"unknown adapters: {', '.join(sorted(unknown))}")
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk")
     bodies = bodies_file()
@@ -173,13 +182,14 @@ def main():
         print(json.dumps(rows[-1]), file=sys.stderr)
     print(f"\n{args.connections} connections, {args.duration} s, wrk 1 thread, "
           "mix of 13/58/114-token texts and a batch of 4\n")
-    print("| adapter | requests | req/s | p50 ms | p99 ms | max ms | errors | "
-          "RSS start → end (max) MB | linear memory start → end MB | spam after |")
+    print("| adapter | requests | req/s | p50 ms | p99 ms | max ms | errors | RSS MB: idle, "
+          "5 s into the load → end (max) | linear memory MB: start → end | spam after |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['adapter']} | {r['requests']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
               f"{r['p99_ms']:.1f} | {r['max_ms']:.0f} | {r['errors']} | "
-              f"{mb(r['rss_start'])} → {mb(r['rss_end'])} ({mb(r['rss_max'])}) | "
+              f"{mb(r['rss_start'])}, {mb(r['rss_loaded'])} → {mb(r['rss_end'])} "
+              f"({mb(r['rss_max'])}) | "
               f"{mb(r['linear_start'])} → {mb(r['linear_end'])} | {r['after']} |")
     failed = [r["adapter"] for r in rows if r["errors"] or r["after"] != "spam"]
     if failed:
