@@ -224,13 +224,9 @@ impl Classifier {
 
     /// [`Classifier::classify`], adding the time spent to `timings`.
     pub fn classify_timed(&self, text: &str, timings: &mut Timings) -> Result<Classification> {
-        let started = Instant::now();
-        let encoded = self.encode_batch(&[text])?;
-        timings.tokenize_ms += ms(started.elapsed());
-        let encoded = encoded
-            .first()
-            .ok_or_else(|| TriageError::Encode("no encoding for the text".into()))?;
-        self.run_timed(encoded, timings)
+        self.classify_batch_timed(&[text], timings)?
+            .pop()
+            .ok_or_else(|| TriageError::Inference("no result for the text".into()))
     }
 
     /// Runs the model on one encoded text and reads its scores.
