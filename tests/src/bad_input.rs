@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 use ureq::http::Method;
 
-use crate::cases::{assert_problem, budget, classify, CLASSIFY};
+use crate::cases::{assert_problem, budget_in, classify, models, CLASSIFY};
 use crate::client::{Client, Reply};
 use crate::samples::SPAM;
 
@@ -22,11 +22,12 @@ pub struct Limits {
 
 impl Limits {
     fn of(client: &Client) -> Limits {
+        let models = models(client);
         Limits {
-            max_body_bytes: budget(client, "max_body_bytes"),
-            max_text_bytes: budget(client, "max_text_bytes"),
-            max_tokens: budget(client, "max_tokens"),
-            max_batch: budget(client, "max_batch"),
+            max_body_bytes: budget_in(&models, "max_body_bytes"),
+            max_text_bytes: budget_in(&models, "max_text_bytes"),
+            max_tokens: budget_in(&models, "max_tokens"),
+            max_batch: budget_in(&models, "max_batch"),
         }
     }
 }

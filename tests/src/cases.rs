@@ -16,16 +16,21 @@ fn openapi(client: &Client) -> Value {
     reply.json()
 }
 
-fn models(client: &Client) -> Value {
+pub(crate) fn models(client: &Client) -> Value {
     let reply = client.get("/v1/models");
     reply.assert_status(200);
     reply.json()
 }
 
-pub(crate) fn budget(client: &Client, name: &str) -> usize {
-    models(client)["budgets"][name]
+/// Budget `name` from a `GET /v1/models` body.
+pub(crate) fn budget_in(models: &Value, name: &str) -> usize {
+    models["budgets"][name]
         .as_u64()
         .unwrap_or_else(|| panic!("budget {name} missing")) as usize
+}
+
+fn budget(client: &Client, name: &str) -> usize {
+    budget_in(&models(client), name)
 }
 
 /// Asserts an RFC 9457 problem with `status`, conforming to the served schema, with a

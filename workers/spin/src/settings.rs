@@ -11,15 +11,13 @@
 use triage_core::Settings;
 
 /// Reads every setting of [`Settings::KEYS`]; a malformed value is an error naming it.
-#[cfg(not(feature = "spin-variables"))]
-pub fn read() -> triage_core::Result<Settings> {
-    Settings::from_vars(|name| std::env::var(name).ok())
-}
-
-/// Reads every setting of [`Settings::KEYS`]; a malformed value is an error naming it.
-#[cfg(feature = "spin-variables")]
 pub fn read() -> triage_core::Result<Settings> {
     Settings::from_lookup(lookup)
+}
+
+#[cfg(not(feature = "spin-variables"))]
+fn lookup(key: &'static str) -> Option<String> {
+    std::env::var(Settings::var_name(key)).ok()
 }
 
 #[cfg(feature = "spin-variables")]
