@@ -3,14 +3,21 @@
 
 Cold: wrangler dev is started afresh for every sample, and the first POST /v1/classify is
 timed; it includes loading the model into the isolate. Warm: later requests to the same
-isolate, by input length. Workers freeze timers during CPU work, so the worker's own
-Server-Timing reads 0; these times are the client's, over loopback.
+isolate, by input length, timed by the client over loopback and by the worker's own
+Server-Timing (production Workers freeze timers during CPU work, so there it reads 0;
+workerd locally has 1 ms resolution).
 
-Usage: bench/cloudflare.py [--cold N] [--warm N]   (after scripts/build-worker)
+Per text: batches of 32 copies of one text, sent in turn to the worker and to the native
+server, give the inference time per text in workerd against native (Server-Timing's
+inference / 32, so the 1 ms resolution shrinks to about 0.03 ms), as a ratio of the two.
+
+Usage: bench/cloudflare.py [--cold N] [--warm N] [--batches N] [--json PATH]
+  (after scripts/build-worker and cargo build --release -p triage-native)
 Prints Markdown tables for bench/RESULTS.md. Needs only the Python standard library.
 """
 
 import argparse
+import json
 import os
 import statistics
 import time
@@ -37,10 +44,36 @@ def inside_ms(timing):
     return timing.get("tokenize", 0.0) + timing.get("inference", 0.0)
 
 
+def native_serve(max_tokens):
+    port = free_port()
+    return Server("native", [str(ROOT / "target/release/triage"), "serve", "--addr",
+                             f"127.0.0.1:{port}"], port,
+                  env={"TRIAGE_MAX_TOKENS": str(max_tokens)})
+
+
+def per_text(wrangler, native, rounds):
+    """Interleaved batches of 32 equal texts: per-text inference ms in workerd and natively."""
+    rows = []
+    for words in (12, 55, 112):  # 15, 64 and 128 tokens
+        payload = {"texts": [text_of(words)] * 32}
+        worker, here, tokens = [], [], None
+        for _ in range(rounds):
+            _, body, timing = post(wrangler.base, payload)
+            worker.append(timing.get("inference", 0.0) / 32)
+            here.append(post(native.base, payload)[2].get("inference", 0.0) / 32)
+            tokens = body["results"][0]["tokens"]
+        rows.append({"tokens": tokens, "workerd_ms": statistics.median(worker),
+                     "native_ms": statistics.median(here),
+                     "ratio": statistics.median(w / n for w, n in zip(worker, here))})
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold", type=int, default=5, help="cold samples (restarts)")
     parser.add_argument("--warm", type=int, default=200, help="warm requests per length")
+    parser.add_argument("--batches", type=int, default=20, help="batches of 32 per length")
+    parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
 
     short = {"text": text_of(10)}
@@ -63,7 +96,7 @@ def main():
         finally:
             wrangler.stop()
 
-    rows, memory = [], None
+    rows, memory, batches = [], None, []
     # The default budget (128 tokens), then the model's full 256.
     for max_tokens, lengths in ((128, (10, 50, 100)), (256, (400,))):
         wrangler = Wrangler(["--var", f"TRIAGE_MAX_TOKENS:{max_tokens}"])
@@ -81,6 +114,10 @@ def main():
                     tokens = body["tokens"]
                 rows.append((max_tokens, tokens, statistics.median(times), p99(times),
                              statistics.median(insides)))
+            if max_tokens == 128:
+                with native_serve(max_tokens) as native:
+                    native.wait_listening()
+                    batches = per_text(wrangler, native, args.batches)
             memory = get_json(wrangler.base, "/v1/models")["memory"]
             floor = floor_ms(wrangler.base)
             largest = largest_request(wrangler.base)
@@ -101,6 +138,23 @@ def main():
     print(f"linear memory after the 256-token run: {memory['current_bytes']:,} bytes;"
           f" after the largest allowed request ({largest[0]:.0f} ms):"
           f" {largest[1]:,} bytes")
+    print("\nper text, batches of 32 (Server-Timing inference / 32), interleaved:\n")
+    print("| tokens | workerd | native | workerd / native |")
+    print("|---|---|---|---|")
+    for b in batches:
+        print(f"| {b['tokens']} | {b['workerd_ms']:.2f} ms | {b['native_ms']:.2f} ms"
+              f" | {b['ratio']:.2f}x |")
+    if args.json:
+        result = {
+            "cold_ms": cold, "first_get_ms": first_get, "first_classify_ms": first_classify,
+            "warm": [{"max_tokens": m, "tokens": t, "client_ms": c, "client_p99_ms": p,
+                      "worker_ms": w} for m, t, c, p, w in rows],
+            "per_text": batches, "floor_ms": floor,
+            "linear_bytes": memory["current_bytes"],
+            "largest": {"ms": largest[0], "linear_bytes": largest[1]},
+        }
+        with open(args.json, "w") as out:
+            json.dump(result, out, indent=1)
     if os.environ.get("MINIFLARE_WORKERD_V8_FLAGS"):
         print(f"V8 flags: {os.environ['MINIFLARE_WORKERD_V8_FLAGS']}")
 

@@ -11,7 +11,7 @@ and, for the wasm adapters, their linear memory (from GET /v1/models).
 
     cargo build --release -p triage-native          # native
     scripts/build-spin && scripts/build-worker      # spin, cloudflare
-    python3 bench/load.py [--duration 60] [--connections 64] [native spin cloudflare]
+    python3 bench/load.py [--duration 60] [--connections 64] [--json PATH] [native spin cloudflare]
 """
 
 import argparse
@@ -168,6 +168,7 @@ def main():
                         help=f"any of {', '.join(ADAPTERS)} (default: all)")
     parser.add_argument("--duration", type=int, default=60)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     unknown = set(args.adapters) - set(ADAPTERS)
     if unknown:
@@ -191,6 +192,10 @@ def main():
               f"{mb(r['rss_start'])}, {mb(r['rss_loaded'])} → {mb(r['rss_end'])} "
               f"({mb(r['rss_max'])}) | "
               f"{mb(r['linear_start'])} → {mb(r['linear_end'])} | {r['after']} |")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"duration": args.duration, "connections": args.connections,
+                       "rows": rows}, out, indent=1)
     failed = [r["adapter"] for r in rows if r["errors"] or r["after"] != "spam"]
     if failed:
         sys.exit(f"errors under load: {', '.join(failed)}")

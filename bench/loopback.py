@@ -69,6 +69,14 @@ def largest_request(base):
     return elapsed, get_json(base, "/v1/models")["memory"]["current_bytes"]
 
 
+def peak_rss_bytes(pid):
+    """The peak resident memory of process `pid` so far (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
 def floor_ms(base, n=200):
     """Median client-side time of GET /healthz: the runtime and the client, no model."""
     times = []

@@ -16,21 +16,23 @@ they share the machine's noise:
 The issue's goal: the component's total per-request time (client side, fresh instance)
 at most 2x the native build's warm inference (its Server-Timing tokenize + inference).
 
-Usage: bench/spin.py [--rounds N]
+Usage: bench/spin.py [--rounds N] [--json PATH]
   (after scripts/build-spin and cargo build --release -p triage-native)
 Prints Markdown for bench/RESULTS.md. Needs only the Python standard library.
 """
 
 import argparse
 import gzip
+import json
 import statistics
 import time
 
 from loopback import (ROOT, Server, floor_ms, free_port, get_json, largest_request, p99,
-                      post, summary, text_of)
+                      peak_rss_bytes, post, summary, text_of)
 
 MEMORY_CAP = 128 * 1024 * 1024
-WORDS = (10, 50, 100, 400)
+# About 15, 64, 128 and 256 tokens (the last truncated at the model's 256).
+WORDS = (12, 55, 112, 400)
 
 
 def wasmtime_serve(name, component, *extra):
@@ -64,11 +66,14 @@ def first_answer_ms(start):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=100, help="requests per server and length")
+    parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
 
+    sizes = {}
     for name in ("triage-lazy.wasm", "triage.wasm"):
         data = (ROOT / "target/spin" / name).read_bytes()
-        print(f"{name}: {len(data):,} bytes, {len(gzip.compress(data, 9)):,} bytes gzip -9")
+        sizes[name] = {"raw": len(data), "gzip": len(gzip.compress(data, 9))}
+        print(f"{name}: {len(data):,} bytes, {sizes[name]['gzip']:,} bytes gzip -9")
 
     servers = {
         "native": native_serve(),
@@ -99,6 +104,10 @@ def main():
             rows.append((tokens, client, inside, start))
         floors = {name: floor_ms(server.base, 100) for name, server in servers.items()}
         largest = largest_request(servers["snapshot"].base)
+        largest_native = largest_request(servers["native"].base)
+        # Peak RSS of the whole process: wasmtime (its compiled code, and every instance
+        # the run created one after another), and the native server.
+        peak_rss = {name: peak_rss_bytes(servers[name].proc.pid) for name in ("snapshot", "native")}
         memory_reused = get_json(servers["reused"].base, "/v1/models")["memory"]
     finally:
         for server in servers.values():
@@ -128,6 +137,24 @@ def main():
 
     cold = [first_answer_ms(lambda: wasmtime_serve("spin-cold", "triage.wasm")) for _ in range(3)]
     print(f"wasmtime serve start to first answer, compiled code cached (n=3): {summary(cold)}")
+    if args.json:
+        result = {
+            "rounds": args.rounds, "sizes": sizes, "floors_ms": floors, "serve_start_ms": cold,
+            "rows": [{"tokens": tokens,
+                      **{f"{name}_client_ms": med(client[name]) for name in servers},
+                      **{f"{name}_client_p99_ms": p99(client[name]) for name in servers},
+                      **{f"{name}_inference_ms": med(inside[name]) for name in servers},
+                      **{f"{name}_inference_p99_ms": p99(inside[name]) for name in servers},
+                      **{f"{name}_start_ms": med(start[name]) for name in servers}}
+                     for tokens, client, inside, start in rows],
+            "largest": {"snapshot_ms": largest[0], "snapshot_linear_bytes": largest[1],
+                        "native_ms": largest_native[0],
+                        "native_peak_rss_bytes": peak_rss["native"],
+                        "wasmtime_peak_rss_bytes": peak_rss["snapshot"]},
+            "reused_linear_bytes": memory_reused["current_bytes"],
+        }
+        with open(args.json, "w") as out:
+            json.dump(result, out, indent=1)
 
 
 if __name__ == "__main__":

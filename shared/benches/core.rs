@@ -5,13 +5,13 @@
 //! shipped, and the same graph decluttered and saved as tract NNEF (f32 weights, since the
 //! int8 dequantization is folded at declutter time).
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use std::hint::black_box;
 use tract_onnx::prelude::*;
 use triage_core::bundle;
 use triage_core::model::SequenceModel;
 use triage_core::tokenize::TextEncoder;
-use triage_core::{Budgets, Classifier, Manifest};
+use triage_core::{Budgets, Classifier, Manifest, PreparedClassifier, Settings};
 
 fn nnef_tar(onnx: &[u8]) -> Vec<u8> {
     let mut model = tract_onnx::onnx()
@@ -62,6 +62,15 @@ fn load(c: &mut Criterion) {
                 .and_then(|m| m.into_runnable())
                 .expect("loads")
         })
+    });
+    // What a pre-initialised Spin instance does before its first answer: the settings
+    // applied to the prepared model (budgets, tokenizer truncation, memory estimate).
+    group.bench_function("apply_settings", |b| {
+        b.iter_batched(
+            || PreparedClassifier::load(bundle).expect("loads"),
+            |prepared| Classifier::new(prepared, &Settings::default()).expect("applies"),
+            BatchSize::LargeInput,
+        )
     });
     group.bench_function("classifier_total", |b| {
         b.iter(|| Classifier::load(bundle, Budgets::default()).expect("loads"))

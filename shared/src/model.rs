@@ -113,7 +113,14 @@ impl SequenceModel {
 
     /// Runs the model on one sequence of token ids and returns its output row.
     pub fn run(&self, ids: &[i64]) -> Result<Vec<f32>> {
-        let fail = |e: TractError| TriageError::Inference(format!("{e:#}"));
+        let inputs = self.inputs(ids)?;
+        let outputs = self.plan.run(inputs).map_err(inference_error)?;
+        output_row(&outputs)
+    }
+
+    /// The graph inputs for one sequence of token ids, in the graph's input order (what
+    /// [`SequenceModel::run`] feeds the plan; public for profilers driving [`Self::plan`]).
+    pub fn inputs(&self, ids: &[i64]) -> Result<TVec<TValue>> {
         if ids.is_empty() {
             return Err(TriageError::Encode("text produced no tokens".into()));
         }
@@ -125,19 +132,15 @@ impl SequenceModel {
                 InputRole::Ones => Tensor::from_shape(&shape, &vec![1i64; ids.len()]),
                 InputRole::Zeros => Tensor::from_shape(&shape, &vec![0i64; ids.len()]),
             }
-            .map_err(fail)?;
+            .map_err(inference_error)?;
             inputs.push(tensor.into_tvalue());
         }
-        let outputs = self.plan.run(inputs).map_err(fail)?;
-        let row = outputs
-            .first()
-            .ok_or_else(|| TriageError::Inference("model returned no output".into()))?
-            .to_plain_array_view::<f32>()
-            .map_err(fail)?
-            .iter()
-            .copied()
-            .collect();
-        Ok(row)
+        Ok(inputs)
+    }
+
+    /// The optimised tract plan, for tools that time it node by node (`bench/engine`).
+    pub fn plan(&self) -> &Arc<TypedRunnableModel> {
+        &self.plan
     }
 
     /// Bytes held by the optimised model's constants (weights, tables).
@@ -167,6 +170,22 @@ impl SequenceModel {
             })
             .sum()
     }
+}
+
+fn inference_error(e: TractError) -> TriageError {
+    TriageError::Inference(format!("{e:#}"))
+}
+
+/// The first output of a run as a plain row of scores.
+fn output_row(outputs: &[TValue]) -> Result<Vec<f32>> {
+    Ok(outputs
+        .first()
+        .ok_or_else(|| TriageError::Inference("model returned no output".into()))?
+        .to_plain_array_view::<f32>()
+        .map_err(inference_error)?
+        .iter()
+        .copied()
+        .collect())
 }
 
 fn input_role(manifest: &Manifest, name: &str) -> Option<InputRole> {

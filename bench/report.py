@@ -1,0 +1,386 @@
+#!/usr/bin/env python3
+"""bench/run's second half: runs each measurement, then writes the generated section of
+bench/RESULTS.md and the plots in bench/plots/.
+
+Steps, each leaving its raw results in target/bench/<step>.json:
+
+  criterion   cargo bench -p triage-core --bench core (load steps, inference by length)
+  engines     bench/engines.py: tract native, tract in wasmtime, onnxruntime; profiles
+  spin        bench/spin.py: the Spin component under wasmtime serve, beside native
+  cloudflare  bench/cloudflare.py: the worker on workerd (wrangler dev), beside native
+  load        bench/load.py: 64 connections for 30 s on each adapter (wrk)
+
+Usage: bench/report.py [--steps a,b] [--render-only] [--quick]
+  --steps        run only these steps; the others' earlier results are reused
+  --render-only  run nothing, render from target/bench/*.json
+  --quick        a smoke run: few rounds and short loads (numbers not for RESULTS.md)
+Run it through bench/run, which builds and installs what it needs first.
+"""
+
+import argparse
+import json
+import platform
+import re
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from loopback import ROOT
+
+import plots
+
+OUT = ROOT / "target/bench"
+RESULTS = ROOT / "bench/RESULTS.md"
+BEGIN = "<!-- bench/run: generated section, replaced on every run -->"
+END = "<!-- bench/run: end of generated section -->"
+
+# What each step runs: (full, quick) argument lists after the script.
+STEPS = {
+    "criterion": (["cargo", "bench", "-p", "triage-core", "--bench", "core", "--locked"],
+                  ["cargo", "bench", "-p", "triage-core", "--bench", "core", "--locked", "--",
+                   "--quick", "inference/model_only"]),
+    "engines": (["engines.py", "--rounds", "60", "--block", "10"],
+                ["engines.py", "--rounds", "2", "--block", "3"]),
+    "spin": (["spin.py", "--rounds", "100"], ["spin.py", "--rounds", "5"]),
+    "cloudflare": (["cloudflare.py", "--cold", "6", "--warm", "200", "--batches", "20"],
+                   ["cloudflare.py", "--cold", "2", "--warm", "5", "--batches", "2"]),
+    "load": (["load.py", "--duration", "30", "--connections", "64"],
+             ["load.py", "--duration", "3", "--connections", "8"]),
+}
+GOAL = {"wasm_p50_64": 2.0, "wasm_p99_64": 5.0, "native_over_ort": 1.0,
+        "wasm_over_native": 1.5, "cold_ms": 30.0, "memory_mb": 48.0, "fastly_bar_ms": 69.0}
+
+
+def command_of(step, quick):
+    args = STEPS[step][1 if quick else 0]
+    if args[0].endswith(".py"):
+        return [sys.executable, str(ROOT / "bench" / args[0]), *args[1:], "--json",
+                str(OUT / f"{step}.json")], "python3 bench/" + " ".join(args)
+    return args, " ".join(args)
+
+
+def run_step(step, quick):
+    command, shown = command_of(step, quick)
+    print(f"\n== bench: {step}: {shown}", file=sys.stderr, flush=True)
+    started = time.time()
+    subprocess.run(command, cwd=ROOT / ("bench" if step != "criterion" else ""), check=True)
+    if step == "criterion":
+        (OUT / "criterion.json").write_text(json.dumps(read_criterion(), indent=1))
+    return {"command": shown, "seconds": round(time.time() - started)}
+
+
+def read_criterion():
+    """Median and confidence interval (ms) of every criterion benchmark in target/criterion."""
+    found = {}
+    for estimates in sorted((ROOT / "target/criterion").glob("**/new/estimates.json")):
+        name = str(estimates.parent.parent.relative_to(ROOT / "target/criterion"))
+        median = json.loads(estimates.read_text())["median"]
+        interval = median["confidence_interval"]
+        found[name] = {"ms": median["point_estimate"] / 1e6,
+                       "low": interval["lower_bound"] / 1e6, "high": interval["upper_bound"] / 1e6}
+    return found
+
+
+def output_of(*command):
+    try:
+        return subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
+                              timeout=60).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "not found"
+
+
+def lock_version(crate):
+    lock = (ROOT / "Cargo.lock").read_text()
+    found = re.search(rf'name = "{re.escape(crate)}"\nversion = "([^"]+)"', lock)
+    return found.group(1) if found else "?"
+
+
+def npm_version(package):
+    try:
+        return json.loads((ROOT / "node_modules" / package / "package.json").read_text())["version"]
+    except OSError:
+        return "not installed"
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor())
+    memory = next(int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines()
+                  if l.startswith("MemTotal"))
+    cores = len([l for l in Path("/proc/cpuinfo").read_text().splitlines()
+                 if l.startswith("processor")])
+    commit = output_of("git", "rev-parse", "--short", "HEAD")
+    dirty = " (with uncommitted changes)" if output_of("git", "status", "--porcelain") else ""
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{cores} x {cpu}, {memory / 1024 / 1024:.0f} GiB, Linux {platform.release()}",
+        "commit": commit + dirty,
+        "versions": [
+            output_of("rustc", "--version"),
+            f"tract-onnx {lock_version('tract-onnx')}, tokenizers {lock_version('tokenizers')}",
+            output_of("wasmtime", "--version"),
+            f"wrangler {npm_version('wrangler')}, workerd {npm_version('workerd')}",
+            f"onnxruntime {output_of(sys.executable, '-c', 'import onnxruntime; print(onnxruntime.__version__)')}",
+            output_of("wrk", "-v").splitlines()[0] if output_of("wrk", "-v") else "wrk not found",
+        ],
+    }
+
+
+def load(step):
+    path = OUT / f"{step}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def fmt(value, unit="ms", digits=2):
+    return "-" if value is None else f"{value:.{digits}f} {unit}".strip()
+
+
+def verdict(measured, goal):
+    if measured is None:
+        return "not measured"
+    return "met" if measured <= goal else f"missed by {measured / goal:.1f}x"
+
+
+def row_at(rows, tokens, key="tokens"):
+    return next((r for r in rows if r[key] == tokens), None) if rows else None
+
+
+def goals_table(r):
+    engines, spin, cloudflare = r["engines"], r["spin"], r["cloudflare"]
+    e64 = row_at(engines and engines["rows"], 64)
+    w64 = row_at(cloudflare and cloudflare["per_text"], 64)
+    s_short = spin["rows"][0] if spin else None
+    lines = ["| goal | target | measured | verdict |", "|---|---|---|---|"]
+
+    def add(goal, target, measured, shown, goal_value):
+        lines.append(f"| {goal} | {target} | {shown} | {verdict(measured, goal_value)} |")
+
+    wasm50 = e64 and e64["tract-wasm"]["p50_ms"]
+    add("p50 inference at 64 tokens, wasm (wasmtime)", "<= 2 ms", wasm50, fmt(wasm50),
+        GOAL["wasm_p50_64"])
+    workerd50 = w64 and w64["workerd_ms"]
+    add("p50 inference at 64 tokens, wasm (workerd, per text of a batch)", "<= 2 ms", workerd50,
+        fmt(workerd50), GOAL["wasm_p50_64"])
+    wasm99 = e64 and e64["tract-wasm"]["p99_ms"]
+    add("p99 inference at 64 tokens, wasm (wasmtime)", "<= 5 ms", wasm99, fmt(wasm99),
+        GOAL["wasm_p99_64"])
+    if engines:
+        worst = max(row["tract_over_ort"] for row in engines["rows"])
+        add("native Triage / onnxruntime (1 thread), worst length", "<= 1.0x", worst,
+            ", ".join(f"{row['tract_over_ort']:.2f}x at {row['tokens']}" for row in engines["rows"]),
+            GOAL["native_over_ort"])
+    ratio = e64 and e64["wasm_over_native"]
+    add("wasm / native inference at 64 tokens (wasmtime)", "<= 1.5x", ratio, fmt(ratio, "x"),
+        GOAL["wasm_over_native"])
+    ratio = w64 and w64["ratio"]
+    add("wasm / native inference at 64 tokens (workerd)", "<= 1.5x", ratio, fmt(ratio, "x"),
+        GOAL["wasm_over_native"])
+    cold = s_short and s_short["snapshot_client_ms"]
+    add(f"cold start in wasmtime, pre-initialised: fresh instance to first answer"
+        f" ({s_short['tokens'] if s_short else '-'} tokens, whole request)", "<= 30 ms", cold,
+        fmt(cold), GOAL["cold_ms"])
+    cold = s_short and s_short["plain_client_ms"]
+    add("cold start in wasmtime, not pre-initialised (same)", "<= 30 ms", cold, fmt(cold, digits=1),
+        GOAL["cold_ms"])
+    if spin:
+        largest = spin["largest"]
+        for what, value in (("linear memory, Spin instance", largest["snapshot_linear_bytes"]),
+                            ("peak RSS, native server process", largest["native_peak_rss_bytes"]),
+                            ("peak RSS, wasmtime serve process (runtime + one instance at a time)",
+                             largest["wasmtime_peak_rss_bytes"])):
+            add(f"{what}, after the largest request the budgets allow", "<= 48 MB", value / 1e6,
+                fmt(value / 1e6, "MB", 1), GOAL["memory_mb"])
+    if cloudflare:
+        value = cloudflare["largest"]["linear_bytes"] / 1e6
+        add("linear memory, Cloudflare isolate, after the largest request", "<= 48 MB", value,
+            fmt(value, "MB", 1), GOAL["memory_mb"])
+    if wasm50:
+        lines.append(f"\nThe public bar, a BERT-tiny int8 detector under tract on Fastly Compute,"
+                     f" reported a 69 ms median per request; Triage's inference in wasmtime at 64"
+                     f" tokens is {fmt(wasm50)} ({GOAL['fastly_bar_ms'] / wasm50:.0f}x less; a"
+                     f" smaller model, so this compares budgets, not engines).")
+    return lines
+
+
+def engines_table(engines):
+    lines = [f"{engines['rounds']} rounds of blocks of {engines['block']} runs per engine and"
+             f" length, engines in random order each round. Medians and p99 of all runs;"
+             " ratios are medians of per-round ratios. `ort` is onnxruntime with its default"
+             " graph optimisations (it rewrites the int8 dequantisation into an int8 matmul);"
+             " `ort-exact` has them off and computes the graph's f32 arithmetic, like tract."
+             " Largest logit difference from `ort-exact`, across lengths: " +
+             ", ".join(f"{name} {max(r['max_logit_diff'][name] for r in engines['rows']):.1e}"
+                       for name in ("tract", "tract-wasm", "ort")) + ".", "",
+             "| tokens | tract native p50 (p99) | tract wasm (wasmtime) p50 (p99) | onnxruntime"
+             " p50 (p99) | ort-exact p50 | native / onnxruntime | native / ort-exact |"
+             " wasm / native |", "|---|---|---|---|---|---|---|---|"]
+    for r in engines["rows"]:
+        lines.append(
+            f"| {r['tokens']} | {r['tract']['p50_ms']:.3f} ms ({r['tract']['p99_ms']:.3f})"
+            f" | {r['tract-wasm']['p50_ms']:.3f} ms ({r['tract-wasm']['p99_ms']:.3f})"
+            f" | {r['ort']['p50_ms']:.3f} ms ({r['ort']['p99_ms']:.3f})"
+            f" | {r['ort-exact']['p50_ms']:.3f} ms | {r['tract_over_ort']:.2f}x"
+            f" | {r['tract_over_ort_exact']:.2f}x | {r['wasm_over_native']:.2f}x |")
+    return lines
+
+
+def profile_table(engines, top=8):
+    native, wasm = engines["profiles"]["tract"], engines["profiles"]["tract-wasm"]
+    per_run = lambda p: {o["op"]: o["us"] / p["iterations"] for o in p["ops"]}  # noqa: E731
+    n, w = per_run(native), per_run(wasm)
+    n_total = native["total_us"] / native["iterations"]
+    w_total = wasm["total_us"] / wasm["iterations"]
+    lines = [f"tract's per-node profile at {native['tokens']} tokens, {native['iterations']}"
+             " runs each (`triage-bench profile`), summed by op; the top ops by wasm time:", "",
+             "| op | nodes | native µs per run | share | wasm µs per run | share | wasm / native |",
+             "|---|---|---|---|---|---|---|"]
+    counts = {o["op"]: o["nodes"] for o in native["ops"]}
+    for op in sorted(w, key=w.get, reverse=True)[:top]:
+        lines.append(f"| {op} | {counts.get(op, '-')} | {n.get(op, 0):.0f} | "
+                     f"{100 * n.get(op, 0) / n_total:.0f}% | {w[op]:.0f} | "
+                     f"{100 * w[op] / w_total:.0f}% | {w[op] / max(n.get(op, 0), 1e-9):.1f}x |")
+    lines.append(f"| whole run | | {n_total:.0f} | 100% | {w_total:.0f} | 100% |"
+                 f" {w_total / n_total:.1f}x |")
+    return lines
+
+
+def spin_table(spin):
+    lines = [f"{spin['rounds']} interleaved rounds per length. `fresh` is what Spin does: a new"
+             " instance of the pre-initialised component per request, so its whole request is"
+             " instantiation to first answer. `plain`: a fresh instance of the build without"
+             " pre-initialisation (it loads the model). Inference is the server's"
+             " Server-Timing (tokenize + inference).", "",
+             "| tokens | native inference | native request | fresh request (p99) | fresh inference |"
+             " plain request | reused instance request |", "|---|---|---|---|---|---|---|"]
+    for r in spin["rows"]:
+        lines.append(
+            f"| {r['tokens']} | {r['native_inference_ms']:.2f} ms | {r['native_client_ms']:.2f} ms"
+            f" | {r['snapshot_client_ms']:.2f} ms ({r['snapshot_client_p99_ms']:.2f})"
+            f" | {r['snapshot_inference_ms']:.2f} ms | {r['plain_client_ms']:.1f} ms"
+            f" | {r['reused_client_ms']:.2f} ms |")
+    floors = ", ".join(f"{k} {v:.2f} ms" for k, v in spin["floors_ms"].items())
+    sizes = "; ".join(f"{k} {v['raw']:,} B ({v['gzip']:,} B gzip -9)" for k, v in spin["sizes"].items())
+    start = sorted(spin["serve_start_ms"])[len(spin["serve_start_ms"]) // 2]
+    largest = spin["largest"]
+    lines += ["", f"- `GET /healthz` (no model work): {floors}.",
+              f"- Components: {sizes}.",
+              f"- `wasmtime serve` start to first answer, compiled code cached: median {start:.0f} ms"
+              f" (n={len(spin['serve_start_ms'])}).",
+              f"- Largest request the budgets allow: {largest['snapshot_ms']:.0f} ms on a fresh"
+              f" instance, linear memory {largest['snapshot_linear_bytes']:,} B; natively"
+              f" {largest['native_ms']:.0f} ms. A reused instance after every round:"
+              f" {spin['reused_linear_bytes']:,} B."]
+    return lines
+
+
+def cloudflare_table(cf):
+    med = lambda xs: sorted(xs)[len(xs) // 2] if xs else None  # noqa: E731
+    lines = [f"- Cold, first `POST /v1/classify` of a fresh isolate: median {fmt(med(cf['cold_ms']), digits=0)}"
+             f" (n={len(cf['cold_ms'])}); split: first `GET /openapi.json` (instantiation, no"
+             f" model) {fmt(med(cf['first_get_ms']), digits=0)}, then the first classify (model"
+             f" load) {fmt(med(cf['first_classify_ms']), digits=0)}.",
+             f"- `GET /healthz`: {cf['floor_ms']:.2f} ms. Linear memory after the warm runs"
+             f" {cf['linear_bytes']:,} B; after the largest allowed request"
+             f" ({cf['largest']['ms']:.0f} ms) {cf['largest']['linear_bytes']:,} B.", "",
+             "Warm requests, one isolate (client over loopback; `worker` is its Server-Timing,"
+             " 1 ms resolution):", "",
+             "| TRIAGE_MAX_TOKENS | tokens | client p50 | client p99 | worker p50 |",
+             "|---|---|---|---|---|"]
+    for w in cf["warm"]:
+        lines.append(f"| {w['max_tokens']} | {w['tokens']} | {w['client_ms']:.2f} ms"
+                     f" | {w['client_p99_ms']:.2f} ms | {w['worker_ms']:.0f} ms |")
+    lines += ["", "Inference per text in batches of 32, interleaved with the native server:", "",
+              "| tokens | workerd | native | workerd / native |", "|---|---|---|---|"]
+    for b in cf["per_text"]:
+        lines.append(f"| {b['tokens']} | {b['workerd_ms']:.2f} ms | {b['native_ms']:.2f} ms"
+                     f" | {b['ratio']:.2f}x |")
+    return lines
+
+
+def load_table(load):
+    lines = [f"{load['connections']} connections for {load['duration']} s per adapter, wrk with one"
+             " thread on the same 2 cores (so latency is mostly queueing), a mix of 13/58/114-token"
+             " texts and a batch of 4.", "",
+             "| adapter | requests | req/s | p50 | p99 | errors | RSS MB start → end (max) |"
+             " linear memory MB |", "|---|---|---|---|---|---|---|---|"]
+    for r in load["rows"]:
+        linear = "-" if r["linear_end"] is None else f"{r['linear_end'] / 1e6:.1f}"
+        lines.append(f"| {r['adapter']} | {r['requests']} | {r['rps']:.0f} | {r['p50_ms']:.1f} ms"
+                     f" | {r['p99_ms']:.1f} ms | {r['errors']} | {r['rss_start'] / 1e6:.1f} →"
+                     f" {r['rss_end'] / 1e6:.1f} ({r['rss_max'] / 1e6:.1f}) | {linear} |")
+    return lines
+
+
+def criterion_table(criterion):
+    lines = ["| benchmark | median | interval |", "|---|---|---|"]
+    for name, value in criterion.items():
+        lines.append(f"| `{name}` | {value['ms']:.3f} ms | {value['low']:.3f}–{value['high']:.3f} |")
+    return lines
+
+
+def render(results, meta, commands):
+    out = [BEGIN, "", f"## Latest: {meta['date']} (`bench/run`)", "",
+           f"- Machine: {meta['machine']}.", f"- Commit: {meta['commit']}.",
+           "- Versions: " + "; ".join(meta["versions"]) + ".",
+           "- Command: `bench/run`. It ran, in this order: " +
+           "; ".join(f"`{c['command']}` ({c['seconds']} s)" for c in commands.values()) + ".",
+           "- Plots: [latency by input length](plots/latency-by-length.svg),"
+           " [runtimes side by side](plots/runtimes.svg).", "",
+           "### Goals", ""]
+    out += goals_table(results)
+    sections = (("Inference alone: Triage native, Triage in wasm, onnxruntime", "engines",
+                 engines_table),
+                ("Where the time goes (tract profile)", "engines", profile_table),
+                ("Spin component under `wasmtime serve`", "spin", spin_table),
+                ("Cloudflare worker on workerd (`wrangler dev`)", "cloudflare", cloudflare_table),
+                ("HTTP under load", "load", load_table),
+                ("criterion (native core)", "criterion", criterion_table))
+    for title, step, table in sections:
+        if results[step]:
+            out += ["", f"### {title}", ""] + table(results[step])
+    out += ["", END]
+    return "\n".join(out) + "\n"
+
+
+def write_results(section):
+    text = RESULTS.read_text()
+    if BEGIN in text:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1].lstrip("\n")
+    else:
+        head, tail = text.split("\n", 1)[0] + "\n\n", text.split("\n", 1)[1].lstrip("\n")
+    RESULTS.write_text(head + section + "\n" + tail)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", default=",".join(STEPS))
+    parser.add_argument("--render-only", action="store_true")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    steps = [s for s in args.steps.split(",") if s]
+    unknown = set(steps) - set(STEPS)
+    if unknown:
+        parser.error(f"unknown steps: {', '.join(sorted(unknown))}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    log_path = OUT / "commands.json"
+    commands = json.loads(log_path.read_text()) if log_path.exists() else {}
+    if not args.render_only:
+        for step in steps:
+            commands[step] = run_step(step, args.quick)
+            log_path.write_text(json.dumps(commands, indent=1))
+    results = {step: load(step) for step in STEPS}
+    section = render(results, machine(), {s: commands[s] for s in STEPS if s in commands})
+    plots.draw(results, OUT / "plots" if args.quick else ROOT / "bench/plots")
+    if args.quick:
+        (OUT / "RESULTS-quick.md").write_text(section)
+        print(f"quick run: {OUT / 'RESULTS-quick.md'} (RESULTS.md left as it is)", file=sys.stderr)
+    else:
+        write_results(section)
+        print(f"wrote {RESULTS} and bench/plots/", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
