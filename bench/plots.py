@@ -17,8 +17,8 @@ def latency_by_length(results, path):
     if engines:
         tokens = [r["tokens"] for r in engines["rows"]]
         for name, label, style in (("tract", "Triage native (tract)", "o-"),
-                                   ("ort", "onnxruntime, 1 thread", "s--"),
-                                   ("ort-exact", "onnxruntime, no graph rewrites", "s:"),
+                                   ("ort", "onnxruntime, same file, 1 thread", "s--"),
+                                   ("ort-f32", "onnxruntime, f32 weights, 1 thread", "s:"),
                                    ("tract-wasm", "Triage wasm, wasmtime", "^-")):
             ax.plot(tokens, [r[name]["p50_ms"] for r in engines["rows"]], style, label=label)
     cloudflare = results.get("cloudflare")
@@ -53,6 +53,7 @@ def runtimes(results, path):
     e64 = next((r for r in engines["rows"] if r["tokens"] == 64), None) if engines else None
     if e64:
         bars += [("onnxruntime", e64["ort"]["p50_ms"] / e64["tract"]["p50_ms"]),
+                 ("onnxruntime\nf32", e64["ort-f32"]["p50_ms"] / e64["tract"]["p50_ms"]),
                  ("wasmtime", e64["wasm_over_native"])]
     cloudflare = results.get("cloudflare")
     w64 = next((r for r in cloudflare["per_text"] if r["tokens"] == 64), None) if cloudflare else None

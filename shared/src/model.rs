@@ -17,6 +17,8 @@ pub struct SequenceModel {
     roles: Vec<InputRole>,
     sequence: Symbol,
     weight_bytes: usize,
+    /// Bytes of every intermediate tensor of one run, in terms of the sequence length.
+    activation_bytes: TDim,
     embedding_rows: Option<usize>,
 }
 
@@ -93,6 +95,7 @@ impl SequenceModel {
             .and_then(|&ids| embedding_rows(&typed, ids));
         let optimized = typed.into_optimized().map_err(|e| fail(format!("{e:#}")))?;
         let weight_bytes = constant_bytes(&optimized);
+        let activation_bytes = activation_expression(&optimized, &sequence);
         let plan = optimized
             .into_runnable()
             .map_err(|e| fail(format!("{e:#}")))?;
@@ -101,6 +104,7 @@ impl SequenceModel {
             roles,
             sequence,
             weight_bytes,
+            activation_bytes,
             embedding_rows,
         })
     }
@@ -149,27 +153,31 @@ impl SequenceModel {
     }
 
     /// Upper bound on the bytes of intermediate tensors for one run of `tokens` tokens:
-    /// the sum of every node output, as if none were freed early.
+    /// the sum of every node output, as if none were freed early. The sum is built once at
+    /// load, so this only evaluates it (a pre-initialised instance calls it at start-up).
     pub fn activation_bytes(&self, tokens: usize) -> usize {
-        let model = self.plan.model();
         let values = SymbolValues::default().with(&self.sequence, tokens as i64);
-        model
-            .nodes()
-            .iter()
-            .filter(|node| node.op_as::<Const>().is_none())
-            .flat_map(|node| node.outputs.iter())
-            .map(|output| {
-                let elements = output
-                    .fact
-                    .shape
-                    .volume()
-                    .eval_to_i64(&values)
-                    .unwrap_or(0)
-                    .max(0) as usize;
-                elements * output.fact.datum_type.size_of()
-            })
-            .sum()
+        self.activation_bytes
+            .eval_to_i64(&values)
+            .map_or(0, |bytes| bytes.max(0) as usize)
     }
+}
+
+/// The bytes of every non-constant node output, summed into one expression of the sequence
+/// length. Outputs whose size depends on anything else are left out, as unknowable here.
+fn activation_expression(model: &TypedModel, sequence: &Symbol) -> TDim {
+    model
+        .nodes()
+        .iter()
+        .filter(|node| node.op_as::<Const>().is_none())
+        .flat_map(|node| node.outputs.iter())
+        .filter_map(|output| {
+            let volume = output.fact.shape.volume();
+            let only_sequence = volume.symbols().iter().all(|symbol| symbol == sequence);
+            only_sequence.then(|| volume * output.fact.datum_type.size_of() as i64)
+        })
+        .sum::<TDim>()
+        .simplify()
 }
 
 fn inference_error(e: TractError) -> TriageError {

@@ -150,3 +150,41 @@ fn settings_over_the_memory_budget_are_refused_on_a_prepared_bundle() {
         TriageError::Budget(BudgetExceeded::Memory { .. })
     ));
 }
+
+#[test]
+fn activation_estimate_is_the_sum_of_every_node_output_at_that_length() {
+    use tract_onnx::prelude::*;
+    use tract_onnx::tract_core::ops::konst::Const;
+    use triage_core::model::SequenceModel;
+    use triage_core::Manifest;
+
+    let bundle = bundle::embedded();
+    let manifest = Manifest::from_json(bundle.manifest).expect("manifest");
+    let model = SequenceModel::load(&manifest, bundle.model).expect("loads");
+    let graph = model.plan().model();
+    let sequence = graph.symbols.sym("S");
+    for tokens in [2usize, 16, 128, 256] {
+        let values = SymbolValues::default().with(&sequence, tokens as i64);
+        let node_by_node: usize = graph
+            .nodes()
+            .iter()
+            .filter(|node| node.op_as::<Const>().is_none())
+            .flat_map(|node| node.outputs.iter())
+            .map(|output| {
+                let elements = output
+                    .fact
+                    .shape
+                    .volume()
+                    .eval_to_i64(&values)
+                    .expect("evaluates");
+                elements as usize * output.fact.datum_type.size_of()
+            })
+            .sum();
+        assert_eq!(
+            model.activation_bytes(tokens),
+            node_by_node,
+            "at {tokens} tokens"
+        );
+    }
+    assert!(model.activation_bytes(256) > model.activation_bytes(128));
+}
