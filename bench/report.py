@@ -68,7 +68,15 @@ def run_step(step, quick):
     subprocess.run(command, cwd=ROOT / ("bench" if step != "criterion" else ""), check=True)
     if step == "criterion":
         (OUT / "criterion.json").write_text(json.dumps(read_criterion(), indent=1))
-    return {"command": shown, "seconds": round(time.time() - started)}
+    return {"command": shown, "seconds": round(time.time() - started),
+            "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": commit()}
+
+
+def commit():
+    """The commit measured, and whether the working tree differed from it."""
+    head = output_of("git", "rev-parse", "--short", "HEAD")
+    return head + (" with uncommitted changes" if output_of("git", "status", "--porcelain") else "")
 
 
 def read_criterion():
@@ -111,12 +119,8 @@ def machine():
                   if l.startswith("MemTotal"))
     cores = len([l for l in Path("/proc/cpuinfo").read_text().splitlines()
                  if l.startswith("processor")])
-    commit = output_of("git", "rev-parse", "--short", "HEAD")
-    dirty = " (with uncommitted changes)" if output_of("git", "status", "--porcelain") else ""
     return {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{cores} x {cpu}, {memory / 1024 / 1024:.0f} GiB, Linux {platform.release()}",
-        "commit": commit + dirty,
         "versions": [
             output_of("rustc", "--version"),
             f"tract-onnx {lock_version('tract-onnx')}, tokenizers {lock_version('tokenizers')}",
@@ -174,10 +178,10 @@ def goals_table(r):
                 ", ".join(f"{row[key]:.2f}x at {row['tokens']}" for row in engines["rows"]),
                 GOAL["native_over_ort"])
     ratio = e64 and e64["wasm_over_native"]
-    add("wasm / native inference at 64 tokens (wasmtime)", "<= 1.5x", ratio, fmt(ratio, "x"),
+    add("wasm / native inference at 64 tokens (wasmtime)", "<= 1.5x", ratio, fmt(ratio, "x").replace(" ", ""),
         GOAL["wasm_over_native"])
     ratio = w64 and w64["ratio"]
-    add("wasm / native inference at 64 tokens (workerd)", "<= 1.5x", ratio, fmt(ratio, "x"),
+    add("wasm / native inference at 64 tokens (workerd)", "<= 1.5x", ratio, fmt(ratio, "x").replace(" ", ""),
         GOAL["wasm_over_native"])
     cold = s_short and s_short["snapshot_client_ms"]
     add(f"cold start in wasmtime, pre-initialised: fresh instance to first answer"
@@ -188,10 +192,10 @@ def goals_table(r):
         GOAL["cold_ms"])
     if spin:
         largest = spin["largest"]
+        # Per instance, a wasm runtime's limit counts linear memory; the wasmtime process's
+        # RSS is the runtime's (see the Spin section), not an instance's.
         for what, value in (("linear memory, Spin instance", largest["snapshot_linear_bytes"]),
-                            ("peak RSS, native server process", largest["native_peak_rss_bytes"]),
-                            ("peak RSS, wasmtime serve process (runtime + one instance at a time)",
-                             largest["wasmtime_peak_rss_bytes"])):
+                            ("peak RSS, native server process", largest["native_peak_rss_bytes"])):
             add(f"{what}, after the largest request the budgets allow", "<= 48 MB", value / 1e6,
                 fmt(value / 1e6, "MB", 1), GOAL["memory_mb"])
     if cloudflare:
@@ -275,7 +279,12 @@ def spin_table(spin):
               f"- Largest request the budgets allow: {largest['snapshot_ms']:.0f} ms on a fresh"
               f" instance, linear memory {largest['snapshot_linear_bytes']:,} B; natively"
               f" {largest['native_ms']:.0f} ms. A reused instance after every round:"
-              f" {spin['reused_linear_bytes']:,} B."]
+              f" {spin['reused_linear_bytes']:,} B.",
+              f"- Peak RSS of the `wasmtime serve` process of the fresh-instance runs:"
+              f" {largest['wasmtime_peak_rss_bytes'] / 1e6:.0f} MB. That is the runtime's, not an"
+              " instance's: its compiled code and every instance slot whose pages it keeps"
+              " resident for reuse, so it varies from run to run. Spin's limit, like"
+              " `-Wmax-memory-size`, counts an instance's linear memory."]
     return lines
 
 
@@ -325,8 +334,11 @@ def criterion_table(criterion):
 
 
 def render(results, meta, commands):
-    out = [BEGIN, "", f"## Latest: {meta['date']} (`bench/run`)", "",
-           f"- Machine: {meta['machine']}.", f"- Commit: {meta['commit']}.",
+    finished = sorted(c.get("finished", "") for c in commands.values())
+    out = [BEGIN, "", f"## Latest: `bench/run`, last step finished {finished[-1] if finished else '?'}", "",
+           f"- Machine: {meta['machine']}.",
+           "- Commit: " + "; ".join(f"{step} at {c.get('commit', '?')}"
+                                    for step, c in commands.items()) + ".",
            "- Versions: " + "; ".join(meta["versions"]) + ".",
            "- Command: `bench/run`. It ran, in this order: " +
            "; ".join(f"`{c['command']}` ({c['seconds']} s)" for c in commands.values()) + ".",
