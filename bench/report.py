@@ -13,7 +13,7 @@ Steps, each leaving its raw results in target/bench/<step>.json:
 Usage: bench/report.py [--steps a,b] [--render-only] [--quick]
   --steps        run only these steps; the others' earlier results are reused
   --render-only  run nothing, render from target/bench/*.json
-  --quick        a smoke run: few rounds and short loads (numbers not for RESULTS.md)
+  --quick        a smoke run: few rounds and short loads, kept apart in target/bench/quick/
 Run it through bench/run, which builds and installs what it needs first.
 """
 
@@ -380,6 +380,9 @@ def main():
     unknown = set(steps) - set(STEPS)
     if unknown:
         parser.error(f"unknown steps: {', '.join(sorted(unknown))}")
+    global OUT
+    if args.quick:  # its own directory, so a smoke run never mixes with real results
+        OUT = OUT / "quick"
     OUT.mkdir(parents=True, exist_ok=True)
     log_path = OUT / "commands.json"
     commands = json.loads(log_path.read_text()) if log_path.exists() else {}
@@ -391,8 +394,8 @@ def main():
     section = render(results, machine(), {s: commands[s] for s in STEPS if s in commands})
     plots.draw(results, OUT / "plots" if args.quick else ROOT / "bench/plots")
     if args.quick:
-        (OUT / "RESULTS-quick.md").write_text(section)
-        print(f"quick run: {OUT / 'RESULTS-quick.md'} (RESULTS.md left as it is)", file=sys.stderr)
+        (OUT / "RESULTS.md").write_text(section)
+        print(f"quick run: {OUT / 'RESULTS.md'} (bench/RESULTS.md left as it is)", file=sys.stderr)
     else:
         write_results(section)
         print(f"wrote {RESULTS} and bench/plots/", file=sys.stderr)
