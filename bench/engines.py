@@ -12,7 +12,7 @@ Four engines run the default model (models/spam-mini/model.onnx) on the same tok
   ort-f32        onnxruntime, one thread, default optimisations, on the same graph with
                  the int8 weights dequantized ahead of time into f32 initializers: the
                  arithmetic tract does (tract folds the dequantization at load), and
-                 onnxruntime's fastest form of this model
+                 the faster of the two forms we tried in onnxruntime
 
 Every round runs a block of `--block` runs of each engine at each length, engines in a
 new random order each time, so all of them share the machine's noise. Reported per

@@ -217,7 +217,7 @@ def engines_table(engines):
              " of block medians. `onnxruntime` runs the shipped file with its default graph"
              " optimisations (it turns each DequantizeLinear + MatMul into an int8 matmul);"
              " `onnxruntime f32` runs the same graph with the weights dequantized ahead of time,"
-             " which is the arithmetic tract does and onnxruntime's fastest form of this model."
+             " which is the arithmetic tract does and the faster of the two forms we ran in onnxruntime."
              " Largest logit difference from `onnxruntime f32`, across lengths: " +
              ", ".join(f"{name} {max(r['max_logit_diff'][name] for r in engines['rows']):.1e}"
                        for name in ("tract", "tract-wasm", "ort")) + ".", "",

@@ -13,7 +13,7 @@
 //! inputs and output) instead of the embedded one, to compare export choices.
 //!
 //! The token ids are `1000 + (i * 37) % 7000` for position `i`, as in the criterion
-//! benchmark and in `bench/peer.py`, so onnxruntime runs exactly the same input. A driver
+//! benchmark and in `bench/engines.py`, so onnxruntime runs exactly the same input. A driver
 //! keeps `time` open and alternates it with other engines, so they share the machine's
 //! noise.
 
