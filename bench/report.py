@@ -282,9 +282,9 @@ def spin_table(spin):
               f" {spin['reused_linear_bytes']:,} B.",
               f"- Peak RSS of the `wasmtime serve` process of the fresh-instance runs:"
               f" {largest['wasmtime_peak_rss_bytes'] / 1e6:.0f} MB. That is the runtime's, not an"
-              " instance's: its compiled code and every instance slot whose pages it keeps"
-              " resident for reuse, so it varies from run to run. Spin's limit, like"
-              " `-Wmax-memory-size`, counts an instance's linear memory."]
+              " instance's (see \"RSS per wasm instance\" below), and it varies from run to"
+              " run. Spin's limit, like `-Wmax-memory-size`, counts an instance's linear"
+              " memory."]
     return lines
 
 
