@@ -22,8 +22,8 @@ import os
 import statistics
 import time
 
-from loopback import (ROOT, Server, floor_ms, free_port, get_json, largest_request, p99,
-                      post, summary, text_of)
+from loopback import (ROOT, Server, floor_ms, free_port, get_json, largest_request,
+                      native_serve, p99, post, summary, text_of)
 
 
 class Wrangler(Server):
@@ -42,13 +42,6 @@ class Wrangler(Server):
 def inside_ms(timing):
     """The worker's own tokenize + inference time."""
     return timing.get("tokenize", 0.0) + timing.get("inference", 0.0)
-
-
-def native_serve(max_tokens):
-    port = free_port()
-    return Server("native", [str(ROOT / "target/release/triage"), "serve", "--addr",
-                             f"127.0.0.1:{port}"], port,
-                  env={"TRIAGE_MAX_TOKENS": str(max_tokens)})
 
 
 def per_text(wrangler, native, rounds):
@@ -115,7 +108,7 @@ def main():
                 rows.append((max_tokens, tokens, statistics.median(times), p99(times),
                              statistics.median(insides)))
             if max_tokens == 128:
-                with native_serve(max_tokens) as native:
+                with native_serve(env={"TRIAGE_MAX_TOKENS": str(max_tokens)}) as native:
                     native.wait_listening()
                     batches = per_text(wrangler, native, args.batches)
             memory = get_json(wrangler.base, "/v1/models")["memory"]

@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from loopback import ROOT, Server, free_port, get_json, post, text_of
+from loopback import ROOT, Server, free_port, get_json, native_serve, post, text_of
 
 SPAM = "WIN a FREE cruise!!! Click here now to claim your prize, limited offer, act now"
 
@@ -73,9 +73,7 @@ def memory(server):
 
 
 def native():
-    port = free_port()
-    binary = ROOT / "target/release/triage"
-    return Server("load-native", [str(binary), "serve", "--addr", f"127.0.0.1:{port}"], port)
+    return native_serve("load-native")
 
 
 def spin():

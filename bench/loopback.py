@@ -69,6 +69,13 @@ def largest_request(base):
     return elapsed, get_json(base, "/v1/models")["memory"]["current_bytes"]
 
 
+def native_serve(name="native", env=None):
+    """The native server (target/release/triage serve) on a free loopback port."""
+    port = free_port()
+    return Server(name, [str(ROOT / "target/release/triage"), "serve", "--addr",
+                         f"127.0.0.1:{port}"], port, env=env)
+
+
 def peak_rss_bytes(pid):
     """The peak resident memory of process `pid` so far (VmHWM), in bytes."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

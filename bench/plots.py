@@ -1,5 +1,7 @@
 """The plots of bench/RESULTS.md, drawn with matplotlib as SVG from bench/report.py's results."""
 
+import statistics
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -74,8 +76,7 @@ def runtimes(results, path):
         cold += [("wasmtime\npre-initialised", spin["rows"][0]["snapshot_client_ms"]),
                  ("wasmtime\nplain", spin["rows"][0]["plain_client_ms"])]
     if cloudflare and cloudflare["cold_ms"]:
-        ordered = sorted(cloudflare["cold_ms"])
-        cold.append(("workerd\nfresh isolate", ordered[len(ordered) // 2]))
+        cold.append(("workerd\nfresh isolate", statistics.median(cloudflare["cold_ms"])))
     if cold:
         cold_ax.bar([c[0] for c in cold], [c[1] for c in cold], color="tab:orange")
     cold_ax.axhline(30, color="grey", linestyle="--", linewidth=0.8, label="goal 30 ms")

@@ -21,6 +21,7 @@ import argparse
 import json
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -270,7 +271,7 @@ def spin_table(spin):
             f" | {r['reused_client_ms']:.2f} ms |")
     floors = ", ".join(f"{k} {v:.2f} ms" for k, v in spin["floors_ms"].items())
     sizes = "; ".join(f"{k} {v['raw']:,} B ({v['gzip']:,} B gzip -9)" for k, v in spin["sizes"].items())
-    start = sorted(spin["serve_start_ms"])[len(spin["serve_start_ms"]) // 2]
+    start = statistics.median(spin["serve_start_ms"])
     largest = spin["largest"]
     lines += ["", f"- `GET /healthz` (no model work): {floors}.",
               f"- Components: {sizes}.",
@@ -289,7 +290,7 @@ def spin_table(spin):
 
 
 def cloudflare_table(cf):
-    med = lambda xs: sorted(xs)[len(xs) // 2] if xs else None  # noqa: E731
+    med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
     lines = [f"- Cold, first `POST /v1/classify` of a fresh isolate: median {fmt(med(cf['cold_ms']), digits=0)}"
              f" (n={len(cf['cold_ms'])}); split: first `GET /openapi.json` (instantiation, no"
              f" model) {fmt(med(cf['first_get_ms']), digits=0)}, then the first classify (model"

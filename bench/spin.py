@@ -27,8 +27,8 @@ import json
 import statistics
 import time
 
-from loopback import (ROOT, Server, floor_ms, free_port, get_json, largest_request, p99,
-                      peak_rss_bytes, post, summary, text_of)
+from loopback import (ROOT, Server, floor_ms, free_port, get_json, largest_request,
+                      native_serve, p99, peak_rss_bytes, post, summary, text_of)
 
 MEMORY_CAP = 128 * 1024 * 1024
 # About 15, 64, 128 and 256 tokens (the last truncated at the model's 256).
@@ -40,12 +40,6 @@ def wasmtime_serve(name, component, *extra):
     return Server(name, ["wasmtime", "serve", "-Scli", "--addr", f"127.0.0.1:{port}",
                          f"-Wmax-memory-size={MEMORY_CAP}", *extra,
                          str(ROOT / "target/spin" / component)], port)
-
-
-def native_serve():
-    port = free_port()
-    return Server("native", [str(ROOT / "target/release/triage"), "serve", "--addr",
-                             f"127.0.0.1:{port}"], port)
 
 
 def inference_ms(timing):
