@@ -18,6 +18,7 @@ pub mod budget;
 pub mod bundle;
 pub mod classify;
 pub mod error;
+pub mod escalation;
 pub mod http;
 pub mod manifest;
 pub mod memory;

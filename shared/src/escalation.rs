@@ -1,0 +1,440 @@
+//! Hybrid routing without I/O: which local answers go to a bigger model, the request that
+//! carries them there, and how the reply, or its absence, becomes the answer.
+//!
+//! The core never opens a connection. It builds an [`http::Request`] for the configured
+//! URL and reads back whatever the adapter got (a response, a timeout, a failure to
+//! connect). Each adapter sends the request with its own platform's client (Cloudflare's
+//! `fetch`, Spin's outbound HTTP, a native client), so the policy is written once.
+//!
+//! The escalation endpoint's contract:
+//!
+//! ```text
+//! POST <TRIAGE_ESCALATION_URL>
+//! Authorization: Bearer <TRIAGE_ESCALATION_TOKEN>      (when a token is configured)
+//! Content-Type: application/json
+//! {"text": "...", "local": {"model": {...}, "label": "spam", "score": 0.61, "scores": {...}}}
+//!
+//! 200 OK, application/json
+//! {"label": "spam", "score": 0.97}                      ("scores" optional)
+//! ```
+//!
+//! Anything else (another status, a body that is not that object, a score outside
+//! [0, 1], a timeout, no connection) leaves the local answer in place, marked as such.
+
+use std::time::Duration;
+
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderValue, Method, Request, Uri};
+use serde::{Deserialize, Serialize};
+
+use crate::classify::{Classification, Scores};
+use crate::error::{Result, TriageError};
+use crate::http::api::ModelRef;
+
+/// The escalation settings, in snake case like [`crate::Settings::KEYS`].
+pub const KEYS: [&str; 4] = [
+    "escalation_url",
+    "escalation_threshold",
+    "escalation_timeout_ms",
+    "escalation_token",
+];
+
+/// How long the remote model may take when no timeout is configured.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// Largest reply body read from the escalation endpoint.
+pub const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+/// Where and when to escalate. Built from settings; `None` when no URL is configured.
+#[derive(Clone, PartialEq)]
+pub struct Escalation {
+    /// The only destination: it comes from configuration, never from a request.
+    pub url: Uri,
+    /// Local answers whose top score is below this go to the remote model.
+    pub threshold: f32,
+    /// How long to wait for the remote model before answering locally.
+    pub timeout: Duration,
+    /// Sent as a bearer token; from the platform's secrets.
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for Escalation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Escalation")
+            .field("url", &self.url)
+            .field("threshold", &self.threshold)
+            .field("timeout", &self.timeout)
+            .field("token", &self.token.as_ref().map(|_| "<secret>"))
+            .finish()
+    }
+}
+
+impl Escalation {
+    /// Reads the [`KEYS`] through `lookup` (as [`crate::Settings::from_lookup`] does).
+    /// Without `escalation_url` there is no escalation. The threshold defaults to
+    /// `default_threshold` (the model's); a value that does not parse is an error naming
+    /// the setting, and so is a URL that is not absolute `http` or `https`.
+    pub fn from_lookup(
+        lookup: impl Fn(&'static str) -> Option<String>,
+        default_threshold: f32,
+    ) -> Result<Option<Escalation>> {
+        let value = |key: &'static str| {
+            lookup(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let Some(url_text) = value("escalation_url") else {
+            return Ok(None);
+        };
+        let url = url_text
+            .parse::<Uri>()
+            .ok()
+            .filter(|url| matches!(url.scheme_str(), Some("http" | "https")))
+            .filter(|url| url.host().is_some())
+            .ok_or_else(|| bad("escalation_url", &url_text, "an absolute http(s) URL"))?;
+        let threshold = match value("escalation_threshold") {
+            None => default_threshold,
+            Some(text) => text
+                .parse::<f32>()
+                .ok()
+                .filter(|t| (0.0..=1.0).contains(t))
+                .ok_or_else(|| bad("escalation_threshold", &text, "a number in [0, 1]"))?,
+        };
+        let timeout = match value("escalation_timeout_ms") {
+            None => DEFAULT_TIMEOUT,
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| (1..=30_000).contains(ms))
+                .map(Duration::from_millis)
+                .ok_or_else(|| bad("escalation_timeout_ms", &text, "milliseconds in 1..=30000"))?,
+        };
+        Ok(Some(Escalation {
+            url,
+            threshold,
+            timeout,
+            token: value("escalation_token"),
+        }))
+    }
+
+    /// Whether `local` should be sent to the remote model.
+    pub fn wants(&self, local: &Classification) -> bool {
+        local.score < self.threshold
+    }
+
+    /// The request that asks the remote model about `text`, carrying the local answer.
+    pub fn request(
+        &self,
+        text: &str,
+        local: &Classification,
+        model: &ModelRef,
+    ) -> Result<Request<Vec<u8>>> {
+        let body = serde_json::to_vec(&EscalationRequest {
+            text,
+            local: LocalAnswer {
+                model,
+                label: &local.label,
+                score: local.score,
+                scores: &local.scores,
+            },
+        })
+        .map_err(|e| TriageError::Inference(format!("escalation request: {e}")))?;
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(self.url.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body)
+            .map_err(|e| TriageError::Config(format!("escalation request: {e}")))?;
+        if let Some(token) = &self.token {
+            let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                TriageError::Config("setting `escalation_token` is not a valid header".into())
+            })?;
+            request.headers_mut().insert(AUTHORIZATION, value);
+        }
+        Ok(request)
+    }
+}
+
+fn bad(key: &str, text: &str, expected: &str) -> TriageError {
+    TriageError::Config(format!("setting `{key}` is {text:?}, expected {expected}"))
+}
+
+#[derive(Serialize)]
+struct EscalationRequest<'a> {
+    text: &'a str,
+    local: LocalAnswer<'a>,
+}
+
+#[derive(Serialize)]
+struct LocalAnswer<'a> {
+    model: &'a ModelRef,
+    label: &'a str,
+    score: f32,
+    scores: &'a Scores,
+}
+
+/// What the remote model answered, as the endpoint's contract describes it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct RemoteAnswer {
+    pub label: String,
+    pub score: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scores: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Why an escalation gave no remote answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EscalationFailure {
+    #[error("the escalation endpoint did not answer within {0} ms")]
+    Timeout(u128),
+    #[error("could not reach the escalation endpoint: {0}")]
+    Unreachable(String),
+    #[error("the escalation endpoint answered {0}")]
+    Status(u16),
+    #[error("the escalation endpoint's answer is not valid: {0}")]
+    BadAnswer(String),
+}
+
+impl EscalationFailure {
+    /// A short machine-readable reason, for the `escalation.reason` field.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            EscalationFailure::Timeout(_) => "timeout",
+            EscalationFailure::Unreachable(_) => "unreachable",
+            EscalationFailure::Status(_) => "bad-status",
+            EscalationFailure::BadAnswer(_) => "bad-answer",
+        }
+    }
+}
+
+/// Reads the endpoint's reply: a 2xx with a JSON [`RemoteAnswer`] whose score is in [0, 1].
+pub fn read_reply(
+    status: http::StatusCode,
+    body: &[u8],
+) -> std::result::Result<RemoteAnswer, EscalationFailure> {
+    if !status.is_success() {
+        return Err(EscalationFailure::Status(status.as_u16()));
+    }
+    if body.len() > MAX_REPLY_BYTES {
+        return Err(EscalationFailure::BadAnswer(format!(
+            "{} bytes, more than {MAX_REPLY_BYTES}",
+            body.len()
+        )));
+    }
+    let answer: RemoteAnswer =
+        serde_json::from_slice(body).map_err(|e| EscalationFailure::BadAnswer(e.to_string()))?;
+    if !(0.0..=1.0).contains(&answer.score) || answer.label.is_empty() {
+        return Err(EscalationFailure::BadAnswer(
+            "`label` must be non-empty and `score` in [0, 1]".into(),
+        ));
+    }
+    Ok(answer)
+}
+
+/// Where an answer came from, and what happened to its escalation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "source", rename_all = "lowercase")]
+pub enum Provenance {
+    /// The edge model's answer; `escalation` says whether one was tried and why it failed.
+    Local {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        escalation: Option<EscalationStatus>,
+    },
+    /// The remote model's answer, for a text the edge model was not sure of.
+    Remote { remote: RemoteAnswer },
+}
+
+/// The `escalation` object of a local answer whose escalation failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EscalationStatus {
+    pub status: &'static str,
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+impl Provenance {
+    /// The provenance of an escalation's outcome.
+    pub fn of(outcome: std::result::Result<RemoteAnswer, EscalationFailure>) -> Provenance {
+        match outcome {
+            Ok(remote) => Provenance::Remote { remote },
+            Err(failure) => Provenance::Local {
+                escalation: Some(EscalationStatus {
+                    status: "failed",
+                    reason: failure.reason(),
+                    detail: failure.to_string(),
+                }),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::StatusCode;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let owned: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |key| owned.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    }
+
+    fn local(score: f32) -> Classification {
+        Classification {
+            label: "spam".into(),
+            score,
+            confident: false,
+            scores: Scores(vec![("ham".into(), 1.0 - score), ("spam".into(), score)]),
+            truncated: false,
+            tokens: 9,
+        }
+    }
+
+    fn model() -> ModelRef {
+        ModelRef {
+            name: "spam-mini".into(),
+            version: "1.0.0".into(),
+        }
+    }
+
+    #[test]
+    fn no_url_means_no_escalation() {
+        assert_eq!(Escalation::from_lookup(lookup(&[]), 0.8).unwrap(), None);
+        let blank = lookup(&[("escalation_url", "  ")]);
+        assert_eq!(Escalation::from_lookup(blank, 0.8).unwrap(), None);
+    }
+
+    #[test]
+    fn settings_and_defaults() {
+        let pairs = &[
+            ("escalation_url", "https://origin.example/classify"),
+            ("escalation_timeout_ms", "250"),
+            ("escalation_token", "s3cret"),
+        ];
+        let escalation = Escalation::from_lookup(lookup(pairs), 0.8)
+            .unwrap()
+            .expect("configured");
+        assert_eq!(
+            escalation.threshold, 0.8,
+            "the model's threshold by default"
+        );
+        assert_eq!(escalation.timeout, Duration::from_millis(250));
+        assert!(
+            !format!("{escalation:?}").contains("s3cret"),
+            "secret not in Debug"
+        );
+        let default_timeout = Escalation::from_lookup(lookup(&pairs[..1]), 0.8)
+            .unwrap()
+            .expect("configured");
+        assert_eq!(default_timeout.timeout, DEFAULT_TIMEOUT);
+    }
+
+    #[test]
+    fn bad_settings_name_the_setting() {
+        for (pairs, key) in [
+            (&[("escalation_url", "ftp://x/")][..], "escalation_url"),
+            (&[("escalation_url", "/relative")][..], "escalation_url"),
+            (
+                &[
+                    ("escalation_url", "http://x/"),
+                    ("escalation_threshold", "2"),
+                ][..],
+                "escalation_threshold",
+            ),
+            (
+                &[
+                    ("escalation_url", "http://x/"),
+                    ("escalation_timeout_ms", "0"),
+                ][..],
+                "escalation_timeout_ms",
+            ),
+        ] {
+            let error = Escalation::from_lookup(lookup(pairs), 0.8)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(key), "{error}");
+        }
+    }
+
+    #[test]
+    fn only_unsure_answers_escalate() {
+        let escalation = Escalation::from_lookup(lookup(&[("escalation_url", "http://x/")]), 0.8)
+            .unwrap()
+            .expect("configured");
+        assert!(escalation.wants(&local(0.61)));
+        assert!(!escalation.wants(&local(0.8)));
+        assert!(!escalation.wants(&local(0.97)));
+    }
+
+    #[test]
+    fn the_request_goes_only_to_the_configured_url_with_the_local_answer() {
+        let pairs = &[
+            ("escalation_url", "https://origin.example:8443/v1/escalate"),
+            ("escalation_token", "s3cret"),
+        ];
+        let escalation = Escalation::from_lookup(lookup(pairs), 0.8)
+            .unwrap()
+            .expect("configured");
+        let request = escalation
+            .request("WIN a cruise, http://evil.example/", &local(0.61), &model())
+            .unwrap();
+        assert_eq!(request.method(), Method::POST);
+        assert_eq!(
+            request.uri().to_string(),
+            "https://origin.example:8443/v1/escalate"
+        );
+        assert_eq!(request.headers()[AUTHORIZATION], "Bearer s3cret");
+        let body: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
+        assert_eq!(body["text"], "WIN a cruise, http://evil.example/");
+        assert_eq!(body["local"]["label"], "spam");
+        assert_eq!(body["local"]["model"]["name"], "spam-mini");
+        assert!((body["local"]["scores"]["spam"].as_f64().unwrap() - 0.61).abs() < 1e-6);
+    }
+
+    #[test]
+    fn replies_are_read_strictly() {
+        let ok = read_reply(StatusCode::OK, br#"{"label":"spam","score":0.97}"#).unwrap();
+        assert_eq!(ok.label, "spam");
+        assert_eq!(
+            read_reply(StatusCode::BAD_GATEWAY, b"{}"),
+            Err(EscalationFailure::Status(502))
+        );
+        for body in [
+            &b"not json"[..],
+            br#"{"label":"spam"}"#,
+            br#"{"label":"spam","score":1.5}"#,
+            br#"{"label":"","score":0.5}"#,
+        ] {
+            let failure = read_reply(StatusCode::OK, body).unwrap_err();
+            assert_eq!(failure.reason(), "bad-answer", "{failure}");
+        }
+        let huge = vec![b' '; MAX_REPLY_BYTES + 1];
+        assert_eq!(
+            read_reply(StatusCode::OK, &huge).unwrap_err().reason(),
+            "bad-answer"
+        );
+    }
+
+    #[test]
+    fn provenance_says_where_the_answer_came_from() {
+        let remote = Provenance::of(Ok(RemoteAnswer {
+            label: "spam".into(),
+            score: 0.97,
+            scores: None,
+        }));
+        let json = serde_json::to_value(&remote).unwrap();
+        assert_eq!(json["source"], "remote");
+        assert_eq!(json["remote"]["label"], "spam");
+
+        let failed = Provenance::of(Err(EscalationFailure::Timeout(800)));
+        let json = serde_json::to_value(&failed).unwrap();
+        assert_eq!(json["source"], "local");
+        assert_eq!(json["escalation"]["status"], "failed");
+        assert_eq!(json["escalation"]["reason"], "timeout");
+
+        let plain = serde_json::to_value(Provenance::Local { escalation: None }).unwrap();
+        assert_eq!(plain, serde_json::json!({"source": "local"}));
+    }
+}
