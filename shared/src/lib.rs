@@ -22,6 +22,7 @@ pub mod escalation;
 pub mod http;
 pub mod manifest;
 pub mod memory;
+pub mod middleware;
 pub mod model;
 pub mod settings;
 pub mod tokenize;

@@ -1,0 +1,574 @@
+//! Middleware mode without I/O: for configured routes, classify the request passing through
+//! and then annotate it and forward it to the origin, block it, or send it to another origin,
+//! by label.
+//!
+//! The core decides and builds the outbound request; the adapter sends it with its
+//! platform's client and passes the origin's response back through [`response_headers`].
+//! Destinations come only from the configuration (`TRIAGE_MIDDLEWARE`), never from the
+//! request: the forwarded request keeps the incoming path and query, on the configured
+//! origin.
+//!
+//! Configuration, one JSON object:
+//!
+//! ```json
+//! {
+//!   "origin": "https://origin.example",
+//!   "routes": [
+//!     {"path_prefix": "/contact", "text": "form:message",
+//!      "labels": {"spam": "block"}, "otherwise": "annotate"},
+//!     {"path_prefix": "/api/tickets", "text": "json:/body",
+//!      "labels": {"spam": {"route": "https://quarantine.example"}}}
+//!   ]
+//! }
+//! ```
+//!
+//! `text` is `body` (the raw body as UTF-8), `form:<field>` (a field of an
+//! `application/x-www-form-urlencoded` body) or `json:<JSON pointer>` (a string in a JSON
+//! body). A label's action is `annotate` (add `X-Triage-Label` and `X-Triage-Score`, then
+//! forward), `block` (403 problem+json) or `{"route": "<origin>"}` (annotate, and forward to
+//! that origin instead). `otherwise` (default `annotate`) applies to unlisted labels.
+
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::uri::{PathAndQuery, Uri};
+use http::{HeaderMap, HeaderValue, Request, StatusCode};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use crate::error::{Result, TriageError};
+use crate::http::problem::Problem;
+
+/// Header the forwarded request carries with the label.
+pub const LABEL_HEADER: &str = "x-triage-label";
+/// Header the forwarded request carries with the label's score.
+pub const SCORE_HEADER: &str = "x-triage-score";
+
+/// Headers that belong to one connection (RFC 9110, section 7.6.1), never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// What to do with a request whose text got a label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Add the label headers and forward to the default origin.
+    Annotate,
+    /// Answer 403 problem+json; nothing is forwarded.
+    Block,
+    /// Add the label headers and forward to this origin instead.
+    Route(Uri),
+}
+
+/// Where a route's text is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextSource {
+    Body,
+    Form(String),
+    Json(String),
+}
+
+/// One configured route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRule {
+    pub path_prefix: String,
+    pub text: TextSource,
+    labels: BTreeMap<String, Action>,
+    otherwise: Action,
+}
+
+/// The middleware configuration: the origin and the classified routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Middleware {
+    pub origin: Uri,
+    routes: Vec<RouteRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MiddlewareJson {
+    origin: String,
+    routes: Vec<RouteJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteJson {
+    path_prefix: String,
+    text: String,
+    #[serde(default)]
+    labels: BTreeMap<String, ActionJson>,
+    #[serde(default)]
+    otherwise: Option<ActionJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+enum ActionJson {
+    Named(String),
+    Route { route: String },
+}
+
+fn config_error(detail: impl std::fmt::Display) -> TriageError {
+    TriageError::Config(format!("setting `middleware`: {detail}"))
+}
+
+/// An absolute http(s) URI with no path beyond `/`, query or fragment: an origin.
+fn origin(text: &str) -> Result<Uri> {
+    let uri: Uri = text
+        .parse()
+        .map_err(|_| config_error(format!("{text:?} is not a URL")))?;
+    let plain_path = uri.path_and_query().is_none_or(|p| p.as_str() == "/");
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() || !plain_path {
+        return Err(config_error(format!(
+            "{text:?} is not an origin (http(s)://host[:port])"
+        )));
+    }
+    Ok(uri)
+}
+
+impl ActionJson {
+    fn into_action(self) -> Result<Action> {
+        match self {
+            ActionJson::Named(name) if name == "annotate" => Ok(Action::Annotate),
+            ActionJson::Named(name) if name == "block" => Ok(Action::Block),
+            ActionJson::Named(name) => Err(config_error(format!(
+                "unknown action {name:?} (annotate, block or {{\"route\": origin}})"
+            ))),
+            ActionJson::Route { route } => Ok(Action::Route(origin(&route)?)),
+        }
+    }
+}
+
+impl Middleware {
+    /// Parses the configuration; an error names what is wrong with it.
+    pub fn from_json(text: &str) -> Result<Middleware> {
+        let config: MiddlewareJson = serde_json::from_str(text).map_err(config_error)?;
+        let routes = config
+            .routes
+            .into_iter()
+            .map(|route| {
+                if !route.path_prefix.starts_with('/') {
+                    return Err(config_error(format!(
+                        "path_prefix {:?} must start with /",
+                        route.path_prefix
+                    )));
+                }
+                let text = match route.text.split_once(':') {
+                    None if route.text == "body" => TextSource::Body,
+                    Some(("form", field)) if !field.is_empty() => TextSource::Form(field.into()),
+                    Some(("json", pointer)) if pointer.starts_with('/') => {
+                        TextSource::Json(pointer.into())
+                    }
+                    _ => {
+                        return Err(config_error(format!(
+                            "text {:?} is not body, form:<field> or json:/<pointer>",
+                            route.text
+                        )))
+                    }
+                };
+                let labels = route
+                    .labels
+                    .into_iter()
+                    .map(|(label, action)| Ok((label, action.into_action()?)))
+                    .collect::<Result<_>>()?;
+                let otherwise = match route.otherwise {
+                    Some(action) => action.into_action()?,
+                    None => Action::Annotate,
+                };
+                Ok(RouteRule {
+                    path_prefix: route.path_prefix,
+                    text,
+                    labels,
+                    otherwise,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Middleware {
+            origin: origin(&config.origin)?,
+            routes,
+        })
+    }
+
+    /// The first route whose prefix matches `path` on a segment boundary, if any.
+    pub fn rule_for(&self, path: &str) -> Option<&RouteRule> {
+        self.routes.iter().find(|rule| {
+            let prefix = rule.path_prefix.trim_end_matches('/');
+            path == prefix
+                || prefix.is_empty()
+                || path
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+    }
+
+    /// The request to send on: the incoming method, path, query and headers (less the
+    /// hop-by-hop ones, `Host`, `Content-Length` and any client-sent `X-Triage-*`), the
+    /// label headers when there is a label, and the body exactly as received.
+    pub fn forward(
+        &self,
+        incoming: &http::request::Parts,
+        body: Vec<u8>,
+        to: Option<&Uri>,
+        label: Option<(&str, f32)>,
+    ) -> Result<Request<Vec<u8>>> {
+        let origin = to.unwrap_or(&self.origin);
+        let path = incoming
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        let uri = Uri::builder()
+            .scheme(origin.scheme_str().unwrap_or("https"))
+            .authority(origin.authority().map(|a| a.as_str()).unwrap_or_default())
+            .path_and_query(path)
+            .build()
+            .map_err(|e| TriageError::Config(format!("forwarding URL: {e}")))?;
+        let mut request = Request::builder()
+            .method(incoming.method.clone())
+            .uri(uri)
+            .body(body)
+            .map_err(|e| TriageError::Config(format!("forwarded request: {e}")))?;
+        let headers = request.headers_mut();
+        *headers = end_to_end(&incoming.headers);
+        headers.remove(HOST);
+        headers.remove(CONTENT_LENGTH);
+        headers.remove(LABEL_HEADER);
+        headers.remove(SCORE_HEADER);
+        if let Some((label, score)) = label {
+            let value = HeaderValue::from_str(label)
+                .map_err(|_| TriageError::Config(format!("label {label:?} is not a header")))?;
+            headers.insert(LABEL_HEADER, value);
+            let score = HeaderValue::from_str(&format!("{score:.4}"))
+                .map_err(|_| TriageError::Config("score is not a header".into()))?;
+            headers.insert(SCORE_HEADER, score);
+        }
+        Ok(request)
+    }
+}
+
+impl RouteRule {
+    /// The action configured for `label`.
+    pub fn action_for(&self, label: &str) -> &Action {
+        self.labels.get(label).unwrap_or(&self.otherwise)
+    }
+
+    /// The text to classify, read from the body as this route says. A body that does not
+    /// hold it is the client's problem: 415 for the wrong media type, 400 for a body that
+    /// does not parse, 422 for a missing or non-string field.
+    pub fn text_of(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> std::result::Result<String, Problem> {
+        let media = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        match &self.text {
+            TextSource::Body => String::from_utf8(body.to_vec()).map_err(|_| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed-body",
+                    "the body is not UTF-8",
+                )
+            }),
+            TextSource::Form(field) => {
+                if media != "application/x-www-form-urlencoded" {
+                    return Err(unsupported(&media, "application/x-www-form-urlencoded"));
+                }
+                form_urlencoded::parse(body)
+                    .find(|(name, _)| name == field)
+                    .map(|(_, value)| value.into_owned())
+                    .ok_or_else(|| missing(&format!("form field `{field}`")))
+            }
+            TextSource::Json(pointer) => {
+                if media != "application/json" {
+                    return Err(unsupported(&media, "application/json"));
+                }
+                let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+                    Problem::new(StatusCode::BAD_REQUEST, "malformed-json", e.to_string())
+                })?;
+                value
+                    .pointer(pointer)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+                    .ok_or_else(|| missing(&format!("string at JSON pointer `{pointer}`")))
+            }
+        }
+    }
+}
+
+fn unsupported(media: &str, expected: &str) -> Problem {
+    Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        format!("this route reads {expected}, not {media:?}"),
+    )
+}
+
+fn missing(what: &str) -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "missing-text",
+        format!("the body has no {what}"),
+    )
+}
+
+/// `headers` without the hop-by-hop ones: the fixed list and any named in `Connection`.
+pub fn end_to_end(headers: &HeaderMap) -> HeaderMap {
+    let named: Vec<String> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_ascii_lowercase())
+        .collect();
+    let mut kept = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let lower = name.as_str();
+        if HOP_BY_HOP.contains(&lower) || named.iter().any(|n| n == lower) {
+            continue;
+        }
+        kept.append(name.clone(), value.clone());
+    }
+    kept
+}
+
+/// The origin's response headers to pass back to the client: end-to-end ones only, and no
+/// `Content-Length` (the adapter's runtime sets it for the body it sends).
+pub fn response_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut kept = end_to_end(headers);
+    kept.remove(CONTENT_LENGTH);
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Method;
+
+    const CONFIG: &str = r#"{
+        "origin": "http://127.0.0.1:9000",
+        "routes": [
+            {"path_prefix": "/contact", "text": "form:message",
+             "labels": {"spam": "block"}, "otherwise": "annotate"},
+            {"path_prefix": "/api/tickets", "text": "json:/ticket/body",
+             "labels": {"spam": {"route": "http://127.0.0.1:9001"}}},
+            {"path_prefix": "/raw", "text": "body"}
+        ]
+    }"#;
+
+    fn middleware() -> Middleware {
+        Middleware::from_json(CONFIG).expect("parses")
+    }
+
+    fn parts(method: Method, uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+        let mut builder = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).expect("request").into_parts().0
+    }
+
+    #[test]
+    fn routes_match_on_segment_boundaries() {
+        let m = middleware();
+        assert_eq!(m.rule_for("/contact").unwrap().path_prefix, "/contact");
+        assert_eq!(m.rule_for("/contact/form").unwrap().path_prefix, "/contact");
+        assert!(m.rule_for("/contacts").is_none());
+        assert!(m.rule_for("/other").is_none());
+    }
+
+    #[test]
+    fn actions_by_label_and_otherwise() {
+        let m = middleware();
+        let contact = m.rule_for("/contact").unwrap();
+        assert_eq!(contact.action_for("spam"), &Action::Block);
+        assert_eq!(contact.action_for("ham"), &Action::Annotate);
+        let tickets = m.rule_for("/api/tickets").unwrap();
+        assert_eq!(
+            tickets.action_for("spam"),
+            &Action::Route("http://127.0.0.1:9001".parse().unwrap())
+        );
+        assert_eq!(
+            tickets.action_for("ham"),
+            &Action::Annotate,
+            "default otherwise"
+        );
+    }
+
+    #[test]
+    fn bad_configurations_are_refused_naming_the_problem() {
+        for (config, needle) in [
+            (r#"{"origin": "ftp://x", "routes": []}"#, "not an origin"),
+            (
+                r#"{"origin": "http://x/path", "routes": []}"#,
+                "not an origin",
+            ),
+            (
+                r#"{"origin": "http://x", "routes": [{"path_prefix": "c", "text": "body"}]}"#,
+                "must start with /",
+            ),
+            (
+                r#"{"origin": "http://x", "routes": [{"path_prefix": "/c", "text": "xml:a"}]}"#,
+                "is not body",
+            ),
+            (
+                r#"{"origin": "http://x", "routes": [{"path_prefix": "/c", "text": "body", "labels": {"spam": "drop"}}]}"#,
+                "unknown action",
+            ),
+            (
+                r#"{"origin": "http://x", "routes": [], "extra": 1}"#,
+                "unknown field",
+            ),
+        ] {
+            let error = Middleware::from_json(config).unwrap_err().to_string();
+            assert!(
+                error.contains("middleware") && error.contains(needle),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_from_form_json_and_body() {
+        let m = middleware();
+        let form = [(
+            CONTENT_TYPE,
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )];
+        let headers: HeaderMap = form
+            .iter()
+            .map(|(k, v)| (k.clone(), HeaderValue::from_static(v)))
+            .collect();
+        let contact = m.rule_for("/contact").unwrap();
+        assert_eq!(
+            contact
+                .text_of(&headers, b"name=Ann&message=WIN+a+%22cruise%22")
+                .unwrap(),
+            "WIN a \"cruise\""
+        );
+        assert_eq!(
+            contact.text_of(&headers, b"name=Ann").unwrap_err().status,
+            422
+        );
+        assert_eq!(
+            contact
+                .text_of(&HeaderMap::new(), b"message=x")
+                .unwrap_err()
+                .status,
+            415
+        );
+
+        let mut json = HeaderMap::new();
+        json.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let tickets = m.rule_for("/api/tickets").unwrap();
+        assert_eq!(
+            tickets
+                .text_of(&json, br#"{"ticket": {"body": "printer on fire"}}"#)
+                .unwrap(),
+            "printer on fire"
+        );
+        assert_eq!(
+            tickets
+                .text_of(&json, br#"{"ticket": {"body": 3}}"#)
+                .unwrap_err()
+                .status,
+            422
+        );
+        assert_eq!(tickets.text_of(&json, b"{").unwrap_err().status, 400);
+
+        let raw = m.rule_for("/raw").unwrap();
+        assert_eq!(raw.text_of(&HeaderMap::new(), b"hello").unwrap(), "hello");
+        assert_eq!(
+            raw.text_of(&HeaderMap::new(), &[0xff, 0xfe])
+                .unwrap_err()
+                .status,
+            400
+        );
+    }
+
+    #[test]
+    fn forwarded_requests_keep_the_body_and_path_and_drop_what_is_not_theirs() {
+        let m = middleware();
+        let incoming = parts(
+            Method::POST,
+            "http://edge.example/contact/form?lang=en",
+            &[
+                ("host", "edge.example"),
+                ("content-type", "application/octet-stream"),
+                ("content-length", "4"),
+                ("connection", "keep-alive, x-secret-hop"),
+                ("x-secret-hop", "1"),
+                ("keep-alive", "timeout=5"),
+                ("transfer-encoding", "chunked"),
+                ("x-triage-label", "ham"),
+                ("authorization", "Bearer user"),
+            ],
+        );
+        let body = vec![0u8, 159, 146, 150];
+        let forwarded = m
+            .forward(&incoming, body.clone(), None, Some(("spam", 0.9712)))
+            .unwrap();
+        assert_eq!(
+            forwarded.uri(),
+            "http://127.0.0.1:9000/contact/form?lang=en"
+        );
+        assert_eq!(forwarded.method(), Method::POST);
+        assert_eq!(forwarded.body(), &body, "byte for byte");
+        let headers = forwarded.headers();
+        assert_eq!(headers[LABEL_HEADER], "spam", "ours, not the client's");
+        assert_eq!(headers[SCORE_HEADER], "0.9712");
+        assert_eq!(headers["authorization"], "Bearer user");
+        assert_eq!(headers["content-type"], "application/octet-stream");
+        for gone in [
+            "host",
+            "content-length",
+            "connection",
+            "x-secret-hop",
+            "keep-alive",
+            "transfer-encoding",
+        ] {
+            assert!(!headers.contains_key(gone), "{gone} forwarded");
+        }
+
+        let routed = m
+            .forward(
+                &incoming,
+                Vec::new(),
+                Some(&"http://127.0.0.1:9001".parse().unwrap()),
+                None,
+            )
+            .unwrap();
+        assert_eq!(routed.uri(), "http://127.0.0.1:9001/contact/form?lang=en");
+        assert!(
+            !routed.headers().contains_key(LABEL_HEADER),
+            "client's label never passes"
+        );
+    }
+
+    #[test]
+    fn a_request_cannot_steer_the_destination() {
+        let m = middleware();
+        for uri in [
+            "http://evil.example/contact",
+            "https://127.0.0.1:6666/contact",
+        ] {
+            let incoming = parts(Method::POST, uri, &[("host", "evil.example")]);
+            let forwarded = m.forward(&incoming, Vec::new(), None, None).unwrap();
+            assert_eq!(
+                forwarded.uri().authority().unwrap().as_str(),
+                "127.0.0.1:9000"
+            );
+            assert_eq!(forwarded.uri().scheme_str(), Some("http"));
+        }
+    }
+}
