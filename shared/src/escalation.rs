@@ -231,17 +231,30 @@ pub fn read_reply(
     Ok(answer)
 }
 
-/// Where an answer came from, and what happened to its escalation.
+/// Where an answer came from, and what happened to its escalation. Serialised beside the
+/// classification's fields: `source` is `local` or `remote`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "source", rename_all = "lowercase")]
 pub enum Provenance {
-    /// The edge model's answer; `escalation` says whether one was tried and why it failed.
+    /// The edge model's answer; `escalation` is there when one was tried and failed.
     Local {
         #[serde(skip_serializing_if = "Option::is_none")]
         escalation: Option<EscalationStatus>,
     },
-    /// The remote model's answer, for a text the edge model was not sure of.
-    Remote { remote: RemoteAnswer },
+    /// The remote model's answer, for a text the edge model was not sure of. `local` is what
+    /// the edge model said; `remote_scores` are the remote model's scores, if it sent any.
+    Remote {
+        local: LocalVerdict,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        remote_scores: Option<serde_json::Map<String, serde_json::Value>>,
+    },
+}
+
+/// The edge model's label and score, kept beside a remote answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LocalVerdict {
+    pub label: String,
+    pub score: f32,
 }
 
 /// The `escalation` object of a local answer whose escalation failed.
@@ -252,18 +265,37 @@ pub struct EscalationStatus {
     pub detail: String,
 }
 
-impl Provenance {
-    /// The provenance of an escalation's outcome.
-    pub fn of(outcome: std::result::Result<RemoteAnswer, EscalationFailure>) -> Provenance {
-        match outcome {
-            Ok(remote) => Provenance::Remote { remote },
-            Err(failure) => Provenance::Local {
+/// The answer to give for `local` once its escalation ended with `outcome`: the remote
+/// label and score when the remote model answered (`confident` then says whether its
+/// score reaches `threshold`; `scores`, `truncated` and `tokens` stay the edge model's
+/// reading of the text), else `local` as it was, saying why the escalation failed.
+pub fn conclude(
+    mut local: Classification,
+    outcome: std::result::Result<RemoteAnswer, EscalationFailure>,
+    threshold: f32,
+) -> (Classification, Provenance) {
+    match outcome {
+        Ok(remote) => {
+            let verdict = LocalVerdict {
+                label: std::mem::replace(&mut local.label, remote.label),
+                score: std::mem::replace(&mut local.score, remote.score),
+            };
+            local.confident = local.score >= threshold;
+            let provenance = Provenance::Remote {
+                local: verdict,
+                remote_scores: remote.scores,
+            };
+            (local, provenance)
+        }
+        Err(failure) => {
+            let provenance = Provenance::Local {
                 escalation: Some(EscalationStatus {
                     status: "failed",
                     reason: failure.reason(),
                     detail: failure.to_string(),
                 }),
-            },
+            };
+            (local, provenance)
         }
     }
 }
@@ -418,17 +450,23 @@ mod tests {
     }
 
     #[test]
-    fn provenance_says_where_the_answer_came_from() {
-        let remote = Provenance::of(Ok(RemoteAnswer {
-            label: "spam".into(),
+    fn the_answer_says_where_it_came_from() {
+        let remote = RemoteAnswer {
+            label: "ham".into(),
             score: 0.97,
             scores: None,
-        }));
-        let json = serde_json::to_value(&remote).unwrap();
+        };
+        let (answer, provenance) = conclude(local(0.61), Ok(remote), 0.8);
+        assert_eq!((answer.label.as_str(), answer.score), ("ham", 0.97));
+        assert!(answer.confident, "0.97 reaches the threshold");
+        assert_eq!(answer.tokens, 9, "the edge model's reading stays");
+        let json = serde_json::to_value(&provenance).unwrap();
         assert_eq!(json["source"], "remote");
-        assert_eq!(json["remote"]["label"], "spam");
+        assert_eq!(json["local"]["label"], "spam");
+        assert!((json["local"]["score"].as_f64().unwrap() - 0.61).abs() < 1e-6);
 
-        let failed = Provenance::of(Err(EscalationFailure::Timeout(800)));
+        let (answer, failed) = conclude(local(0.61), Err(EscalationFailure::Timeout(800)), 0.8);
+        assert_eq!((answer.label.as_str(), answer.score), ("spam", 0.61));
         let json = serde_json::to_value(&failed).unwrap();
         assert_eq!(json["source"], "local");
         assert_eq!(json["escalation"]["status"], "failed");

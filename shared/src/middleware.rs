@@ -13,6 +13,7 @@
 //! ```json
 //! {
 //!   "origin": "https://origin.example",
+//!   "timeout_ms": 10000,
 //!   "routes": [
 //!     {"path_prefix": "/contact", "text": "form:message",
 //!      "labels": {"spam": "block"}, "otherwise": "annotate"},
@@ -27,12 +28,15 @@
 //! body). A label's action is `annotate` (add `X-Triage-Label` and `X-Triage-Score`, then
 //! forward), `block` (403 problem+json) or `{"route": "<origin>"}` (annotate, and forward to
 //! that origin instead). `otherwise` (default `annotate`) applies to unlisted labels.
+//! Requests to paths no route names go to the origin unchanged and unclassified.
+//! `timeout_ms` (default 10000) bounds the wait for the origin.
 
 use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::uri::{PathAndQuery, Uri};
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::error::{Result, TriageError};
 use crate::http::problem::Problem;
@@ -86,13 +90,20 @@ pub struct RouteRule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Middleware {
     pub origin: Uri,
+    /// How long an origin may take to answer a forwarded request.
+    pub timeout: Duration,
     routes: Vec<RouteRule>,
 }
+
+/// How long an origin may take when `timeout_ms` is not configured.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MiddlewareJson {
     origin: String,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
     routes: Vec<RouteJson>,
 }
 
@@ -189,8 +200,18 @@ impl Middleware {
                 })
             })
             .collect::<Result<_>>()?;
+        let timeout = match config.timeout_ms {
+            None => DEFAULT_TIMEOUT,
+            Some(ms @ 1..=60_000) => Duration::from_millis(ms),
+            Some(ms) => {
+                return Err(config_error(format!(
+                    "timeout_ms {ms} is not in 1..=60000"
+                )))
+            }
+        };
         Ok(Middleware {
             origin: origin(&config.origin)?,
+            timeout,
             routes,
         })
     }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::budget::Budgets;
 use crate::classify::Classification;
+use crate::escalation::Provenance;
 use crate::manifest::{Manifest, Task};
 use crate::memory::MemoryEstimate;
 
@@ -31,19 +32,41 @@ impl From<&Manifest> for ModelRef {
     }
 }
 
+/// One text's answer: its classification and where that came from (`source`: `local`,
+/// or `remote` when an unsure answer was escalated; see [`crate::escalation`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Answer {
+    #[serde(flatten)]
+    pub result: Classification,
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+impl Answer {
+    /// The edge model's answer, with no escalation tried.
+    pub fn local(result: Classification) -> Answer {
+        Answer {
+            result,
+            provenance: Provenance::Local { escalation: None },
+        }
+    }
+}
+
 /// Answer to a single-text request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClassifyResponse {
     pub model: ModelRef,
     #[serde(flatten)]
-    pub result: Classification,
+    pub answer: Answer,
 }
 
-/// Answer to a batch request, results in request order.
+/// Answer to a batch request, results in request order. Batches are answered by the edge
+/// model alone: escalating each unsure text would put one round trip per text in the
+/// request; send single texts to have them escalated.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClassifyBatchResponse {
     pub model: ModelRef,
-    pub results: Vec<Classification>,
+    pub results: Vec<Answer>,
 }
 
 /// One loaded model, as `GET /v1/models` describes it.

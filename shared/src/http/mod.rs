@@ -3,6 +3,7 @@
 
 pub mod api;
 mod body;
+pub mod outbound;
 pub mod problem;
 pub mod request;
 pub mod service;
@@ -10,4 +11,5 @@ pub mod service;
 pub use body::DRAIN_LIMIT_BYTES;
 pub use problem::{Problem, PROBLEM_JSON};
 pub use request::ClassifyInput;
-pub use service::{problem_response, Service, OPENAPI_JSON};
+pub use outbound::{Outbound, SendError, Step};
+pub use service::{problem_response, Service, MIDDLEWARE_KEY, OPENAPI_JSON};

@@ -8,12 +8,19 @@ use serde::Serialize;
 use crate::budget::{BudgetExceeded, Budgets};
 use crate::classify::{Classifier, Timings};
 use crate::error::TriageError;
+use crate::escalation::Escalation;
 use crate::http::api::{
-    ClassifyBatchResponse, ClassifyResponse, Health, MemoryReport, ModelRef, ModelsResponse,
+    Answer, ClassifyBatchResponse, ClassifyResponse, Health, MemoryReport, ModelRef,
+    ModelsResponse,
 };
+use crate::http::outbound::{Outbound, SendError, Step};
+use crate::middleware::{Action, Middleware};
 use crate::http::problem::{Problem, PROBLEM_JSON};
 use crate::http::request::{ClassifyInput, JSON};
 use crate::memory::current_memory_bytes;
+
+/// The setting holding the middleware configuration (`TRIAGE_MIDDLEWARE` as a variable).
+pub const MIDDLEWARE_KEY: &str = "middleware";
 
 /// The OpenAPI 3.1 document of the contract, served at `GET /openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
@@ -59,6 +66,10 @@ impl Route {
 #[derive(Debug)]
 pub struct Service {
     classifier: Result<Classifier, Problem>,
+    /// Hybrid routing: where unsure single-text answers go ([`crate::escalation`]).
+    escalation: Option<Escalation>,
+    /// Middleware mode: the routes classified on their way to an origin.
+    middleware: Option<Middleware>,
 }
 
 impl Service {
@@ -66,6 +77,8 @@ impl Service {
     pub fn new(classifier: Classifier) -> Service {
         Service {
             classifier: Ok(classifier),
+            escalation: None,
+            middleware: None,
         }
     }
 
@@ -79,6 +92,8 @@ impl Service {
     pub fn without_model(problem: Problem) -> Service {
         Service {
             classifier: Err(problem),
+            escalation: None,
+            middleware: None,
         }
     }
 
@@ -88,6 +103,47 @@ impl Service {
             Ok(classifier) => Service::new(classifier),
             Err(error) => Service::unavailable(&error),
         }
+    }
+
+    /// Reads the outbound settings through `lookup` (snake-case keys, as
+    /// [`crate::Settings::from_lookup`]): [`crate::escalation::KEYS`] and [`MIDDLEWARE_KEY`] (the
+    /// JSON of [`crate::middleware`]). The escalation threshold defaults to the model's. A
+    /// setting that does not parse makes every model route answer 503 naming it.
+    pub fn with_outbound_settings(
+        self,
+        lookup: impl Fn(&'static str) -> Option<String>,
+    ) -> Service {
+        match self.try_with_outbound_settings(lookup) {
+            Ok(service) => service,
+            Err(error) => Service::unavailable(&error),
+        }
+    }
+
+    /// [`Service::with_outbound_settings`], but a setting that does not parse is an error,
+    /// for adapters that can refuse to start.
+    pub fn try_with_outbound_settings(
+        mut self,
+        lookup: impl Fn(&'static str) -> Option<String>,
+    ) -> crate::Result<Service> {
+        let threshold = self
+            .classifier()
+            .map_or(1.0, |classifier| classifier.manifest().threshold);
+        self.escalation = Escalation::from_lookup(&lookup, threshold)?;
+        self.middleware = lookup(MIDDLEWARE_KEY)
+            .filter(|text| !text.trim().is_empty())
+            .map(|text| Middleware::from_json(&text))
+            .transpose()?;
+        Ok(self)
+    }
+
+    /// The escalation settings, if hybrid routing is on.
+    pub fn escalation(&self) -> Option<&Escalation> {
+        self.escalation.as_ref()
+    }
+
+    /// The middleware configuration, if middleware mode is on.
+    pub fn middleware(&self) -> Option<&Middleware> {
+        self.middleware.as_ref()
     }
 
     /// The classifier, if it loaded.
@@ -124,15 +180,35 @@ impl Service {
         problem_response(&Problem::from_error(&error))
     }
 
-    /// Answers one request of the contract.
+    /// Answers one request: the contract's routes, then (in middleware mode) any other
+    /// path. The answer may need one outbound request first: an unsure text to escalate,
+    /// or a request to forward to an origin; see [`Step`].
+    pub fn serve(&self, request: Request<Vec<u8>>) -> Step {
+        match Route::from_path(request.uri().path()) {
+            Some(route) => self.contract(route, &request, true),
+            None => match &self.middleware {
+                Some(middleware) => self.pass_through(middleware, request),
+                None => Step::Respond(no_route(&request)),
+            },
+        }
+    }
+
+    /// Answers one request of the contract on its own: no escalation, no middleware.
     pub fn handle<B: AsRef<[u8]>>(&self, request: &Request<B>) -> Response<Vec<u8>> {
-        let Some(route) = Route::from_path(request.uri().path()) else {
-            return problem_response(&Problem::new(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                format!("no route {}; see /openapi.json", request.uri().path()),
-            ));
+        let step = match Route::from_path(request.uri().path()) {
+            Some(route) => self.contract(route, request, false),
+            None => Step::Respond(no_route(request)),
         };
+        match step {
+            Step::Respond(response) => response,
+            // Only reached with escalation on, which `handle` never asks for.
+            Step::Send(outbound) => outbound.finish(Err(SendError::Unreachable(
+                "this adapter sends no outbound requests".into(),
+            ))),
+        }
+    }
+
+    fn contract<B: AsRef<[u8]>>(&self, route: Route, request: &Request<B>, escalate: bool) -> Step {
         if request.method() != route.method() {
             let mut response = problem_response(&Problem::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -145,9 +221,10 @@ impl Service {
                 ),
             ));
             response.headers_mut().insert(ALLOW, route.allow());
-            return response;
+            return Step::Respond(response);
         }
-        match route {
+        let escalation = self.escalation.as_ref().filter(|_| escalate);
+        let response = match route {
             Route::OpenApi => {
                 bytes_response(StatusCode::OK, JSON, OPENAPI_JSON.as_bytes().to_vec())
             }
@@ -162,7 +239,46 @@ impl Service {
             }),
             Route::Models => self
                 .with_classifier(|classifier| json_response(StatusCode::OK, &models(classifier))),
-            Route::Classify => self.with_classifier(|classifier| classify(classifier, request)),
+            Route::Classify => match &self.classifier {
+                Ok(classifier) => return classify(classifier, request, escalation),
+                Err(problem) => problem_response(problem),
+            },
+        };
+        Step::Respond(response)
+    }
+
+    /// Middleware mode: classifies the request if a route names its path, then blocks it
+    /// or forwards it (annotated) to the origin its label calls for; any other path goes to
+    /// the origin as it came.
+    fn pass_through(&self, middleware: &Middleware, request: Request<Vec<u8>>) -> Step {
+        let (parts, body) = request.into_parts();
+        let Some(rule) = middleware.rule_for(parts.uri.path()) else {
+            return forward(middleware, middleware.forward(&parts, body, None, None));
+        };
+        let classifier = match &self.classifier {
+            Ok(classifier) => classifier,
+            Err(problem) => return Step::Respond(problem_response(problem)),
+        };
+        let text = match rule.text_of(&parts.headers, &body) {
+            Ok(text) => text,
+            Err(problem) => return Step::Respond(problem_response(&problem)),
+        };
+        let result = match classifier.classify(&text) {
+            Ok(result) => result,
+            Err(error) => return Step::Respond(problem_response(&Problem::from_error(&error))),
+        };
+        let label = Some((result.label.as_str(), result.score));
+        match rule.action_for(&result.label) {
+            Action::Block => Step::Respond(problem_response(&Problem::new(
+                StatusCode::FORBIDDEN,
+                "blocked",
+                format!(
+                    "{} does not accept text classified as {} (score {:.3})",
+                    rule.path_prefix, result.label, result.score
+                ),
+            ))),
+            Action::Annotate => forward(middleware, middleware.forward(&parts, body, None, label)),
+            Action::Route(to) => forward(middleware, middleware.forward(&parts, body, Some(to), label)),
         }
     }
 
@@ -190,38 +306,85 @@ fn models(classifier: &Classifier) -> ModelsResponse {
     }
 }
 
-fn classify<B: AsRef<[u8]>>(classifier: &Classifier, request: &Request<B>) -> Response<Vec<u8>> {
+/// The 404 for a path that is neither the contract's nor a middleware route.
+fn no_route<B>(request: &Request<B>) -> Response<Vec<u8>> {
+    problem_response(&Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        format!("no route {}; see /openapi.json", request.uri().path()),
+    ))
+}
+
+/// The step that sends `request` on to an origin.
+fn forward(middleware: &Middleware, request: crate::Result<Request<Vec<u8>>>) -> Step {
+    match request {
+        Ok(request) => Step::Send(Outbound::forward(request, middleware.timeout)),
+        Err(error) => Step::Respond(problem_response(&Problem::from_error(&error))),
+    }
+}
+
+fn classify<B: AsRef<[u8]>>(
+    classifier: &Classifier,
+    request: &Request<B>,
+    escalation: Option<&Escalation>,
+) -> Step {
     let body = request.body().as_ref();
     let input = match ClassifyInput::parse(request.headers(), body, classifier.budgets()) {
         Ok(input) => input,
-        Err(problem) => return problem_response(&problem),
+        Err(problem) => return Step::Respond(problem_response(&problem)),
     };
     let model = ModelRef::from(classifier.manifest());
     let mut timings = Timings::default();
-    let response =
-        match input {
-            ClassifyInput::One(text) => classifier
-                .classify_timed(&text, &mut timings)
-                .map(|result| json_response(StatusCode::OK, &ClassifyResponse { model, result })),
-            ClassifyInput::Many(texts) => classifier
-                .classify_batch_timed(&texts, &mut timings)
-                .map(|results| {
-                    json_response(StatusCode::OK, &ClassifyBatchResponse { model, results })
-                }),
-        };
-    match response {
-        Ok(mut response) => {
-            let timing = format!(
-                "tokenize;dur={:.3}, inference;dur={:.3}",
-                timings.tokenize_ms, timings.inference_ms
-            );
-            if let Ok(value) = HeaderValue::from_str(&timing) {
-                response.headers_mut().insert("server-timing", value);
+    let response = match input {
+        ClassifyInput::One(text) => {
+            let result = match classifier.classify_timed(&text, &mut timings) {
+                Ok(result) => result,
+                Err(error) => return Step::Respond(problem_response(&Problem::from_error(&error))),
+            };
+            if let Some(escalation) = escalation.filter(|e| e.wants(&result)) {
+                match escalation.request(&text, &result, &model) {
+                    Ok(outbound) => {
+                        return Step::Send(Outbound::escalation(
+                            outbound,
+                            escalation.timeout,
+                            model,
+                            result,
+                            classifier.manifest().threshold,
+                            timings,
+                        ))
+                    }
+                    Err(error) => {
+                        return Step::Respond(problem_response(&Problem::from_error(&error)))
+                    }
+                }
             }
-            response
+            let answer = Answer::local(result);
+            json_response(StatusCode::OK, &ClassifyResponse { model, answer })
         }
-        Err(error) => problem_response(&Problem::from_error(&error)),
+        ClassifyInput::Many(texts) => match classifier.classify_batch_timed(&texts, &mut timings) {
+            Ok(results) => {
+                let results = results.into_iter().map(Answer::local).collect();
+                json_response(StatusCode::OK, &ClassifyBatchResponse { model, results })
+            }
+            Err(error) => return Step::Respond(problem_response(&Problem::from_error(&error))),
+        },
+    };
+    Step::Respond(with_server_timing(response, &timings))
+}
+
+/// Adds the tokenize and inference times to `response` as `Server-Timing`.
+pub(crate) fn with_server_timing(
+    mut response: Response<Vec<u8>>,
+    timings: &Timings,
+) -> Response<Vec<u8>> {
+    let timing = format!(
+        "tokenize;dur={:.3}, inference;dur={:.3}",
+        timings.tokenize_ms, timings.inference_ms
+    );
+    if let Ok(value) = HeaderValue::from_str(&timing) {
+        response.headers_mut().insert("server-timing", value);
     }
+    response
 }
 
 /// A problem+json response.
@@ -230,7 +393,7 @@ pub fn problem_response(problem: &Problem) -> Response<Vec<u8>> {
     bytes_response(problem.status_code(), PROBLEM_JSON, body)
 }
 
-fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response<Vec<u8>> {
+pub(crate) fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response<Vec<u8>> {
     match serde_json::to_vec(value) {
         Ok(body) => bytes_response(status, JSON, body),
         Err(e) => problem_response(&Problem::new(

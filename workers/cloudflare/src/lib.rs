@@ -5,9 +5,12 @@
 //! its answer. The model is loaded on the first request an isolate receives and kept in a
 //! global for every later request that isolate serves.
 //!
-//! Configuration comes from the worker's variables (see [`settings`] and [`model_source`]).
+//! Configuration comes from the worker's variables and secrets (see [`settings`] and
+//! [`model_source`]); escalation and middleware mode send their one outbound request
+//! with `fetch` ([`outbound`]).
 
 pub mod model_source;
+pub mod outbound;
 pub mod settings;
 
 use std::sync::OnceLock;
@@ -15,7 +18,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::Full;
-use triage_core::http::{Problem, Service};
+use triage_core::http::{Problem, Service, Step};
 use triage_core::Classifier;
 use worker::{event, Context, Env, HttpRequest};
 
@@ -38,12 +41,20 @@ async fn fetch(
     Ok(response.map(|body| Full::new(Bytes::from(body))))
 }
 
-/// Reads the body under the budget and answers with the core.
+/// Reads the body under the budget and answers with the core, sending the outbound
+/// request it asks for, if any (escalation, middleware mode).
 async fn answer(service: &Service, request: HttpRequest) -> http::Response<Vec<u8>> {
     let (parts, body) = request.into_parts();
-    match service.read_body(&parts.headers, body).await {
-        Ok(bytes) => service.handle(&http::Request::from_parts(parts, bytes)),
-        Err(refusal) => refusal,
+    let bytes = match service.read_body(&parts.headers, body).await {
+        Ok(bytes) => bytes,
+        Err(refusal) => return refusal,
+    };
+    match service.serve(http::Request::from_parts(parts, bytes)) {
+        Step::Respond(response) => response,
+        Step::Send(mut outbound) => {
+            let outcome = outbound::send(&mut outbound).await;
+            outbound.finish(outcome)
+        }
     }
 }
 
@@ -71,7 +82,9 @@ async fn service(env: &Env) -> Result<&'static Service, Service> {
             Classifier::load_with(bundle.as_bytes(), &settings)
         }
     };
-    Ok(SERVICE.get_or_init(|| Service::from_load(loaded)))
+    Ok(SERVICE.get_or_init(|| {
+        Service::from_load(loaded).with_outbound_settings(|key| settings::setting(env, key))
+    }))
 }
 
 #[cfg(feature = "embedded-model")]

@@ -2,6 +2,7 @@
 //! The binary (`triage`) adds a CLI on top; the contract tests start [`serve`] in-process.
 
 pub mod bundle_dir;
+pub mod outbound;
 pub mod server;
 
 pub use server::{router, serve};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use triage_core::http::api::{ClassifyResponse, ModelRef};
+use triage_core::http::api::{Answer, ClassifyResponse, ModelRef};
 use triage_core::http::{Problem, Service};
 use triage_core::{bundle, Classifier, Settings};
 use triage_native::bundle_dir::read_bundle_dir;
@@ -64,7 +64,10 @@ fn main() -> Result<()> {
         } => classify_lines(&classifier, &file),
         Command::Classify { .. } => bail!("give a text or --file"),
         Command::Serve { addr } => {
-            let service = Arc::new(Service::new(classifier));
+            let service = Service::new(classifier)
+                .try_with_outbound_settings(|key| std::env::var(Settings::var_name(key)).ok())
+                .context("reading the escalation and middleware settings")?;
+            let service = Arc::new(service);
             tokio::runtime::Runtime::new()?.block_on(serve_until_ctrl_c(addr, service))
         }
     }
@@ -86,7 +89,7 @@ fn classify_one(classifier: &Classifier, text: &str) -> Result<()> {
     let result = classifier.classify(text)?;
     let response = ClassifyResponse {
         model: ModelRef::from(classifier.manifest()),
-        result,
+        answer: Answer::local(result),
     };
     println!("{}", serde_json::to_string_pretty(&response)?);
     Ok(())
@@ -110,7 +113,7 @@ fn classify_lines(classifier: &Classifier, path: &std::path::Path) -> Result<()>
         let json = match classifier.classify(&line) {
             Ok(result) => serde_json::to_string(&ClassifyResponse {
                 model: model.clone(),
-                result,
+                answer: Answer::local(result),
             })?,
             Err(error) => {
                 failures += 1;

@@ -1,4 +1,5 @@
-//! The HTTP server: reads each body under the budget, then hands the request to the core.
+//! The HTTP server: reads each body under the budget, hands the request to the core, and
+//! sends the outbound request the core asks for, if any (escalation, middleware mode).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,12 +12,16 @@ use http::StatusCode;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower_http::trace::TraceLayer;
-use triage_core::http::{problem_response, Problem, Service};
+use triage_core::http::{problem_response, Problem, Service, Step};
+
+use crate::outbound;
 
 /// What every request handler shares: the service, and one permit per core to run it.
 struct Shared {
     service: Arc<Service>,
     cores: Semaphore,
+    /// Sends escalations and forwarded requests (connections are pooled).
+    agent: ureq::Agent,
 }
 
 /// A router that answers every path of the contract with `service`.
@@ -25,6 +30,7 @@ pub fn router(service: Arc<Service>) -> Router {
     let shared = Shared {
         service,
         cores: Semaphore::new(cores),
+        agent: outbound::agent(),
     };
     Router::new()
         .fallback(handle)
@@ -56,27 +62,52 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Err(refusal) => return to_axum(refusal),
     };
     let request = http::Request::from_parts(parts, bytes);
-    // Inference is CPU-bound: run it on the blocking pool, not on the async workers, and
-    // one request per core at a time. More would only share the cores, and each blocking
-    // thread would keep its own tract scratch memory: under 64 connections that grew the
-    // process from 34 to 171 MB (bench/RESULTS.md, load).
+    let step = match answer(&shared, request).await {
+        Ok(step) => step,
+        Err(refusal) => return to_axum(refusal),
+    };
+    match step {
+        Step::Respond(response) => to_axum(response),
+        Step::Send(mut outbound) => {
+            // Waiting on another server holds no core: the permit is gone by now.
+            let agent = shared.agent.clone();
+            let sent = tokio::task::spawn_blocking(move || {
+                let outcome = outbound::send(&agent, &mut outbound);
+                outbound.finish(outcome)
+            })
+            .await;
+            to_axum(sent.unwrap_or_else(|error| internal(&error)))
+        }
+    }
+}
+
+/// Runs the service on the request. Inference is CPU-bound: it runs on the blocking pool,
+/// not on the async workers, and one request per core at a time. More would only share the
+/// cores, and each blocking thread would keep its own tract scratch memory: under 64
+/// connections that grew the process from 34 to 171 MB (bench/RESULTS.md, load).
+async fn answer(
+    shared: &Shared,
+    request: http::Request<Vec<u8>>,
+) -> Result<Step, http::Response<Vec<u8>>> {
     let Ok(_permit) = shared.cores.acquire().await else {
-        return to_axum(problem_response(&Problem::new(
+        return Err(problem_response(&Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting-down",
             "the server is shutting down",
         )));
     };
     let service = Arc::clone(&shared.service);
-    let answered = tokio::task::spawn_blocking(move || service.handle(&request)).await;
-    match answered {
-        Ok(response) => to_axum(response),
-        Err(error) => to_axum(problem_response(&Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("request handler failed: {error}"),
-        ))),
-    }
+    tokio::task::spawn_blocking(move || service.serve(request))
+        .await
+        .map_err(|error| internal(&error))
+}
+
+fn internal(error: &tokio::task::JoinError) -> http::Response<Vec<u8>> {
+    problem_response(&Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        format!("request handler failed: {error}"),
+    ))
 }
 
 fn to_axum(response: http::Response<Vec<u8>>) -> Response {

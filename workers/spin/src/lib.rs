@@ -2,7 +2,8 @@
 //!
 //! The Triage HTTP contract as a `wasi:http` component for Fermyon Spin and
 //! `wasmtime serve`. The handler only maps HTTP: it reads the body under the budget, hands
-//! the request to [`triage_core::http::Service`], and returns its answer.
+//! the request to [`triage_core::http::Service`], sends the outbound request it asks for
+//! if any ([`outbound`]: escalation, middleware mode), and returns its answer.
 //!
 //! Spin and `wasmtime serve` may start a fresh instance for every request, so loading the
 //! model must not happen per request. The component exports `wizer-initialize`, which
@@ -10,6 +11,7 @@
 //! `wasmtime wizer` and snapshots the result into the component, so an instance starts
 //! with the model in memory. Without that step the first request of each instance loads it.
 
+pub mod outbound;
 pub mod settings;
 
 use std::sync::{Mutex, OnceLock};
@@ -19,7 +21,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use http_body_util::Full;
 use spin_sdk::http::Request;
-use triage_core::http::Service;
+use triage_core::http::{Service, Step};
 use triage_core::{bundle, Classifier, PreparedClassifier};
 
 /// The embedded model, parsed and optimised, before deployment settings. Filled by
@@ -34,13 +36,25 @@ async fn handle(request: Request) -> http::Response<Full<Bytes>> {
     let (service, started) = service();
     let (parts, body) = request.into_parts();
     let mut response = match service.read_body(&parts.headers, body).await {
-        Ok(bytes) => service.handle(&http::Request::from_parts(parts, bytes)),
+        Ok(bytes) => answer(service, http::Request::from_parts(parts, bytes)).await,
         Err(refusal) => refusal,
     };
     if let Some(started) = started {
         started.report(response.headers_mut());
     }
     response.map(|body| Full::new(Bytes::from(body)))
+}
+
+/// Answers with the core, sending the outbound request it asks for, if any (escalation,
+/// middleware mode).
+async fn answer(service: &Service, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
+    match service.serve(request) {
+        Step::Respond(response) => response,
+        Step::Send(mut outbound) => {
+            let outcome = outbound::send(&mut outbound).await;
+            outbound.finish(outcome)
+        }
+    }
 }
 
 const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
@@ -98,6 +112,7 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
             None => prepare(),
         };
         Service::from_load(prepared.and_then(|prepared| Classifier::new(prepared, &settings)))
+            .with_outbound_settings(settings::lookup)
     });
     let start = InstanceStart {
         from_snapshot,

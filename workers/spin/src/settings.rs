@@ -15,13 +15,17 @@ pub fn read() -> triage_core::Result<Settings> {
     Settings::from_lookup(lookup)
 }
 
+/// Setting `key` (snake case), as [`read`] finds it: for the escalation and middleware
+/// settings ([`triage_core::http::Service::with_outbound_settings`]).
 #[cfg(not(feature = "spin-variables"))]
-fn lookup(key: &'static str) -> Option<String> {
+pub fn lookup(key: &'static str) -> Option<String> {
     std::env::var(Settings::var_name(key)).ok()
 }
 
+/// Setting `key` (snake case), as [`read`] finds it: for the escalation and middleware
+/// settings ([`triage_core::http::Service::with_outbound_settings`]).
 #[cfg(feature = "spin-variables")]
-fn lookup(key: &'static str) -> Option<String> {
+pub fn lookup(key: &'static str) -> Option<String> {
     // An unset variable and a provider failure both keep the default: Spin itself refuses
     // to start an app whose required variables have no value.
     bindings::wasi::config::store::get(key).ok().flatten()

@@ -1,0 +1,169 @@
+//! The one outbound request a request may need, without I/O: [`Service::serve`] answers
+//! with a [`Step`]; when that is [`Step::Send`], the adapter sends the [`Outbound`] request
+//! with its platform's client (Cloudflare's `fetch`, Spin's outbound HTTP, a native client)
+//! and hands what happened to [`Outbound::finish`], which gives the response.
+//!
+//! ```ignore
+//! let response = match service.serve(request) {
+//!     Step::Respond(response) => response,
+//!     Step::Send(mut outbound) => {
+//!         let request = outbound.take_request();
+//!         // Result<Response<Vec<u8>>, SendError>, within outbound.timeout and
+//!         // outbound.max_response_bytes:
+//!         let outcome = my_client_send(request, outbound.timeout).await;
+//!         outbound.finish(outcome)
+//!     }
+//! };
+//! ```
+
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode};
+
+use crate::classify::Classification;
+use crate::escalation::{self, EscalationFailure};
+use crate::http::api::{Answer, ClassifyResponse, ModelRef};
+use crate::http::problem::Problem;
+use crate::http::service::{json_response, problem_response, with_server_timing};
+use crate::middleware::response_headers;
+use crate::Timings;
+
+/// What the service needs to answer a request.
+#[derive(Debug)]
+pub enum Step {
+    /// The answer.
+    Respond(Response<Vec<u8>>),
+    /// Send this request first; its outcome gives the answer.
+    Send(Outbound),
+}
+
+/// A request for the adapter to send, to a destination that came from configuration.
+#[derive(Debug)]
+pub struct Outbound {
+    /// The request, with an absolute URI.
+    pub request: Request<Vec<u8>>,
+    /// Give up after this long and report [`SendError::Timeout`].
+    pub timeout: Duration,
+    /// Stop reading a response body past this many bytes and report
+    /// [`SendError::TooLarge`].
+    pub max_response_bytes: usize,
+    then: Then,
+}
+
+/// Why an outbound request brought back no complete response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// No complete response within [`Outbound::timeout`].
+    #[error("no response within the timeout")]
+    Timeout,
+    /// No connection, a reset, a refused request: the platform client's words.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The response body is longer than [`Outbound::max_response_bytes`].
+    #[error("the response body is longer than {0} bytes")]
+    TooLarge(usize),
+}
+
+/// Largest origin response passed back in middleware mode (adapters buffer it).
+pub const MAX_FORWARDED_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+/// What to do with the outcome.
+#[derive(Debug)]
+enum Then {
+    /// An unsure single-text classification went to the remote model.
+    Escalated {
+        model: ModelRef,
+        local: Classification,
+        threshold: f32,
+        timings: Timings,
+    },
+    /// Middleware mode: the request went on to an origin; pass its response back.
+    Forwarded,
+}
+
+impl Outbound {
+    pub(crate) fn escalation(
+        request: Request<Vec<u8>>,
+        timeout: Duration,
+        model: ModelRef,
+        local: Classification,
+        threshold: f32,
+        timings: Timings,
+    ) -> Outbound {
+        Outbound {
+            request,
+            timeout,
+            max_response_bytes: escalation::MAX_REPLY_BYTES,
+            then: Then::Escalated {
+                model,
+                local,
+                threshold,
+                timings,
+            },
+        }
+    }
+
+    pub(crate) fn forward(request: Request<Vec<u8>>, timeout: Duration) -> Outbound {
+        Outbound {
+            request,
+            timeout,
+            max_response_bytes: MAX_FORWARDED_RESPONSE_BYTES,
+            then: Then::Forwarded,
+        }
+    }
+
+    /// Takes the request out to send it (leaving an empty one), so that a client that
+    /// consumes requests need not clone the body before [`Outbound::finish`].
+    pub fn take_request(&mut self) -> Request<Vec<u8>> {
+        std::mem::replace(&mut self.request, Request::new(Vec::new()))
+    }
+
+    /// The response to the client, given what sending the request brought back. An
+    /// escalation that failed answers locally (200, `source: "local"`, with the reason);
+    /// a forward that failed answers 504 or 502 problem+json.
+    pub fn finish(self, outcome: Result<Response<Vec<u8>>, SendError>) -> Response<Vec<u8>> {
+        match self.then {
+            Then::Escalated {
+                model,
+                local,
+                threshold,
+                timings,
+            } => {
+                let reply = match outcome {
+                    Ok(response) => escalation::read_reply(response.status(), response.body()),
+                    Err(SendError::Timeout) => {
+                        Err(EscalationFailure::Timeout(self.timeout.as_millis()))
+                    }
+                    Err(SendError::Unreachable(why)) => Err(EscalationFailure::Unreachable(why)),
+                    Err(too_large @ SendError::TooLarge(_)) => {
+                        Err(EscalationFailure::BadAnswer(too_large.to_string()))
+                    }
+                };
+                let (result, provenance) = escalation::conclude(local, reply, threshold);
+                let answer = Answer { result, provenance };
+                let response = json_response(StatusCode::OK, &ClassifyResponse { model, answer });
+                with_server_timing(response, &timings)
+            }
+            Then::Forwarded => match outcome {
+                Ok(origin) => {
+                    let (mut parts, body) = origin.into_parts();
+                    parts.headers = response_headers(&parts.headers);
+                    Response::from_parts(parts, body)
+                }
+                Err(SendError::Timeout) => problem_response(&Problem::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "origin-timeout",
+                    format!(
+                        "the origin did not answer within {} ms",
+                        self.timeout.as_millis()
+                    ),
+                )),
+                Err(error) => problem_response(&Problem::new(
+                    StatusCode::BAD_GATEWAY,
+                    "origin-unreachable",
+                    format!("the origin could not be used: {error}"),
+                )),
+            },
+        }
+    }
+}
