@@ -203,11 +203,7 @@ impl Middleware {
         let timeout = match config.timeout_ms {
             None => DEFAULT_TIMEOUT,
             Some(ms @ 1..=60_000) => Duration::from_millis(ms),
-            Some(ms) => {
-                return Err(config_error(format!(
-                    "timeout_ms {ms} is not in 1..=60000"
-                )))
-            }
+            Some(ms) => return Err(config_error(format!("timeout_ms {ms} is not in 1..=60000"))),
         };
         Ok(Middleware {
             origin: origin(&config.origin)?,

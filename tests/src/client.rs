@@ -96,6 +96,23 @@ impl Client {
         self.send_body(method, path, content_type, body.to_vec())
     }
 
+    /// Any method, with these headers (`content-type` among them, if wanted), any bytes.
+    pub fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.run(request.body(body.to_vec()).expect("valid request"))
+    }
+
     /// Like [`Client::send`], but streams the body with chunked transfer encoding and no
     /// declared length, so the server only learns its size by reading it.
     pub fn send_streamed(

@@ -10,6 +10,8 @@
 pub mod bad_input;
 pub mod cases;
 pub mod client;
+pub mod hybrid;
+pub mod origin;
 pub mod samples;
 pub mod schema;
 #[cfg(unix)]

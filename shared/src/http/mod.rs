@@ -9,7 +9,7 @@ pub mod request;
 pub mod service;
 
 pub use body::DRAIN_LIMIT_BYTES;
+pub use outbound::{Outbound, SendError, Step};
 pub use problem::{Problem, PROBLEM_JSON};
 pub use request::ClassifyInput;
-pub use outbound::{Outbound, SendError, Step};
 pub use service::{problem_response, Service, MIDDLEWARE_KEY, OPENAPI_JSON};

@@ -34,7 +34,7 @@ pub enum Step {
     /// The answer.
     Respond(Response<Vec<u8>>),
     /// Send this request first; its outcome gives the answer.
-    Send(Outbound),
+    Send(Box<Outbound>),
 }
 
 /// A request for the adapter to send, to a destination that came from configuration.

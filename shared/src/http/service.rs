@@ -10,14 +10,13 @@ use crate::classify::{Classifier, Timings};
 use crate::error::TriageError;
 use crate::escalation::Escalation;
 use crate::http::api::{
-    Answer, ClassifyBatchResponse, ClassifyResponse, Health, MemoryReport, ModelRef,
-    ModelsResponse,
+    Answer, ClassifyBatchResponse, ClassifyResponse, Health, MemoryReport, ModelRef, ModelsResponse,
 };
 use crate::http::outbound::{Outbound, SendError, Step};
-use crate::middleware::{Action, Middleware};
 use crate::http::problem::{Problem, PROBLEM_JSON};
 use crate::http::request::{ClassifyInput, JSON};
 use crate::memory::current_memory_bytes;
+use crate::middleware::{Action, Middleware};
 
 /// The setting holding the middleware configuration (`TRIAGE_MIDDLEWARE` as a variable).
 pub const MIDDLEWARE_KEY: &str = "middleware";
@@ -278,7 +277,10 @@ impl Service {
                 ),
             ))),
             Action::Annotate => forward(middleware, middleware.forward(&parts, body, None, label)),
-            Action::Route(to) => forward(middleware, middleware.forward(&parts, body, Some(to), label)),
+            Action::Route(to) => forward(
+                middleware,
+                middleware.forward(&parts, body, Some(to), label),
+            ),
         }
     }
 
@@ -318,7 +320,7 @@ fn no_route<B>(request: &Request<B>) -> Response<Vec<u8>> {
 /// The step that sends `request` on to an origin.
 fn forward(middleware: &Middleware, request: crate::Result<Request<Vec<u8>>>) -> Step {
     match request {
-        Ok(request) => Step::Send(Outbound::forward(request, middleware.timeout)),
+        Ok(request) => Step::Send(Box::new(Outbound::forward(request, middleware.timeout))),
         Err(error) => Step::Respond(problem_response(&Problem::from_error(&error))),
     }
 }
@@ -344,14 +346,14 @@ fn classify<B: AsRef<[u8]>>(
             if let Some(escalation) = escalation.filter(|e| e.wants(&result)) {
                 match escalation.request(&text, &result, &model) {
                     Ok(outbound) => {
-                        return Step::Send(Outbound::escalation(
+                        return Step::Send(Box::new(Outbound::escalation(
                             outbound,
                             escalation.timeout,
                             model,
                             result,
                             classifier.manifest().threshold,
                             timings,
-                        ))
+                        )))
                     }
                     Err(error) => {
                         return Step::Respond(problem_response(&Problem::from_error(&error)))

@@ -10,7 +10,9 @@ use triage_core::http::{Outbound, SendError};
 
 /// Sends `outbound` and reads its response, within its timeout and size limit.
 pub async fn send(outbound: &mut Outbound) -> Result<http::Response<Vec<u8>>, SendError> {
-    let request = outbound.take_request().map(|body| Full::new(Bytes::from(body)));
+    let request = outbound
+        .take_request()
+        .map(|body| Full::new(Bytes::from(body)));
     let exchange = Box::pin(exchange(request, outbound.max_response_bytes));
     let timer = Box::pin(spin_sdk::time::sleep(outbound.timeout));
     match select(exchange, timer).await {

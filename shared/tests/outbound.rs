@@ -1,0 +1,176 @@
+//! The service's outbound steps without a network: which requests ask for an escalation or
+//! a forward, where those go, and what each outcome (an answer, a timeout, no connection)
+//! becomes. The adapters' real HTTP is tested by the hybrid contract in `tests/`.
+
+use http::{Request, Response, StatusCode};
+use serde_json::{json, Value};
+use triage_core::http::{SendError, Service, Step};
+use triage_core::{bundle, Budgets, Classifier};
+
+/// Real spam the model is sure of, and a text it is not (score about 0.5).
+const SURE: &str = "ADV: Search Engine Placement To remove see below. I work with a company that submits web sites to search engines. Call our toll free number below!";
+const UNSURE: &str = "free";
+
+fn service(settings: &[(&str, &str)]) -> Service {
+    let classifier = Classifier::load(bundle::embedded(), Budgets::default()).expect("loads");
+    let owned: Vec<(String, String)> = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Service::new(classifier).with_outbound_settings(move |key| {
+        owned.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    })
+}
+
+fn classify(text: &str) -> Request<Vec<u8>> {
+    Request::post("/v1/classify")
+        .header("content-type", "application/json")
+        .body(json!({ "text": text }).to_string().into_bytes())
+        .expect("request")
+}
+
+fn json(response: &Response<Vec<u8>>) -> Value {
+    serde_json::from_slice(response.body()).expect("JSON body")
+}
+
+fn respond(step: Step) -> Response<Vec<u8>> {
+    match step {
+        Step::Respond(response) => response,
+        Step::Send(outbound) => panic!("unexpected outbound request {:?}", outbound.request),
+    }
+}
+
+const ESCALATION: &[(&str, &str)] = &[
+    ("escalation_url", "https://llm.example/v1/escalate"),
+    ("escalation_threshold", "0.95"),
+    ("escalation_timeout_ms", "250"),
+];
+
+#[test]
+fn unsure_texts_ask_for_the_configured_url_and_sure_ones_do_not() {
+    let service = service(ESCALATION);
+    let sure = json(&respond(service.serve(classify(SURE))));
+    assert_eq!(sure["source"], "local");
+
+    let Step::Send(mut outbound) = service.serve(classify(UNSURE)) else {
+        panic!("an unsure text is escalated");
+    };
+    assert_eq!(outbound.timeout.as_millis(), 250);
+    let request = outbound.take_request();
+    assert_eq!(request.uri(), "https://llm.example/v1/escalate");
+    let sent: Value = serde_json::from_slice(request.body()).expect("JSON");
+    assert_eq!(sent["text"], UNSURE);
+
+    let reply = Response::new(br#"{"label":"ham","score":0.99}"#.to_vec());
+    let answer = json(&outbound.finish(Ok(reply)));
+    assert_eq!(answer["source"], "remote");
+    assert_eq!(answer["label"], "ham");
+    assert_eq!(answer["local"]["label"], sent["local"]["label"]);
+}
+
+#[test]
+fn every_failure_answers_locally_with_its_reason() {
+    let service = service(ESCALATION);
+    let mut status_500 = Response::new(Vec::new());
+    *status_500.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    for (outcome, reason) in [
+        (Err(SendError::Timeout), "timeout"),
+        (Err(SendError::Unreachable("refused".into())), "unreachable"),
+        (Err(SendError::TooLarge(65536)), "bad-answer"),
+        (Ok(status_500), "bad-status"),
+        (Ok(Response::new(b"<html>".to_vec())), "bad-answer"),
+    ] {
+        let Step::Send(outbound) = service.serve(classify(UNSURE)) else {
+            panic!("escalated");
+        };
+        let response = outbound.finish(outcome);
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "never a 5xx for {reason}"
+        );
+        let answer = json(&response);
+        assert_eq!(answer["source"], "local");
+        assert_eq!(answer["escalation"]["reason"], reason, "{answer}");
+    }
+}
+
+#[test]
+fn handle_and_batches_never_escalate() {
+    let service = service(ESCALATION);
+    assert_eq!(json(&service.handle(&classify(UNSURE)))["source"], "local");
+    let batch = Request::post("/v1/classify")
+        .header("content-type", "application/json")
+        .body(json!({ "texts": [UNSURE] }).to_string().into_bytes())
+        .expect("request");
+    let answer = json(&respond(service.serve(batch)));
+    assert_eq!(answer["results"][0]["source"], "local");
+}
+
+const MIDDLEWARE: &str = r#"{"origin": "http://origin.internal:8080", "timeout_ms": 300,
+  "routes": [{"path_prefix": "/contact", "text": "body", "labels": {"spam": "block"}}]}"#;
+
+fn post(path: &str, body: &str) -> Request<Vec<u8>> {
+    Request::post(path)
+        .header("host", "evil.example")
+        .body(body.as_bytes().to_vec())
+        .expect("request")
+}
+
+#[test]
+fn middleware_blocks_forwards_and_reports_origin_failures() {
+    let service = service(&[("middleware", MIDDLEWARE)]);
+    let blocked = respond(service.serve(post("/contact", SURE)));
+    assert_eq!(blocked.status(), StatusCode::FORBIDDEN);
+
+    let Step::Send(mut outbound) = service.serve(post("/elsewhere?q=1", "anything")) else {
+        panic!("other paths are forwarded");
+    };
+    let request = outbound.take_request();
+    assert_eq!(request.uri(), "http://origin.internal:8080/elsewhere?q=1");
+    assert!(
+        request.headers().get("host").is_none(),
+        "the client's Host is not sent on"
+    );
+    let timeout = outbound.finish(Err(SendError::Timeout));
+    assert_eq!(timeout.status(), StatusCode::GATEWAY_TIMEOUT);
+
+    let Step::Send(outbound) = service.serve(post("/elsewhere", "x")) else {
+        panic!("forwarded");
+    };
+    let down = outbound.finish(Err(SendError::Unreachable("refused".into())));
+    assert_eq!(down.status(), StatusCode::BAD_GATEWAY);
+
+    let Step::Send(outbound) = service.serve(post("/elsewhere", "x")) else {
+        panic!("forwarded");
+    };
+    let origin = Response::builder()
+        .status(StatusCode::CREATED)
+        .header("connection", "x-hop")
+        .header("x-hop", "1")
+        .header("x-kept", "1")
+        .body(b"made".to_vec())
+        .expect("response");
+    let passed = outbound.finish(Ok(origin));
+    assert_eq!(passed.status(), StatusCode::CREATED);
+    assert_eq!(passed.body(), b"made");
+    assert!(passed.headers().get("x-hop").is_none());
+    assert_eq!(passed.headers()["x-kept"], "1");
+}
+
+#[test]
+fn a_malformed_outbound_setting_answers_503_naming_it() {
+    let bad_timeout = service(&[
+        ("escalation_timeout_ms", "soon"),
+        ("escalation_url", "http://x/"),
+    ]);
+    let response = respond(bad_timeout.serve(classify(SURE)));
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let problem = json(&response);
+    assert!(problem["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("escalation_timeout_ms")));
+    let bad_origin = service(&[("middleware", "{\"origin\": \"ftp://x\", \"routes\": []}")]);
+    let response = respond(bad_origin.serve(classify(SURE)));
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+}

@@ -1,0 +1,545 @@
+//! The hybrid contract: escalation of unsure answers and middleware mode, against recording
+//! origins on 127.0.0.1 ([`crate::origin`]). An adapter's hybrid test starts its runtime
+//! with [`Hybrid::vars`] (or [`Hybrid::setting`]) and calls [`run_hybrid_harness`], which
+//! runs [`ONLINE`] with the origins up, then stops them and runs [`OFFLINE`].
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use libtest_mimic::{Arguments, Trial};
+use serde_json::{json, Value};
+use ureq::http::Method;
+
+use crate::cases::assert_problem;
+use crate::client::{Client, Reply};
+use crate::origin::{Origin, REMOTE_LABEL, REMOTE_SCORE};
+use crate::samples::{HAM, SPAM};
+use crate::schema::assert_conforms;
+
+/// Answers below this score are escalated in the hybrid deployment (the model's own
+/// threshold is 0.8; the texts below sit clearly on either side of 0.9).
+pub const ESCALATION_THRESHOLD: f64 = 0.9;
+/// The escalation timeout of the hybrid deployment; `[slow]` replies take longer.
+pub const ESCALATION_TIMEOUT_MS: u64 = 1000;
+/// The bearer token the deployment is given as a secret.
+pub const TOKEN: &str = "hybrid-test-token-5f1c";
+/// `max_body_bytes` of the deployment (the default budget).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A text the edge model is sure of (spam, score about 0.99).
+fn sure_spam(marker: &str) -> String {
+    format!("{} {marker}", SPAM[0])
+}
+
+/// A text the edge model is sure of (ham, score about 0.997).
+fn sure_ham(marker: &str) -> String {
+    format!("{} {marker}", HAM[0])
+}
+
+/// A text the edge model is not sure of (score about 0.5).
+fn unsure(marker: &str) -> String {
+    format!("{} {marker}", SPAM[1])
+}
+
+/// The origins a hybrid deployment talks to.
+pub struct Hybrid {
+    /// The escalation endpoint (`/escalate`) and the default middleware origin.
+    pub origin: Origin,
+    /// The origin the `/tickets` route sends spam to.
+    pub quarantine: Origin,
+    /// An origin nothing is configured to reach: it must never receive a request.
+    pub attacker: Origin,
+}
+
+impl Hybrid {
+    /// Starts the three origins.
+    pub fn start() -> Hybrid {
+        Hybrid {
+            origin: Origin::start("origin"),
+            quarantine: Origin::start("quarantine"),
+            attacker: Origin::start("attacker"),
+        }
+    }
+
+    /// The deployment's settings as (snake-case key, value).
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        let middleware = json!({
+            "origin": self.origin.url(),
+            "timeout_ms": 5000,
+            "routes": [
+                {"path_prefix": "/contact", "text": "form:message",
+                 "labels": {"spam": "block"}, "otherwise": "annotate"},
+                {"path_prefix": "/tickets", "text": "json:/ticket/body",
+                 "labels": {"spam": {"route": self.quarantine.url()}}}
+            ]
+        });
+        vec![
+            ("escalation_url", format!("{}/escalate", self.origin.url())),
+            ("escalation_threshold", ESCALATION_THRESHOLD.to_string()),
+            ("escalation_timeout_ms", ESCALATION_TIMEOUT_MS.to_string()),
+            ("escalation_token", TOKEN.to_owned()),
+            ("middleware", middleware.to_string()),
+        ]
+    }
+
+    /// Setting `key`, if the hybrid deployment sets it.
+    pub fn setting(&self, key: &str) -> Option<String> {
+        self.settings()
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// The settings as variables (`TRIAGE_ESCALATION_URL`, ...), for wrangler and wasmtime.
+    pub fn vars(&self) -> Vec<(String, String)> {
+        self.settings()
+            .into_iter()
+            .map(|(key, value)| (format!("TRIAGE_{}", key.to_ascii_uppercase()), value))
+            .collect()
+    }
+}
+
+/// A hybrid case: panics on a violation.
+pub type HybridCase = fn(&Hybrid, &Client);
+
+macro_rules! named {
+    ($($case:ident),+ $(,)?) => { &[$((stringify!($case), $case as HybridCase)),+] };
+}
+
+/// Cases run while the origins are up.
+pub const ONLINE: &[(&str, HybridCase)] = named![
+    sure_answers_stay_local,
+    unsure_answers_go_to_the_remote_model_with_the_token,
+    batches_are_answered_locally,
+    slow_escalation_answers_locally,
+    bad_remote_answer_answers_locally,
+    remote_error_status_answers_locally,
+    middleware_blocks_a_label,
+    middleware_annotates_and_forwards_byte_for_byte,
+    middleware_routes_a_label_to_its_origin,
+    largest_allowed_form_body_arrives_intact,
+    binary_body_on_an_unclassified_path_arrives_intact,
+    middleware_route_without_its_text_is_a_client_error,
+    requests_cannot_steer_the_destination,
+];
+
+/// Cases run after the origins were stopped.
+pub const OFFLINE: &[(&str, HybridCase)] = named![
+    escalation_with_the_origin_down_answers_locally,
+    middleware_with_the_origin_down_answers_502,
+];
+
+fn trials(
+    cases: &'static [(&'static str, HybridCase)],
+    phase: &str,
+    hybrid: &Arc<Hybrid>,
+    client: &Arc<Client>,
+) -> Vec<Trial> {
+    cases
+        .iter()
+        .map(|&(name, case)| {
+            let (hybrid, client) = (Arc::clone(hybrid), Arc::clone(client));
+            Trial::test(format!("{phase}::{name}"), move || {
+                case(&hybrid, &client);
+                Ok(())
+            })
+        })
+        .collect()
+}
+
+/// The main of an adapter's hybrid test (`harness = false`): starts the origins, calls
+/// `start` to bring the adapter up configured with them (a guard that stops it when
+/// dropped, and a client), runs [`ONLINE`], stops the origins, runs [`OFFLINE`].
+pub fn run_hybrid_harness<G>(start: impl FnOnce(&Hybrid) -> (G, Client)) -> ExitCode {
+    let args = Arguments::from_args();
+    let hybrid = Arc::new(Hybrid::start());
+    if args.list {
+        let unused = Arc::new(Client::new("http://127.0.0.1:9"));
+        let mut all = trials(ONLINE, "online", &hybrid, &unused);
+        all.extend(trials(OFFLINE, "offline", &hybrid, &unused));
+        return libtest_mimic::run(&args, all).exit_code();
+    }
+    let (guard, client) = start(&hybrid);
+    let client = Arc::new(client);
+    let online = libtest_mimic::run(&args, trials(ONLINE, "online", &hybrid, &client));
+    // Stop the origins mid-test: the deployment must go on answering.
+    let mut hybrid = Arc::into_inner(hybrid).expect("no trial holds the origins any more");
+    hybrid.origin.stop();
+    hybrid.quarantine.stop();
+    let hybrid = Arc::new(hybrid);
+    let offline = libtest_mimic::run(&args, trials(OFFLINE, "offline", &hybrid, &client));
+    drop(guard);
+    if online.has_failed() || offline.has_failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Asserts a problem+json answer with `status` and type `urn:triage:problem:<slug>`.
+fn problem(client: &Client, reply: &Reply, status: u16, slug: &str) {
+    let body = assert_problem(client, reply, status);
+    assert_eq!(body["type"], format!("urn:triage:problem:{slug}"), "{body}");
+}
+
+fn classify(client: &Client, text: &str) -> Value {
+    let reply = client.post_json("/v1/classify", &json!({ "text": text }));
+    reply.assert_status(200);
+    reply.json()
+}
+
+fn score(value: &Value) -> f64 {
+    value["score"].as_f64().expect("a numeric score")
+}
+
+/// The one escalation the origin received for `marker`.
+fn escalation_for(hybrid: &Hybrid, marker: &str) -> crate::origin::Received {
+    let received = hybrid.origin.received_with(marker);
+    assert_eq!(
+        received.len(),
+        1,
+        "one escalation for {marker}: {received:?}"
+    );
+    received.into_iter().next().expect("one")
+}
+
+fn sure_answers_stay_local(hybrid: &Hybrid, client: &Client) {
+    for (marker, text) in [
+        ("[sure-spam-1]", sure_spam("[sure-spam-1]")),
+        ("[sure-ham-1]", sure_ham("[sure-ham-1]")),
+    ] {
+        let answer = classify(client, &text);
+        assert_eq!(answer["source"], "local", "{answer}");
+        assert!(answer.get("escalation").is_none(), "{answer}");
+        assert!(score(&answer) >= ESCALATION_THRESHOLD, "{answer}");
+        assert!(hybrid.origin.received_with(marker).is_empty());
+    }
+}
+
+fn unsure_answers_go_to_the_remote_model_with_the_token(hybrid: &Hybrid, client: &Client) {
+    let marker = "[unsure-1]";
+    let answer = classify(client, &unsure(marker));
+    assert_eq!(answer["source"], "remote", "{answer}");
+    assert_eq!(answer["label"], REMOTE_LABEL);
+    assert!((score(&answer) - REMOTE_SCORE).abs() < 1e-6, "{answer}");
+    let local = &answer["local"];
+    assert!(score(local) < ESCALATION_THRESHOLD, "{answer}");
+    assert!(answer["scores"].is_object(), "the edge model's scores stay");
+    let openapi = client.get("/openapi.json").json();
+    assert_conforms(&openapi, "ClassifyResponse", &answer);
+
+    let sent = escalation_for(hybrid, marker);
+    assert_eq!(sent.method, "POST");
+    assert_eq!(
+        sent.header("authorization"),
+        Some(&*format!("Bearer {TOKEN}"))
+    );
+    let body: Value = serde_json::from_slice(&sent.body).expect("JSON escalation body");
+    assert_eq!(body["text"], unsure(marker));
+    assert_eq!(body["local"]["label"], local["label"]);
+    assert!((score(&body["local"]) - score(local)).abs() < 1e-6);
+    assert!(body["local"]["model"]["name"].is_string());
+}
+
+fn batches_are_answered_locally(hybrid: &Hybrid, client: &Client) {
+    let marker = "[batch-1]";
+    let reply = client.post_json(
+        "/v1/classify",
+        &json!({ "texts": [unsure(marker), sure_ham(marker)] }),
+    );
+    reply.assert_status(200);
+    for result in reply.json()["results"].as_array().expect("results") {
+        assert_eq!(result["source"], "local", "{result}");
+    }
+    assert!(hybrid.origin.received_with(marker).is_empty());
+}
+
+/// A local answer whose escalation failed for `reason`.
+fn assert_failed_locally(answer: &Value, reason: &str) {
+    assert_eq!(answer["source"], "local", "{answer}");
+    assert_eq!(answer["escalation"]["status"], "failed", "{answer}");
+    assert_eq!(answer["escalation"]["reason"], reason, "{answer}");
+    assert!(
+        score(answer) < ESCALATION_THRESHOLD,
+        "the edge model's own answer"
+    );
+}
+
+fn slow_escalation_answers_locally(hybrid: &Hybrid, client: &Client) {
+    let marker = "[slow] [slow-1]";
+    let answer = classify(client, &unsure(marker));
+    assert_failed_locally(&answer, "timeout");
+    escalation_for(hybrid, "[slow-1]");
+}
+
+fn bad_remote_answer_answers_locally(hybrid: &Hybrid, client: &Client) {
+    let answer = classify(client, &unsure("[bad-answer] [bad-1]"));
+    assert_failed_locally(&answer, "bad-answer");
+    escalation_for(hybrid, "[bad-1]");
+}
+
+fn remote_error_status_answers_locally(hybrid: &Hybrid, client: &Client) {
+    let answer = classify(client, &unsure("[status-500] [status-1]"));
+    assert_failed_locally(&answer, "bad-status");
+    escalation_for(hybrid, "[status-1]");
+}
+
+/// A form body with `message` and the given extra fields.
+fn form(message: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = form_urlencoded_pair("message", message);
+    for (name, value) in extra {
+        out.push(b'&');
+        out.extend(form_urlencoded_pair(name, value));
+    }
+    out
+}
+
+fn form_urlencoded_pair(name: &str, value: &str) -> Vec<u8> {
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".to_owned(),
+                other => format!("%{other:02X}"),
+            })
+            .collect()
+    };
+    format!("{}={}", encode(name), encode(value)).into_bytes()
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+fn middleware_blocks_a_label(hybrid: &Hybrid, client: &Client) {
+    let marker = "[block-1]";
+    let reply = client.send_with_headers(
+        Method::POST,
+        "/contact",
+        &[("content-type", FORM)],
+        &form(&sure_spam(marker), &[]),
+    );
+    problem(client, &reply, 403, "blocked");
+    assert!(
+        hybrid.origin.received_with("block-1").is_empty(),
+        "a blocked request is not forwarded"
+    );
+}
+
+fn middleware_annotates_and_forwards_byte_for_byte(hybrid: &Hybrid, client: &Client) {
+    let marker = "[annotate-1]";
+    let body = form(&sure_ham(marker), &[("name", "Ada")]);
+    let reply = client.send_with_headers(
+        Method::POST,
+        "/contact/form?lang=en&x=%2F",
+        &[
+            ("content-type", FORM),
+            ("x-custom", "kept"),
+            // A client cannot pre-label its own request.
+            ("x-triage-label", "spoofed"),
+            // Hop-by-hop: never forwarded. (Headers named in `Connection` are dropped
+            // too, but workerd consumes `Connection` before a worker sees it; the core's
+            // unit tests cover them.)
+            ("keep-alive", "timeout=5"),
+            ("proxy-authorization", "Basic c2VjcmV0"),
+            ("te", "trailers"),
+        ],
+        &body,
+    );
+    reply.assert_status(201);
+    assert_eq!(
+        reply.header("x-origin"),
+        Some("origin"),
+        "the origin's answer"
+    );
+    let sent = hybrid.origin.received_with("annotate-1");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let sent = &sent[0];
+    assert_eq!(sent.method, "POST");
+    assert_eq!(
+        sent.url, "/contact/form?lang=en&x=%2F",
+        "path and query kept"
+    );
+    assert_eq!(sent.body, body, "the body arrives byte for byte");
+    assert_eq!(sent.header("x-triage-label"), Some("ham"));
+    let forwarded_score: f64 = sent
+        .header("x-triage-score")
+        .and_then(|s| s.parse().ok())
+        .expect("a numeric x-triage-score");
+    assert!((0.8..=1.0).contains(&forwarded_score), "{forwarded_score}");
+    assert_eq!(sent.header("x-custom"), Some("kept"));
+    assert_eq!(sent.header("content-type"), Some(FORM));
+    for hop in ["keep-alive", "proxy-authorization", "te"] {
+        assert_eq!(sent.header(hop), None, "hop-by-hop {hop} is not forwarded");
+    }
+}
+
+fn middleware_routes_a_label_to_its_origin(hybrid: &Hybrid, client: &Client) {
+    let ticket = |text: String| {
+        serde_json::to_vec(&json!({ "ticket": { "body": text, "id": 7 } })).expect("JSON")
+    };
+    let post = |path: &str, body: &[u8]| {
+        let reply = client.send_with_headers(
+            Method::POST,
+            path,
+            &[("content-type", "application/json")],
+            body,
+        );
+        reply.assert_status(201);
+        reply
+    };
+    let spam = ticket(sure_spam("[route-spam-1]"));
+    let reply = post("/tickets", &spam);
+    assert_eq!(reply.header("x-origin"), Some("quarantine"));
+    let sent = hybrid.quarantine.received_with("route-spam-1");
+    assert_eq!(sent.len(), 1, "spam goes to the quarantine origin");
+    assert_eq!(sent[0].body, spam);
+    assert_eq!(sent[0].header("x-triage-label"), Some("spam"));
+    assert!(hybrid.origin.received_with("route-spam-1").is_empty());
+
+    let reply = post("/tickets/new", &ticket(sure_ham("[route-ham-1]")));
+    assert_eq!(reply.header("x-origin"), Some("origin"));
+    assert_eq!(hybrid.origin.received_with("route-ham-1").len(), 1);
+    assert!(hybrid.quarantine.received_with("route-ham-1").is_empty());
+}
+
+fn largest_allowed_form_body_arrives_intact(hybrid: &Hybrid, client: &Client) {
+    let mut body = form(&sure_ham("[max-form-1]"), &[]);
+    body.extend_from_slice(b"&padding=");
+    let fill = MAX_BODY_BYTES - body.len();
+    body.extend((0..fill).map(|i| b"abcdefghij"[i % 10]));
+    assert_eq!(body.len(), MAX_BODY_BYTES);
+    let reply =
+        client.send_with_headers(Method::POST, "/contact", &[("content-type", FORM)], &body);
+    reply.assert_status(201);
+    let sent = hybrid.origin.received_with("max-form-1");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body.len(), MAX_BODY_BYTES);
+    assert!(
+        sent[0].body == body,
+        "the largest body arrives byte for byte"
+    );
+
+    let over = [body.as_slice(), b"x"].concat();
+    let reply =
+        client.send_with_headers(Method::POST, "/contact", &[("content-type", FORM)], &over);
+    problem(client, &reply, 413, "body-too-large");
+}
+
+fn binary_body_on_an_unclassified_path_arrives_intact(hybrid: &Hybrid, client: &Client) {
+    let marker = "binary-1";
+    let body: Vec<u8> = (0..MAX_BODY_BYTES).map(|i| (i * 7 % 256) as u8).collect();
+    let reply = client.send_with_headers(
+        Method::PUT,
+        &format!("/files/{marker}.bin"),
+        &[("content-type", "application/octet-stream")],
+        &body,
+    );
+    reply.assert_status(201);
+    let sent = hybrid.origin.received_with(marker);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].method, "PUT");
+    assert!(sent[0].body == body, "binary bytes arrive unchanged");
+    assert_eq!(sent[0].header("x-triage-label"), None, "unclassified");
+}
+
+fn middleware_route_without_its_text_is_a_client_error(_: &Hybrid, client: &Client) {
+    let reply = client.send_with_headers(
+        Method::POST,
+        "/contact",
+        &[("content-type", "application/json")],
+        br#"{"message":"hi"}"#,
+    );
+    problem(client, &reply, 415, "unsupported-media-type");
+    let reply = client.send_with_headers(
+        Method::POST,
+        "/contact",
+        &[("content-type", FORM)],
+        b"name=Ada",
+    );
+    problem(client, &reply, 422, "missing-text");
+    let reply = client.send_with_headers(
+        Method::POST,
+        "/tickets",
+        &[("content-type", "application/json")],
+        br#"{"ticket": {"body": 3}}"#,
+    );
+    problem(client, &reply, 422, "missing-text");
+}
+
+fn requests_cannot_steer_the_destination(hybrid: &Hybrid, client: &Client) {
+    let attacker = hybrid.attacker.url();
+    let authority = attacker.trim_start_matches("http://");
+    let steer = [
+        ("x-forwarded-host", authority),
+        ("forwarded", &*format!("host={authority}")),
+        ("x-original-url", &*attacker),
+    ];
+    // Headers, body fields and paths that name the attacker, on every kind of route.
+    let mut headers = vec![("content-type", FORM)];
+    headers.extend(steer.iter().map(|(n, v)| (*n, *v)));
+    let body = form(
+        &sure_ham("[steer-1]"),
+        &[
+            ("url", &attacker),
+            ("origin", &attacker),
+            ("route", &attacker),
+        ],
+    );
+    client
+        .send_with_headers(Method::POST, "/contact", &headers, &body)
+        .assert_status(201);
+    for path in [
+        format!("//{authority}/steer-2"),
+        format!("/{attacker}/steer-3"),
+        "/steer-4/..%2F..%2F".to_owned(),
+    ] {
+        let reply = client.send_with_headers(Method::GET, &path, &steer, b"");
+        assert_ne!(reply.status, 500, "{path}");
+    }
+    let reply = client.post_json(
+        "/v1/classify",
+        &json!({ "text": unsure("[steer-5]"), "escalation_url": attacker }),
+    );
+    problem(client, &reply, 422, "invalid-fields");
+    let answer = classify(
+        client,
+        &format!("{} {attacker}/escalate", unsure("[steer-6]")),
+    );
+    assert_eq!(
+        answer["source"], "remote",
+        "escalated to the configured URL"
+    );
+    assert_eq!(escalation_for(hybrid, "[steer-6]").url, "/escalate");
+    assert!(
+        hybrid.attacker.all().is_empty(),
+        "the attacker's origin was reached: {:?}",
+        hybrid.attacker.all()
+    );
+    assert_eq!(hybrid.origin.received_with("steer-1").len(), 1);
+}
+
+fn escalation_with_the_origin_down_answers_locally(_: &Hybrid, client: &Client) {
+    let answer = classify(client, &unsure("[offline-1]"));
+    assert_failed_locally(&answer, "unreachable");
+    let answer = classify(client, &sure_spam("[offline-2]"));
+    assert_eq!(answer["source"], "local");
+    assert!(answer.get("escalation").is_none());
+}
+
+fn middleware_with_the_origin_down_answers_502(_: &Hybrid, client: &Client) {
+    let reply = client.send_with_headers(
+        Method::POST,
+        "/contact",
+        &[("content-type", FORM)],
+        &form(&sure_ham("[offline-3]"), &[]),
+    );
+    problem(client, &reply, 502, "origin-unreachable");
+    let reply = client.send_with_headers(
+        Method::POST,
+        "/contact",
+        &[("content-type", FORM)],
+        &form(&sure_spam("[offline-4]"), &[]),
+    );
+    problem(client, &reply, 403, "blocked");
+}

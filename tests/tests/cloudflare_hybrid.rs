@@ -1,0 +1,24 @@
+//! The hybrid contract (escalation, middleware mode) against the Cloudflare worker on
+//! workerd: `wrangler dev` with the settings as `--var`s, its outbound `fetch` reaching the
+//! recording origins of [`triage_contract::hybrid`] on loopback. Runs with
+//! `--features cloudflare` after `scripts/build-worker`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use triage_contract::hybrid::run_hybrid_harness;
+use triage_contract::wrangler;
+
+fn main() -> ExitCode {
+    run_hybrid_harness(|hybrid| {
+        let vars: Vec<String> = hybrid
+            .vars()
+            .into_iter()
+            .flat_map(|(name, value)| ["--var".to_owned(), format!("{name}:{value}")])
+            .collect();
+        let args: Vec<&str> = vars.iter().map(String::as_str).collect();
+        let server = wrangler::dev(&args);
+        let client = server.client(Duration::from_secs(120));
+        (server, client)
+    })
+}
