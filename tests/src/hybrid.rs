@@ -444,27 +444,27 @@ fn binary_body_on_an_unclassified_path_arrives_intact(hybrid: &Hybrid, client: &
 }
 
 fn middleware_route_without_its_text_is_a_client_error(_: &Hybrid, client: &Client) {
-    let reply = client.send_with_headers(
-        Method::POST,
-        "/contact",
-        &[("content-type", "application/json")],
-        br#"{"message":"hi"}"#,
-    );
-    problem(client, &reply, 415, "unsupported-media-type");
-    let reply = client.send_with_headers(
-        Method::POST,
-        "/contact",
-        &[("content-type", FORM)],
-        b"name=Ada",
-    );
-    problem(client, &reply, 422, "missing-text");
-    let reply = client.send_with_headers(
-        Method::POST,
-        "/tickets",
-        &[("content-type", "application/json")],
-        br#"{"ticket": {"body": 3}}"#,
-    );
-    problem(client, &reply, 422, "missing-text");
+    let json = "application/json";
+    for (path, media, body, status, slug) in [
+        (
+            "/contact",
+            json,
+            &br#"{"message":"hi"}"#[..],
+            415,
+            "unsupported-media-type",
+        ),
+        ("/contact", FORM, b"name=Ada", 422, "missing-text"),
+        (
+            "/tickets",
+            json,
+            br#"{"ticket": {"body": 3}}"#,
+            422,
+            "missing-text",
+        ),
+    ] {
+        let reply = client.send_with_headers(Method::POST, path, &[("content-type", media)], body);
+        problem(client, &reply, status, slug);
+    }
 }
 
 fn requests_cannot_steer_the_destination(hybrid: &Hybrid, client: &Client) {
