@@ -5,6 +5,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use crate::budget::Budgets;
 use crate::bundle::BundleBytes;
 use crate::error::{Result, TriageError};
+use crate::loaded::{ConfiguredBundle, LoadedBundle};
 use crate::manifest::{Activation, Manifest, Task};
 use crate::memory::MemoryEstimate;
 use crate::model::SequenceModel;
@@ -55,53 +56,18 @@ pub struct Timings {
 /// loaded worker (Wizer on Spin) keep this in the snapshot and apply [`Settings`] per
 /// instance with [`Classifier::new`], which is cheap.
 #[derive(Debug)]
-pub struct PreparedClassifier {
-    manifest: Manifest,
-    encoder: TextEncoder,
-    model: SequenceModel,
-    tokenizer_file_bytes: usize,
-}
+pub struct PreparedClassifier(LoadedBundle);
 
 impl PreparedClassifier {
     /// Verifies the bundle's checksums, checks it is a classifier, and loads tokenizer and
     /// model (parsed, typed and optimised by tract).
     pub fn load(bundle: BundleBytes<'_>) -> Result<PreparedClassifier> {
-        let (manifest, files) = bundle.verify()?;
-        if manifest.task != Task::Classify {
-            return Err(TriageError::Manifest(format!(
-                "task is {:?}, a classifier needs `classify`",
-                manifest.task
-            )));
-        }
-        let encoder = TextEncoder::from_bytes(
-            &manifest.files.tokenizer.path,
-            files.tokenizer,
-            manifest.max_tokens,
-        )?;
-        let model = SequenceModel::load(&manifest, files.model)?;
-        if let Some(rows) = model.embedding_rows() {
-            let max_id = encoder.max_token_id() as usize;
-            if max_id >= rows {
-                return Err(TriageError::Model {
-                    file: manifest.files.model.path.clone(),
-                    reason: format!(
-                        "it embeds {rows} token ids, but `{}` produces ids up to {max_id}",
-                        manifest.files.tokenizer.path
-                    ),
-                });
-            }
-        }
-        Ok(PreparedClassifier {
-            manifest,
-            encoder,
-            model,
-            tokenizer_file_bytes: files.tokenizer.len(),
-        })
+        LoadedBundle::load(bundle, Task::Classify).map(PreparedClassifier)
     }
 
     /// The bundle's manifest.
     pub fn manifest(&self) -> &Manifest {
-        &self.manifest
+        &self.0.manifest
     }
 }
 
@@ -135,29 +101,13 @@ impl Classifier {
     /// Applies deployment settings to a prepared bundle: budgets capped to the model, the
     /// threshold override, and the memory check. No parsing: this is cheap.
     pub fn new(prepared: PreparedClassifier, settings: &Settings) -> Result<Classifier> {
-        let PreparedClassifier {
-            mut manifest,
-            mut encoder,
+        let ConfiguredBundle {
+            manifest,
+            budgets,
+            encoder,
             model,
-            tokenizer_file_bytes,
-        } = prepared;
-        let budgets = Budgets {
-            max_tokens: settings.budgets.max_tokens.min(manifest.max_tokens),
-            ..settings.budgets
-        };
-        if budgets.max_tokens < 2 || budgets.max_batch == 0 {
-            return Err(TriageError::Config(
-                "max_tokens must be >= 2 and max_batch >= 1".into(),
-            ));
-        }
-        if budgets.max_tokens != encoder.max_tokens() {
-            encoder.set_max_tokens(budgets.max_tokens)?;
-        }
-        let memory = MemoryEstimate::new(&budgets, &model, tokenizer_file_bytes);
-        memory.check_fits(&budgets)?;
-        if let Some(threshold) = settings.threshold {
-            manifest.threshold = threshold;
-        }
+            memory,
+        } = prepared.0.configure(settings)?;
         Ok(Classifier {
             manifest,
             budgets,

@@ -2,6 +2,7 @@
 //! [`crate::http::Problem::from_error`]; nothing here knows about HTTP.
 
 use crate::budget::BudgetExceeded;
+use crate::schema::SchemaError;
 
 /// Everything that can go wrong between bundle bytes and a classification.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,10 @@ pub enum TriageError {
     /// A request exceeded one of the budgets.
     #[error(transparent)]
     Budget(#[from] BudgetExceeded),
+
+    /// A request's JSON Schema (or ad-hoc labels) cannot be decoded or is over budget.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
 
     /// Tokenizing a request's text failed.
     #[error("text could not be tokenized: {0}")]

@@ -1,7 +1,8 @@
 //! # triage-core
 //!
 //! Tiny quantized language models inside edge workers. This crate turns text into a
-//! classification under strict input and memory budgets, and serves the HTTP contract as
+//! classification, or into a JSON object that conforms to a JSON Schema ([`parse`]),
+//! under strict input and memory budgets, and serves the HTTP contract as
 //! a plain `http::Request -> http::Response` function. It knows nothing about platforms:
 //! adapters in `workers/` map their runtime's HTTP types onto [`http::Service`].
 //!
@@ -17,20 +18,27 @@
 pub mod budget;
 pub mod bundle;
 pub mod classify;
+pub mod embed;
 pub mod error;
 pub mod escalation;
 pub mod http;
+mod loaded;
 pub mod manifest;
 pub mod memory;
 pub mod middleware;
 pub mod model;
+pub mod parse;
+pub mod schema;
 pub mod settings;
 pub mod tokenize;
 mod tokenizer_guard;
+pub mod zeroshot;
 
 pub use budget::{BudgetExceeded, Budgets};
 pub use bundle::{BundleBytes, OwnedBundle};
 pub use classify::{Classification, Classifier, PreparedClassifier, Scores, Timings};
+pub use embed::{Embedder, PreparedEmbedder};
 pub use error::{Result, TriageError};
 pub use manifest::Manifest;
+pub use parse::Parser;
 pub use settings::Settings;

@@ -11,6 +11,9 @@ use crate::error::{Result, TriageError};
 pub enum Task {
     /// Text in, one label out of a fixed set.
     Classify,
+    /// Text in, one unit-length vector out: the sentence embedding zero/few-shot labels
+    /// and schema-constrained parsing compare with prototypes ([`crate::zeroshot`]).
+    Embed,
 }
 
 /// Format of the model file, so the loader picks the right tract front-end.
@@ -82,6 +85,17 @@ pub struct Processing {
     pub pooling: String,
 }
 
+/// How an embedding model's vectors are compared (task `embed` only).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Embedding {
+    /// Length of the output vector.
+    pub dimensions: usize,
+    /// Softmax temperature over cosine similarities, which turns them into scores that sum
+    /// to 1; calibrated on real data by the bundle's build script.
+    pub temperature: f32,
+}
+
 /// The manifest of a model bundle (`manifest.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,13 +106,17 @@ pub struct Manifest {
     pub version: String,
     pub task: Task,
     pub format: ModelFormat,
-    /// Output labels, in the order of the model's output.
+    /// Output labels, in the order of the model's output (empty for `embed`).
+    #[serde(default)]
     pub labels: Vec<String>,
     pub inputs: Inputs,
     pub output: Output,
     /// The most tokens the model accepts (its position table), special tokens included.
     pub max_tokens: usize,
     pub processing: Processing,
+    /// For task `embed`: the vector's length and how similarities become scores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Embedding>,
     /// Below this top score a result is not `confident` (and hybrid routing escalates).
     pub threshold: f32,
     pub files: Files,
@@ -115,11 +133,29 @@ impl Manifest {
 
     fn validate(&self) -> Result<()> {
         let fail = |msg: String| Err(TriageError::Manifest(msg));
-        if self.labels.len() < 2 {
-            return fail(format!(
-                "needs at least 2 labels, has {}",
-                self.labels.len()
-            ));
+        match (self.task, &self.embedding) {
+            (Task::Classify, _) if self.labels.len() < 2 => {
+                return fail(format!(
+                    "needs at least 2 labels, has {}",
+                    self.labels.len()
+                ));
+            }
+            (Task::Classify, Some(_)) => {
+                return fail("`embedding` is for task `embed`, not `classify`".into());
+            }
+            (Task::Embed, None) => return fail("task `embed` needs an `embedding` section".into()),
+            (Task::Embed, Some(embedding)) => {
+                if embedding.dimensions == 0 {
+                    return fail("embedding.dimensions must be >= 1".into());
+                }
+                if !(embedding.temperature.is_finite() && embedding.temperature > 0.0) {
+                    return fail(format!(
+                        "embedding.temperature must be a positive number, is {}",
+                        embedding.temperature
+                    ));
+                }
+            }
+            (Task::Classify, None) => {}
         }
         if self.max_tokens < 2 {
             return fail(format!("max_tokens must be >= 2, is {}", self.max_tokens));

@@ -43,6 +43,14 @@ impl MemoryEstimate {
         }
     }
 
+    /// Two models served side by side: both stay resident, one request runs at a time.
+    pub fn alongside(&self, other: &MemoryEstimate) -> MemoryEstimate {
+        MemoryEstimate {
+            resident_bytes: self.resident_bytes + other.resident_bytes,
+            worst_request_bytes: self.worst_request_bytes.max(other.worst_request_bytes),
+        }
+    }
+
     /// Resident plus worst request.
     pub fn total_bytes(&self) -> usize {
         self.resident_bytes + self.worst_request_bytes

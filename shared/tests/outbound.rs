@@ -17,9 +17,8 @@ fn service(settings: &[(&str, &str)]) -> Service {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    Service::new(classifier).with_outbound_settings(move |key| {
-        owned.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-    })
+    Service::new(classifier)
+        .configure(move |key| owned.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
 }
 
 fn classify(text: &str) -> Request<Vec<u8>> {

@@ -8,12 +8,16 @@ use std::process::ExitCode;
 
 use triage_contract::run_harness;
 use triage_core::http::Service;
-use triage_core::{bundle, Budgets, Classifier};
+use triage_core::{bundle, embed, Budgets, Classifier, Embedder, Settings};
 
 fn main() -> ExitCode {
     run_harness(|| {
         let classifier =
             Classifier::load(bundle::embedded(), Budgets::default()).expect("default bundle loads");
-        ((), native_server::start(Service::new(classifier)))
+        let embedder = Embedder::load_with(embed::embedded(), &Settings::default());
+        (
+            (),
+            native_server::start(Service::new(classifier).with_embedder(embedder)),
+        )
     })
 }

@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         let classifier =
             Classifier::load(bundle::embedded(), Budgets::default()).expect("default bundle loads");
         let service = Service::new(classifier)
-            .try_with_outbound_settings(|key| hybrid.setting(key))
+            .try_configure(|key| hybrid.setting(key))
             .expect("the hybrid settings parse");
         ((), native_server::start(service))
     })

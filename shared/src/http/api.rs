@@ -7,13 +7,62 @@ use crate::classify::Classification;
 use crate::escalation::Provenance;
 use crate::manifest::{Manifest, Task};
 use crate::memory::MemoryEstimate;
+use crate::parse::Parsed;
+use crate::schema::LabelSpec;
 
-/// `POST /v1/classify` body: exactly one of `text` or `texts`.
+/// `POST /v1/classify` body: exactly one of `text` or `texts`, and optionally `labels`
+/// to choose among instead of the classifier's.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifyRequest {
     pub text: Option<String>,
     pub texts: Option<Vec<String>>,
+    pub labels: Option<Vec<LabelInput>>,
+}
+
+/// An ad-hoc label: its name alone, or with a description and example texts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum LabelInput {
+    Name(String),
+    Described(LabelSpec),
+}
+
+impl LabelInput {
+    /// The label as the decoder reads it.
+    pub fn into_spec(self) -> LabelSpec {
+        match self {
+            LabelInput::Name(label) => LabelSpec {
+                label,
+                description: None,
+                examples: Vec::new(),
+            },
+            LabelInput::Described(spec) => spec,
+        }
+    }
+}
+
+/// `POST /v1/parse` body: the text, and a JSON Schema or the name of a configured one.
+/// The schema stays raw until its size is checked against the schema budget.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParseRequest {
+    pub text: String,
+    pub schema: Box<serde_json::value::RawValue>,
+    pub threshold: Option<f32>,
+}
+
+/// Answer to `POST /v1/parse`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParseResponse {
+    pub model: ModelRef,
+    /// The schema's name, when the request named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    #[serde(flatten)]
+    pub parsed: Parsed,
+    /// Always `local`: parse answers come from the edge model.
+    pub source: &'static str,
 }
 
 /// Which model answered.

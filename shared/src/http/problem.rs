@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::budget::BudgetExceeded;
 use crate::error::TriageError;
+use crate::schema::SchemaError;
 
 /// Media type of problem bodies.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -25,6 +26,9 @@ pub struct Problem {
     /// For a budget: the limit that was exceeded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// For a schema the decoder cannot satisfy: the keyword at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyword: Option<String>,
 }
 
 impl Problem {
@@ -36,10 +40,12 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             limit: None,
+            keyword: None,
         }
     }
 
-    /// Maps a core error to its status: a request over a budget 413, bad text 422, a
+    /// Maps a core error to its status: a request over a budget 413, bad text or a schema
+    /// the decoder cannot satisfy 422, a
     /// bundle that did not load or budgets that do not fit the memory budget 503 (the
     /// deployment is at fault, not the request), a failure inside inference 500.
     pub fn from_error(error: &TriageError) -> Problem {
@@ -52,6 +58,18 @@ impl Problem {
             TriageError::Budget(budget) => Problem {
                 limit: Some(budget.limit()),
                 ..Problem::new(StatusCode::PAYLOAD_TOO_LARGE, budget.kind(), detail)
+            },
+            TriageError::Schema(SchemaError::Unsupported { keyword, .. }) => Problem {
+                keyword: Some(keyword.clone()),
+                ..Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unsupported-schema",
+                    detail,
+                )
+            },
+            TriageError::Schema(SchemaError::TooLarge { limit, .. }) => Problem {
+                limit: Some(*limit),
+                ..Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "schema-too-large", detail)
             },
             TriageError::Encode(_) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unencodable-text", detail)

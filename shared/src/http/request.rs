@@ -1,6 +1,6 @@
-//! Reading a `POST /v1/classify` request into texts: content type, body budget, UTF-8,
-//! JSON syntax, then shape. No model is involved, so this is also where the fuzz target
-//! `request` starts (see `fuzz/`).
+//! Reading `POST /v1/classify` and `POST /v1/parse` requests: content type, body budget,
+//! UTF-8, JSON syntax, then shape. No model is involved, so this is also where the fuzz
+//! target `request` starts (see `fuzz/`).
 
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, StatusCode};
@@ -9,8 +9,9 @@ use serde_json::error::Category;
 
 use crate::budget::Budgets;
 use crate::error::TriageError;
-use crate::http::api::ClassifyRequest;
+use crate::http::api::{ClassifyRequest, LabelInput, ParseRequest};
 use crate::http::problem::Problem;
+use crate::schema::{LabelSpec, SchemaError};
 
 /// Media type of request and response bodies.
 pub(crate) const JSON: &str = "application/json";
@@ -24,6 +25,107 @@ pub enum ClassifyInput {
     Many(Vec<String>),
 }
 
+/// A valid classify request: its texts, and the ad-hoc labels to choose among, if any
+/// (without them the deployment's classifier answers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassifyCall {
+    pub input: ClassifyInput,
+    pub labels: Option<Vec<LabelSpec>>,
+}
+
+impl ClassifyCall {
+    /// [`ClassifyInput::parse`], keeping the request's `labels`.
+    pub fn parse(
+        headers: &HeaderMap,
+        body: &[u8],
+        budgets: &Budgets,
+    ) -> Result<ClassifyCall, Problem> {
+        check_request(headers, body, budgets)?;
+        let request: ClassifyRequest = read_json(
+            body,
+            "request body is empty; send {\"text\": \"...\"} or {\"texts\": [...]}",
+        )?;
+        let labels = request
+            .labels
+            .clone()
+            .map(|labels| labels.into_iter().map(LabelInput::into_spec).collect());
+        Ok(ClassifyCall {
+            input: texts_of(request)?,
+            labels,
+        })
+    }
+}
+
+/// The schema a parse request asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SchemaRef {
+    /// A schema configured in the deployment (or shipped), by name.
+    Named(String),
+    /// A schema sent inline, and its size in bytes as sent.
+    Inline(serde_json::Value, usize),
+}
+
+/// A valid `POST /v1/parse` request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseCall {
+    pub text: String,
+    pub schema: SchemaRef,
+    /// Replaces the model's threshold for this request.
+    pub threshold: Option<f32>,
+}
+
+impl ParseCall {
+    /// Checks a parse request as [`ClassifyInput::parse`] does, then its schema: a name,
+    /// or an object of at most `max_schema_bytes` (413 beyond, before it is parsed into a
+    /// tree) nested at most serde_json's 128 levels (422 beyond).
+    pub fn parse(
+        headers: &HeaderMap,
+        body: &[u8],
+        budgets: &Budgets,
+        max_schema_bytes: usize,
+    ) -> Result<ParseCall, Problem> {
+        check_request(headers, body, budgets)?;
+        let request: ParseRequest = read_json(
+            body,
+            "request body is empty; send {\"text\": \"...\", \"schema\": {...} or \"<name>\"}",
+        )?;
+        if let Some(threshold) = request.threshold {
+            if !(0.0..=1.0).contains(&threshold) {
+                return Err(invalid(format!(
+                    "`threshold` is {threshold}, expected a number in [0, 1]"
+                )));
+            }
+        }
+        let raw = request.schema.get();
+        let schema = if raw.len() > max_schema_bytes {
+            let error = TriageError::from(SchemaError::TooLarge {
+                what: "bytes",
+                limit: max_schema_bytes,
+                actual: raw.len(),
+            });
+            return Err(Problem::from_error(&error));
+        } else {
+            match serde_json::from_str::<serde_json::Value>(raw) {
+                Ok(serde_json::Value::String(name)) => SchemaRef::Named(name),
+                Ok(document) => SchemaRef::Inline(document, raw.len()),
+                Err(error) => {
+                    let error = TriageError::from(SchemaError::Unsupported {
+                        pointer: "the root".into(),
+                        keyword: "schema".into(),
+                        reason: format!("could not be read: {error}"),
+                    });
+                    return Err(Problem::from_error(&error));
+                }
+            }
+        };
+        Ok(ParseCall {
+            text: request.text,
+            schema,
+            threshold: request.threshold,
+        })
+    }
+}
+
 impl ClassifyInput {
     /// Checks a classify request and extracts its texts, or says what is wrong with it
     /// as a problem: 415 for a content type other than JSON, 413 for a body over the
@@ -35,11 +137,7 @@ impl ClassifyInput {
         body: &[u8],
         budgets: &Budgets,
     ) -> Result<ClassifyInput, Problem> {
-        check_json_content_type(headers)?;
-        budgets
-            .check_body(body.len())
-            .map_err(|budget| Problem::from_error(&TriageError::from(budget)))?;
-        parse_body(body)
+        ClassifyCall::parse(headers, body, budgets).map(|call| call.input)
     }
 
     /// The texts, in request order.
@@ -59,11 +157,19 @@ fn invalid(detail: impl Into<String>) -> Problem {
     Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-fields", detail)
 }
 
-fn parse_body(body: &[u8]) -> Result<ClassifyInput, Problem> {
+/// Content type and body budget, the checks before any byte is read as JSON.
+fn check_request(headers: &HeaderMap, body: &[u8], budgets: &Budgets) -> Result<(), Problem> {
+    check_json_content_type(headers)?;
+    budgets
+        .check_body(body.len())
+        .map_err(|budget| Problem::from_error(&TriageError::from(budget)))
+}
+
+/// Reads a request body into `T`: 400 for bytes that are not JSON, 422 for JSON of the
+/// wrong shape. `empty` says what to send when the body is empty.
+fn read_json<T: serde::de::DeserializeOwned>(body: &[u8], empty: &str) -> Result<T, Problem> {
     if body.is_empty() {
-        return Err(malformed(
-            "request body is empty; send {\"text\": \"...\"} or {\"texts\": [...]}".into(),
-        ));
+        return Err(malformed(empty.into()));
     }
     if let Err(error) = std::str::from_utf8(body) {
         return Err(malformed(format!(
@@ -78,13 +184,15 @@ fn parse_body(body: &[u8]) -> Result<ClassifyInput, Problem> {
         .map_err(|e| malformed(format!("request body is not valid JSON: {e}")))?;
     // The typed pass still meets some syntax errors the skipping pass lets by: escapes
     // that are no character (lone surrogates). Those are 400 too; the rest is shape.
-    let request: ClassifyRequest =
-        serde_json::from_slice(body).map_err(|e| match e.classify() {
-            Category::Syntax | Category::Eof | Category::Io => {
-                malformed(format!("request body is not valid JSON: {e}"))
-            }
-            Category::Data => invalid(format!("request JSON has the wrong shape: {e}")),
-        })?;
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            malformed(format!("request body is not valid JSON: {e}"))
+        }
+        Category::Data => invalid(format!("request JSON has the wrong shape: {e}")),
+    })
+}
+
+fn texts_of(request: ClassifyRequest) -> Result<ClassifyInput, Problem> {
     match (request.text, request.texts) {
         (Some(text), None) => Ok(ClassifyInput::One(text)),
         (None, Some(texts)) if texts.is_empty() => {

@@ -7,19 +7,27 @@ use serde::Serialize;
 
 use crate::budget::{BudgetExceeded, Budgets};
 use crate::classify::{Classifier, Timings};
+use crate::embed::Embedder;
 use crate::error::TriageError;
 use crate::escalation::Escalation;
 use crate::http::api::{
-    Answer, ClassifyBatchResponse, ClassifyResponse, Health, MemoryReport, ModelRef, ModelsResponse,
+    Answer, ClassifyBatchResponse, ClassifyResponse, Health, MemoryReport, ModelRef, ModelSummary,
+    ModelsResponse, ParseResponse,
 };
 use crate::http::outbound::{Outbound, SendError, Step};
 use crate::http::problem::{Problem, PROBLEM_JSON};
-use crate::http::request::{ClassifyInput, JSON};
+use crate::http::request::{ClassifyCall, ClassifyInput, ParseCall, SchemaRef, JSON};
 use crate::memory::current_memory_bytes;
 use crate::middleware::{Action, Middleware};
+use crate::parse::Parser;
+use crate::schema::LabelSpec;
 
 /// The setting holding the middleware configuration (`TRIAGE_MIDDLEWARE` as a variable).
 pub const MIDDLEWARE_KEY: &str = "middleware";
+
+/// The setting holding the deployment's named schemas for `/v1/parse` (`TRIAGE_SCHEMAS`):
+/// a JSON object of name to JSON Schema, added to the shipped ones.
+pub const SCHEMAS_KEY: &str = "schemas";
 
 /// The OpenAPI 3.1 document of the contract, served at `GET /openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
@@ -30,6 +38,7 @@ enum Route {
     Health,
     Models,
     Classify,
+    Parse,
     OpenApi,
 }
 
@@ -39,6 +48,7 @@ impl Route {
             "/healthz" => Some(Route::Health),
             "/v1/models" => Some(Route::Models),
             "/v1/classify" => Some(Route::Classify),
+            "/v1/parse" => Some(Route::Parse),
             "/openapi.json" => Some(Route::OpenApi),
             _ => None,
         }
@@ -46,7 +56,7 @@ impl Route {
 
     fn method(self) -> Method {
         match self {
-            Route::Classify => Method::POST,
+            Route::Classify | Route::Parse => Method::POST,
             Route::Health | Route::Models | Route::OpenApi => Method::GET,
         }
     }
@@ -54,7 +64,7 @@ impl Route {
     /// The `Allow` header value for this route.
     fn allow(self) -> HeaderValue {
         match self {
-            Route::Classify => HeaderValue::from_static("POST"),
+            Route::Classify | Route::Parse => HeaderValue::from_static("POST"),
             Route::Health | Route::Models | Route::OpenApi => HeaderValue::from_static("GET"),
         }
     }
@@ -65,6 +75,8 @@ impl Route {
 #[derive(Debug)]
 pub struct Service {
     classifier: Result<Classifier, Problem>,
+    /// The embedding model behind `/v1/parse` and ad-hoc labels, with its schema cache.
+    parser: Result<Parser, Problem>,
     /// Hybrid routing: where unsure single-text answers go ([`crate::escalation`]).
     escalation: Option<Escalation>,
     /// Middleware mode: the routes classified on their way to an origin.
@@ -76,6 +88,7 @@ impl Service {
     pub fn new(classifier: Classifier) -> Service {
         Service {
             classifier: Ok(classifier),
+            parser: Err(no_embedder()),
             escalation: None,
             middleware: None,
         }
@@ -91,6 +104,7 @@ impl Service {
     pub fn without_model(problem: Problem) -> Service {
         Service {
             classifier: Err(problem),
+            parser: Err(no_embedder()),
             escalation: None,
             middleware: None,
         }
@@ -104,23 +118,38 @@ impl Service {
         }
     }
 
-    /// Reads the outbound settings through `lookup` (snake-case keys, as
-    /// [`crate::Settings::from_lookup`]): [`crate::escalation::KEYS`] and [`MIDDLEWARE_KEY`] (the
-    /// JSON of [`crate::middleware`]). The escalation threshold defaults to the model's. A
-    /// setting that does not parse makes every model route answer 503 naming it.
-    pub fn with_outbound_settings(
-        self,
-        lookup: impl Fn(&'static str) -> Option<String>,
-    ) -> Service {
-        match self.try_with_outbound_settings(lookup) {
+    /// Adds the embedding model that answers `/v1/parse` and `/v1/classify` with `labels`.
+    /// If it failed to load, or it does not fit the memory budget beside the classifier,
+    /// those requests answer 503 naming why; the classifier's routes are unaffected.
+    pub fn with_embedder(mut self, embedder: Result<Embedder, TriageError>) -> Service {
+        self.parser = embedder
+            .map(Parser::new)
+            .and_then(|parser| {
+                if let Ok(classifier) = &self.classifier {
+                    let both = classifier.memory().alongside(&parser.memory());
+                    both.check_fits(classifier.budgets())?;
+                }
+                Ok(parser)
+            })
+            .map_err(|error| Problem::from_error(&error));
+        self
+    }
+
+    /// Reads the service settings through `lookup` (snake-case keys, as
+    /// [`crate::Settings::from_lookup`]): [`crate::escalation::KEYS`], [`MIDDLEWARE_KEY`] (the
+    /// JSON of [`crate::middleware`]) and [`SCHEMAS_KEY`]. The escalation threshold defaults
+    /// to the model's. A setting that does not parse makes every model route answer 503
+    /// naming it.
+    pub fn configure(self, lookup: impl Fn(&'static str) -> Option<String>) -> Service {
+        match self.try_configure(lookup) {
             Ok(service) => service,
             Err(error) => Service::unavailable(&error),
         }
     }
 
-    /// [`Service::with_outbound_settings`], but a setting that does not parse is an error,
-    /// for adapters that can refuse to start.
-    pub fn try_with_outbound_settings(
+    /// [`Service::configure`], but a setting that does not parse is an error, for adapters
+    /// that can refuse to start.
+    pub fn try_configure(
         mut self,
         lookup: impl Fn(&'static str) -> Option<String>,
     ) -> crate::Result<Service> {
@@ -132,6 +161,12 @@ impl Service {
             .filter(|text| !text.trim().is_empty())
             .map(|text| Middleware::from_json(&text))
             .transpose()?;
+        if let Some(json) = lookup(SCHEMAS_KEY).filter(|text| !text.trim().is_empty()) {
+            self.parser = match self.parser {
+                Ok(parser) => Ok(parser.with_named_schemas(&json)?),
+                Err(problem) => Err(problem),
+            };
+        }
         Ok(self)
     }
 
@@ -150,12 +185,24 @@ impl Service {
         self.classifier.as_ref().ok()
     }
 
+    /// The parser (embedding model and schemas), if it loaded.
+    pub fn parser(&self) -> Option<&Parser> {
+        self.parser.as_ref().ok()
+    }
+
     /// Largest body adapters should read; stop reading past it and answer [`Service::body_too_large`].
     pub fn max_body_bytes(&self) -> usize {
-        self.classifier
-            .as_ref()
-            .map(|c| c.budgets().max_body_bytes)
-            .unwrap_or(Budgets::default().max_body_bytes)
+        self.budgets().max_body_bytes
+    }
+
+    /// The request budgets: the classifier's, else the embedding model's (both come from
+    /// the same settings), else the defaults.
+    fn budgets(&self) -> Budgets {
+        match (&self.classifier, &self.parser) {
+            (Ok(classifier), _) => *classifier.budgets(),
+            (Err(_), Ok(parser)) => *parser.embedder().budgets(),
+            (Err(_), Err(_)) => Budgets::default(),
+        }
     }
 
     /// The 413 answer when a declared `Content-Length` is over the limit, checked before
@@ -236,10 +283,30 @@ impl Service {
                     },
                 )
             }),
-            Route::Models => self
-                .with_classifier(|classifier| json_response(StatusCode::OK, &models(classifier))),
-            Route::Classify => match &self.classifier {
-                Ok(classifier) => return classify(classifier, request, escalation),
+            Route::Models => self.with_classifier(|classifier| {
+                json_response(StatusCode::OK, &models(classifier, self.parser()))
+            }),
+            Route::Classify => {
+                let call = match ClassifyCall::parse(
+                    request.headers(),
+                    request.body().as_ref(),
+                    &self.budgets(),
+                ) {
+                    Ok(call) => call,
+                    Err(problem) => return Step::Respond(problem_response(&problem)),
+                };
+                match (call.labels, &self.classifier, &self.parser) {
+                    (Some(labels), _, Ok(parser)) => classify_labels(parser, call.input, &labels),
+                    (Some(_), _, Err(problem)) | (None, Err(problem), _) => {
+                        problem_response(problem)
+                    }
+                    (None, Ok(classifier), _) => {
+                        return classify(classifier, call.input, escalation)
+                    }
+                }
+            }
+            Route::Parse => match &self.parser {
+                Ok(parser) => parse(parser, request),
                 Err(problem) => problem_response(problem),
             },
         };
@@ -296,12 +363,18 @@ impl Service {
     }
 }
 
-fn models(classifier: &Classifier) -> ModelsResponse {
+fn models(classifier: &Classifier, parser: Option<&Parser>) -> ModelsResponse {
+    let mut models: Vec<ModelSummary> = vec![classifier.manifest().into()];
+    let mut estimate = *classifier.memory();
+    if let Some(parser) = parser {
+        models.push(parser.embedder().manifest().into());
+        estimate = estimate.alongside(&parser.memory());
+    }
     ModelsResponse {
-        models: vec![classifier.manifest().into()],
+        models,
         budgets: *classifier.budgets(),
         memory: MemoryReport {
-            estimate: *classifier.memory(),
+            estimate,
             budget_bytes: classifier.budgets().memory_bytes,
             current_bytes: current_memory_bytes(),
         },
@@ -325,16 +398,11 @@ fn forward(middleware: &Middleware, request: crate::Result<Request<Vec<u8>>>) ->
     }
 }
 
-fn classify<B: AsRef<[u8]>>(
+fn classify(
     classifier: &Classifier,
-    request: &Request<B>,
+    input: ClassifyInput,
     escalation: Option<&Escalation>,
 ) -> Step {
-    let body = request.body().as_ref();
-    let input = match ClassifyInput::parse(request.headers(), body, classifier.budgets()) {
-        Ok(input) => input,
-        Err(problem) => return Step::Respond(problem_response(&problem)),
-    };
     let model = ModelRef::from(classifier.manifest());
     let mut timings = Timings::default();
     let response = match input {
@@ -372,6 +440,87 @@ fn classify<B: AsRef<[u8]>>(
         },
     };
     Step::Respond(with_server_timing(response, &timings))
+}
+
+/// Ad-hoc labels, zero/few-shot by the embedding model. Never escalated: the escalation
+/// endpoint answers for the deployment's labels, not the request's.
+fn classify_labels(
+    parser: &Parser,
+    input: ClassifyInput,
+    labels: &[LabelSpec],
+) -> Response<Vec<u8>> {
+    let model = ModelRef::from(parser.embedder().manifest());
+    let mut timings = Timings::default();
+    let results = match parser.classify_labels(input.texts(), labels, &mut timings) {
+        Ok(results) => results,
+        Err(error) => return problem_response(&Problem::from_error(&error)),
+    };
+    let response = match input {
+        ClassifyInput::One(_) => match results.into_iter().next() {
+            Some(result) => json_response(
+                StatusCode::OK,
+                &ClassifyResponse {
+                    model,
+                    answer: Answer::local(result),
+                },
+            ),
+            None => problem_response(&Problem::from_error(&TriageError::Inference(
+                "no result for the text".into(),
+            ))),
+        },
+        ClassifyInput::Many(_) => {
+            let results = results.into_iter().map(Answer::local).collect();
+            json_response(StatusCode::OK, &ClassifyBatchResponse { model, results })
+        }
+    };
+    with_server_timing(response, &timings)
+}
+
+/// `POST /v1/parse`: the text decoded into an object its schema allows.
+fn parse<B: AsRef<[u8]>>(parser: &Parser, request: &Request<B>) -> Response<Vec<u8>> {
+    let call = match ParseCall::parse(
+        request.headers(),
+        request.body().as_ref(),
+        parser.embedder().budgets(),
+        parser.budgets().max_schema_bytes,
+    ) {
+        Ok(call) => call,
+        Err(problem) => return problem_response(&problem),
+    };
+    let mut timings = Timings::default();
+    let (name, compiled) = match call.schema {
+        SchemaRef::Named(name) => {
+            let compiled = parser.named(&name);
+            (Some(name), compiled)
+        }
+        SchemaRef::Inline(document, bytes) => (None, parser.compile(document, bytes)),
+    };
+    let parsed = compiled
+        .and_then(|compiled| parser.parse(&call.text, &compiled, call.threshold, &mut timings));
+    match parsed {
+        Ok(parsed) => with_server_timing(
+            json_response(
+                StatusCode::OK,
+                &ParseResponse {
+                    model: ModelRef::from(parser.embedder().manifest()),
+                    schema: name,
+                    parsed,
+                    source: "local",
+                },
+            ),
+            &timings,
+        ),
+        Err(error) => problem_response(&Problem::from_error(&error)),
+    }
+}
+
+/// The 503 for parse and label requests when no embedding model was given.
+fn no_embedder() -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "model-unavailable",
+        "no embedding model is loaded: /v1/parse and /v1/classify with labels need one",
+    )
 }
 
 /// Adds the tokenize and inference times to `response` as `Server-Timing`.

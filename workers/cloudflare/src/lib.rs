@@ -82,9 +82,8 @@ async fn service(env: &Env) -> Result<&'static Service, Service> {
             Classifier::load_with(bundle.as_bytes(), &settings)
         }
     };
-    Ok(SERVICE.get_or_init(|| {
-        Service::from_load(loaded).with_outbound_settings(|key| settings::setting(env, key))
-    }))
+    Ok(SERVICE
+        .get_or_init(|| Service::from_load(loaded).configure(|key| settings::setting(env, key))))
 }
 
 #[cfg(feature = "embedded-model")]

@@ -1,4 +1,4 @@
-//! `triage`: classify text from the command line, or serve the HTTP contract.
+//! `triage`: classify or parse text from the command line, or serve the HTTP contract.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use triage_core::http::api::{Answer, ClassifyResponse, ModelRef};
+use triage_core::http::api::{Answer, ClassifyResponse, ModelRef, ParseResponse};
 use triage_core::http::{Problem, Service};
-use triage_core::{bundle, Classifier, Settings};
+use triage_core::parse::Parser as SchemaParser;
+use triage_core::{bundle, embed, Classifier, Embedder, Settings, Timings};
 use triage_native::bundle_dir::read_bundle_dir;
 use triage_native::server::{default_addr, serve_until_ctrl_c};
 
@@ -37,6 +38,15 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
     },
+    /// Parse one text into a JSON object that conforms to a schema, and print the answer
+    /// as `/v1/parse` gives it.
+    Parse {
+        /// The text to parse.
+        text: String,
+        /// A named schema (`support-ticket`, `risk-area`) or the path of a JSON Schema file.
+        #[arg(long)]
+        schema: String,
+    },
     /// Serve the HTTP contract.
     Serve {
         /// Address to listen on.
@@ -54,6 +64,9 @@ fn main() -> Result<()> {
         .with_writer(io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Parse { text, schema } = &cli.command {
+        return parse_one(text, schema);
+    }
     let classifier = load(cli.model_dir.as_deref()).context("loading the model bundle")?;
     match cli.command {
         Command::Classify {
@@ -63,9 +76,11 @@ fn main() -> Result<()> {
             file: Some(file), ..
         } => classify_lines(&classifier, &file),
         Command::Classify { .. } => bail!("give a text or --file"),
+        Command::Parse { .. } => unreachable!("answered above"),
         Command::Serve { addr } => {
             let service = Service::new(classifier)
-                .try_with_outbound_settings(|key| std::env::var(Settings::var_name(key)).ok())
+                .with_embedder(load_embedder())
+                .try_configure(|key| std::env::var(Settings::var_name(key)).ok())
                 .context("reading the escalation and middleware settings")?;
             let service = Arc::new(service);
             tokio::runtime::Runtime::new()?.block_on(serve_until_ctrl_c(addr, service))
@@ -83,6 +98,39 @@ fn load(model_dir: Option<&std::path::Path>) -> Result<Classifier> {
         None => Classifier::load_with(bundle::embedded(), &settings)?,
     };
     Ok(classifier)
+}
+
+/// The embedding model behind `/v1/parse` and ad-hoc labels, under the same settings.
+fn load_embedder() -> triage_core::Result<Embedder> {
+    let settings = Settings::from_vars(|name| std::env::var(name).ok())?;
+    Embedder::load_with(embed::embedded(), &settings)
+}
+
+fn parse_one(text: &str, schema: &str) -> Result<()> {
+    let parser = SchemaParser::new(load_embedder().context("loading the embedding model")?);
+    let compiled = match parser.named(schema) {
+        Ok(compiled) => compiled,
+        Err(_) => {
+            let json = std::fs::read_to_string(schema).with_context(|| {
+                format!("{schema:?} is neither a named schema nor a readable file")
+            })?;
+            let document =
+                serde_json::from_str(&json).with_context(|| format!("reading {schema}"))?;
+            parser.compile(document, json.len())?
+        }
+    };
+    let parsed = parser.parse(text, &compiled, None, &mut Timings::default())?;
+    let response = ParseResponse {
+        model: ModelRef::from(parser.embedder().manifest()),
+        schema: parser
+            .schema_names()
+            .any(|n| n == schema)
+            .then(|| schema.to_owned()),
+        parsed,
+        source: "local",
+    };
+    println!("{}", serde_json::to_string_pretty(&response)?);
+    Ok(())
 }
 
 fn classify_one(classifier: &Classifier, text: &str) -> Result<()> {

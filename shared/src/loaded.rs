@@ -1,0 +1,104 @@
+//! What every task starts from: a verified bundle whose tokenizer and model are loaded,
+//! then put under deployment settings. [`crate::Classifier`] and [`crate::Embedder`] are
+//! thin layers over these two steps.
+
+use crate::budget::Budgets;
+use crate::bundle::BundleBytes;
+use crate::error::{Result, TriageError};
+use crate::manifest::{Manifest, Task};
+use crate::memory::MemoryEstimate;
+use crate::model::SequenceModel;
+use crate::settings::Settings;
+use crate::tokenize::TextEncoder;
+
+/// A bundle verified, its tokenizer and model loaded and optimised: the expensive part.
+#[derive(Debug)]
+pub(crate) struct LoadedBundle {
+    pub manifest: Manifest,
+    pub encoder: TextEncoder,
+    pub model: SequenceModel,
+    pub tokenizer_file_bytes: usize,
+}
+
+/// A loaded bundle under deployment settings, ready to serve.
+#[derive(Debug)]
+pub(crate) struct ConfiguredBundle {
+    pub manifest: Manifest,
+    pub budgets: Budgets,
+    pub encoder: TextEncoder,
+    pub model: SequenceModel,
+    pub memory: MemoryEstimate,
+}
+
+impl LoadedBundle {
+    /// Verifies the bundle's checksums, checks it does `task`, and loads tokenizer and
+    /// model (parsed, typed and optimised by tract).
+    pub fn load(bundle: BundleBytes<'_>, task: Task) -> Result<LoadedBundle> {
+        let (manifest, files) = bundle.verify()?;
+        if manifest.task != task {
+            return Err(TriageError::Manifest(format!(
+                "task is {:?}, this needs {task:?}",
+                manifest.task
+            )));
+        }
+        let encoder = TextEncoder::from_bytes(
+            &manifest.files.tokenizer.path,
+            files.tokenizer,
+            manifest.max_tokens,
+        )?;
+        let model = SequenceModel::load(&manifest, files.model)?;
+        if let Some(rows) = model.embedding_rows() {
+            let max_id = encoder.max_token_id() as usize;
+            if max_id >= rows {
+                return Err(TriageError::Model {
+                    file: manifest.files.model.path.clone(),
+                    reason: format!(
+                        "it embeds {rows} token ids, but `{}` produces ids up to {max_id}",
+                        manifest.files.tokenizer.path
+                    ),
+                });
+            }
+        }
+        Ok(LoadedBundle {
+            manifest,
+            encoder,
+            model,
+            tokenizer_file_bytes: files.tokenizer.len(),
+        })
+    }
+
+    /// Applies deployment settings: budgets capped to the model, the threshold override,
+    /// and the memory check. No parsing: this is cheap.
+    pub fn configure(self, settings: &Settings) -> Result<ConfiguredBundle> {
+        let LoadedBundle {
+            mut manifest,
+            mut encoder,
+            model,
+            tokenizer_file_bytes,
+        } = self;
+        let budgets = Budgets {
+            max_tokens: settings.budgets.max_tokens.min(manifest.max_tokens),
+            ..settings.budgets
+        };
+        if budgets.max_tokens < 2 || budgets.max_batch == 0 {
+            return Err(TriageError::Config(
+                "max_tokens must be >= 2 and max_batch >= 1".into(),
+            ));
+        }
+        if budgets.max_tokens != encoder.max_tokens() {
+            encoder.set_max_tokens(budgets.max_tokens)?;
+        }
+        let memory = MemoryEstimate::new(&budgets, &model, tokenizer_file_bytes);
+        memory.check_fits(&budgets)?;
+        if let Some(threshold) = settings.threshold {
+            manifest.threshold = threshold;
+        }
+        Ok(ConfiguredBundle {
+            manifest,
+            budgets,
+            encoder,
+            model,
+            memory,
+        })
+    }
+}

@@ -1,0 +1,285 @@
+//! Text to a JSON object that conforms to a JSON Schema, and text to ad-hoc labels, with
+//! one sentence-embedding model and no model trained per task. Each field is decoded only
+//! among the values its schema allows ([`crate::zeroshot`]); the object is then checked
+//! again with the `jsonschema` crate. Compiled schemas (prototypes and validator) are kept
+//! in a bounded per-process cache, so a schema's texts are embedded once, not per request.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::bundle::sha256_hex;
+use crate::classify::{Classification, Scores, Timings};
+use crate::embed::Embedder;
+use crate::error::{Result, TriageError};
+use crate::memory::MemoryEstimate;
+use crate::schema::{LabelSpec, ParseSchema, SchemaBudgets, SchemaError};
+use crate::zeroshot::{FieldAnswer, Prototypes};
+
+/// Compiled schemas kept per process or isolate; the least recently used goes first.
+pub const SCHEMA_CACHE_ENTRIES: usize = 32;
+
+/// The example schemas shipped in `schemas/`, available by name everywhere.
+pub const BUILTIN_SCHEMAS: [(&str, &str); 2] = [
+    (
+        "support-ticket",
+        include_str!("../../schemas/support-ticket.json"),
+    ),
+    ("risk-area", include_str!("../../schemas/risk-area.json")),
+];
+
+/// A schema ready to decode: prototypes embedded, validator built.
+#[derive(Debug)]
+pub struct CompiledSchema {
+    prototypes: Prototypes,
+    validator: jsonschema::Validator,
+}
+
+/// One text parsed against a schema.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Parsed {
+    /// The answer: valid against the schema. Required fields are always present; an
+    /// optional field only when its score reaches the threshold.
+    pub object: Map<String, Value>,
+    /// Every field's value, score and per-value scores, in schema order.
+    pub fields: FieldAnswers,
+    /// Fields whose score is below the threshold: candidates for escalation.
+    pub unsure: Vec<String>,
+    /// True when the text was longer than the token budget and its tail was not read.
+    pub truncated: bool,
+    /// Tokens the model saw, special tokens included.
+    pub tokens: usize,
+}
+
+/// Field answers, serialised as an object in schema order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldAnswers(pub Vec<(String, FieldAnswer)>);
+
+impl Serialize for FieldAnswers {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, answer) in &self.0 {
+            map.serialize_entry(name, answer)?;
+        }
+        map.end()
+    }
+}
+
+/// Parses texts against schemas with one embedding model.
+#[derive(Debug)]
+pub struct Parser {
+    embedder: Embedder,
+    budgets: SchemaBudgets,
+    named: BTreeMap<String, Value>,
+    cache: Mutex<LruCache<String, Arc<CompiledSchema>>>,
+}
+
+impl Parser {
+    /// A parser over `embedder` with the built-in named schemas and default budgets.
+    pub fn new(embedder: Embedder) -> Parser {
+        let named = BUILTIN_SCHEMAS
+            .iter()
+            .filter_map(|(name, text)| Some(((*name).to_owned(), serde_json::from_str(text).ok()?)))
+            .collect();
+        Parser {
+            embedder,
+            budgets: SchemaBudgets::default(),
+            named,
+            cache: Mutex::new(LruCache::new(
+                NonZeroUsize::new(SCHEMA_CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN),
+            )),
+        }
+    }
+
+    /// Adds the deployment's named schemas: a JSON object of name to schema. Each is
+    /// compiled now, so a schema that cannot be decoded stops start-up naming it.
+    pub fn with_named_schemas(mut self, json: &str) -> Result<Parser> {
+        let config = |reason: String| TriageError::Config(format!("setting `schemas`: {reason}"));
+        let schemas: Map<String, Value> =
+            serde_json::from_str(json).map_err(|e| config(format!("not a JSON object: {e}")))?;
+        for (name, document) in schemas {
+            let bytes = document.to_string().len();
+            self.compile(document.clone(), bytes)
+                .map_err(|e| config(format!("schema {name:?}: {e}")))?;
+            self.named.insert(name, document);
+        }
+        Ok(self)
+    }
+
+    /// The embedding model.
+    pub fn embedder(&self) -> &Embedder {
+        &self.embedder
+    }
+
+    /// The schema budgets in force.
+    pub fn budgets(&self) -> &SchemaBudgets {
+        &self.budgets
+    }
+
+    /// Names of the schemas a request may name instead of sending one.
+    pub fn schema_names(&self) -> impl Iterator<Item = &str> {
+        self.named.keys().map(String::as_str)
+    }
+
+    /// The named schema `name`, or a 422 naming the ones there are.
+    pub fn named(&self, name: &str) -> Result<Arc<CompiledSchema>> {
+        let document = self.named.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.schema_names().collect();
+            SchemaError::Unsupported {
+                pointer: "the request".into(),
+                keyword: "schema".into(),
+                reason: format!("names {name:?}, which is not configured; known: {known:?}"),
+            }
+        })?;
+        let bytes = document.to_string().len();
+        self.compile(document.clone(), bytes)
+    }
+
+    /// Reads, budgets and compiles `document` (`bytes`: its size as sent), or takes it
+    /// from the cache. The cache key is the sha256 of its canonical JSON.
+    pub fn compile(&self, document: Value, bytes: usize) -> Result<Arc<CompiledSchema>> {
+        if bytes > self.budgets.max_schema_bytes {
+            return Err(SchemaError::TooLarge {
+                what: "bytes",
+                limit: self.budgets.max_schema_bytes,
+                actual: bytes,
+            }
+            .into());
+        }
+        let key = sha256_hex(document.to_string().as_bytes());
+        if let Some(hit) = self.lock_cache().get(&key) {
+            return Ok(hit.clone());
+        }
+        let schema = ParseSchema::from_value(document, bytes, &self.budgets)?;
+        let validator =
+            jsonschema::validator_for(&schema.document).map_err(|e| SchemaError::Unsupported {
+                pointer: "the root".into(),
+                keyword: "schema".into(),
+                reason: format!("is not a valid JSON Schema: {e}"),
+            })?;
+        let prototypes = Prototypes::build(&schema, &self.embedder)?;
+        let compiled = Arc::new(CompiledSchema {
+            prototypes,
+            validator,
+        });
+        self.lock_cache().put(key, compiled.clone());
+        Ok(compiled)
+    }
+
+    /// Parses one text against a compiled schema. `threshold` overrides the model's.
+    pub fn parse(
+        &self,
+        text: &str,
+        schema: &CompiledSchema,
+        threshold: Option<f32>,
+        timings: &mut Timings,
+    ) -> Result<Parsed> {
+        let threshold = threshold.unwrap_or(self.embedder.manifest().threshold);
+        let embedded = self
+            .embedder
+            .embed_batch_timed(&[text], timings)?
+            .pop()
+            .ok_or_else(|| TriageError::Inference("no embedding for the text".into()))?;
+        let mut object = Map::new();
+        let mut fields = Vec::new();
+        let mut unsure = Vec::new();
+        for (name, required, answer) in schema.prototypes.decode(&embedded.vector, threshold) {
+            if !answer.confident {
+                unsure.push(name.to_owned());
+            }
+            if required || answer.confident {
+                object.insert(name.to_owned(), answer.value.clone());
+            }
+            fields.push((name.to_owned(), answer));
+        }
+        let instance = Value::Object(object);
+        if let Err(error) = schema.validator.validate(&instance) {
+            return Err(TriageError::Inference(format!(
+                "the decoded object fails its schema: {error}"
+            )));
+        }
+        let Value::Object(object) = instance else {
+            return Err(TriageError::Inference(
+                "the decoded answer is not an object".into(),
+            ));
+        };
+        Ok(Parsed {
+            object,
+            fields: FieldAnswers(fields),
+            unsure,
+            truncated: embedded.truncated,
+            tokens: embedded.tokens,
+        })
+    }
+
+    /// Classifies texts among ad-hoc labels (`/v1/classify` with `labels`), zero-shot from
+    /// the label names and descriptions, few-shot when they carry examples.
+    pub fn classify_labels<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        labels: &[LabelSpec],
+        timings: &mut Timings,
+    ) -> Result<Vec<Classification>> {
+        if labels.len() < 2 {
+            return Err(SchemaError::Unsupported {
+                pointer: "the request".into(),
+                keyword: "labels".into(),
+                reason: format!("needs at least 2 labels, has {}", labels.len()),
+            }
+            .into());
+        }
+        let schema = ParseSchema::for_labels(labels, &self.budgets)?;
+        let bytes = schema.document.to_string().len();
+        let compiled = self.compile(schema.document, bytes)?;
+        let threshold = self.embedder.manifest().threshold;
+        let embedded = self.embedder.embed_batch_timed(texts, timings)?;
+        embedded
+            .into_iter()
+            .map(|embedded| {
+                let (_, _, answer) = compiled
+                    .prototypes
+                    .decode(&embedded.vector, threshold)
+                    .next()
+                    .ok_or_else(|| TriageError::Inference("no label field".into()))?;
+                let scores = answer.scores.map(|s| s.0).unwrap_or_default();
+                Ok(Classification {
+                    label: answer.value.as_str().unwrap_or_default().to_owned(),
+                    score: answer.score,
+                    confident: answer.confident,
+                    scores: Scores(scores),
+                    truncated: embedded.truncated,
+                    tokens: embedded.tokens,
+                })
+            })
+            .collect()
+    }
+
+    /// Resident memory: the embedder's, plus the prototype cache full of the largest
+    /// schemas the budgets allow.
+    pub fn memory(&self) -> MemoryEstimate {
+        let per_schema = self.budgets.max_properties
+            * self.budgets.max_values
+            * self.embedder.embedding().dimensions
+            * std::mem::size_of::<f32>()
+            + self.budgets.max_schema_bytes * VALIDATOR_EXPANSION;
+        let mut estimate = *self.embedder.memory();
+        estimate.resident_bytes += SCHEMA_CACHE_ENTRIES * per_schema;
+        estimate
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, LruCache<String, Arc<CompiledSchema>>> {
+        // A panic while holding the lock cannot leave the cache inconsistent (each call
+        // is one get or put), so a poisoned lock is taken over.
+        self.cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A compiled validator and the parsed schema take about this many times the schema's JSON.
+const VALIDATOR_EXPANSION: usize = 8;

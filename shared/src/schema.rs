@@ -1,0 +1,864 @@
+//! The JSON Schema subset `/v1/parse` decodes, read into fields whose allowed values are
+//! known before any inference. A schema outside the subset is refused naming the keyword;
+//! one over the [`SchemaBudgets`] is refused naming the budget, before any work is done.
+//!
+//! The subset: an object schema with `properties` and `required`; each property a
+//! `string` (`enum`, `const`, or `oneOf`/`anyOf` branches of `const`), a `boolean`, an
+//! `integer` (a finite list, or `minimum`..=`maximum`) or a `number` in [0, 1] (`minimum`,
+//! `maximum`). A branch may describe its value with `title`, `description` and
+//! `examples`: the examples are texts that mean that value, the few shots of few-shot.
+
+use serde_json::{Map, Value};
+
+/// Caps on a schema, so that a hostile one cannot exhaust memory or CPU: every value and
+/// prototype text is embedded once per compiled schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaBudgets {
+    /// Bytes of the schema's JSON.
+    pub max_schema_bytes: usize,
+    /// Properties of the object.
+    pub max_properties: usize,
+    /// Allowed values of one property (enum values, branches, integers in range).
+    pub max_values: usize,
+    /// Texts (descriptions, titles, examples) embedded to build one schema's prototypes.
+    pub max_prototype_texts: usize,
+}
+
+impl Default for SchemaBudgets {
+    fn default() -> Self {
+        SchemaBudgets {
+            max_schema_bytes: 16 * 1024,
+            max_properties: 16,
+            max_values: 32,
+            max_prototype_texts: 256,
+        }
+    }
+}
+
+/// Why a schema cannot be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    /// A keyword, type or value outside the subset (422).
+    #[error("schema at {pointer}: `{keyword}` {reason}")]
+    Unsupported {
+        /// JSON pointer of the schema object holding the keyword (`""` for the root).
+        pointer: String,
+        keyword: String,
+        reason: String,
+    },
+    /// Over one of the [`SchemaBudgets`] (413).
+    #[error("schema has {actual} {what}, the limit is {limit}")]
+    TooLarge {
+        what: &'static str,
+        limit: usize,
+        actual: usize,
+    },
+}
+
+impl SchemaError {
+    fn unsupported(pointer: &str, keyword: &str, reason: impl Into<String>) -> SchemaError {
+        SchemaError::Unsupported {
+            pointer: if pointer.is_empty() {
+                "the root".into()
+            } else {
+                pointer.into()
+            },
+            keyword: keyword.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A schema read into fields, each with its allowed values and the texts that describe
+/// them. [`crate::parse`] embeds those texts into prototypes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseSchema {
+    /// The properties, in the schema's order.
+    pub fields: Vec<Field>,
+    /// The schema as sent: answers are validated against it with the `jsonschema` crate.
+    pub document: Value,
+}
+
+/// One property of the object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub name: String,
+    /// Whether `required` names it: required fields are always answered.
+    pub required: bool,
+    pub kind: FieldKind,
+}
+
+/// How a field's value is chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldKind {
+    /// One of a finite list of values, each scored against its prototype.
+    Choice(Vec<Choice>),
+    /// A number in `[min, max]` within [0, 1]: the weight of the `high` anchor against the
+    /// `low` one.
+    Unit {
+        min: f64,
+        max: f64,
+        anchors: Anchors,
+    },
+}
+
+/// One allowed value and how it is recognised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    pub value: Value,
+    pub prototype: Prototype,
+}
+
+/// Where a value's prototype vector comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prototype {
+    /// The mean embedding of these texts (the value's description, title and examples,
+    /// or the value itself for a string without them).
+    Texts(Vec<String>),
+    /// A point of an ordered scale: `at` in [0, 1] between the field's two anchors, for
+    /// booleans (false 0, true 1) and numbers without texts of their own.
+    Scale { at: f64, anchors: Anchors },
+}
+
+/// The two ends of an ordered scale, from the property's `description`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Anchors {
+    pub low: String,
+    pub high: String,
+}
+
+impl Anchors {
+    /// `high` is the description, `low` its negation: a property that says what its top
+    /// value means ("the customer fixed it themselves") gives both ends of the scale.
+    fn from_description(description: &str) -> Anchors {
+        Anchors {
+            low: format!("not {description}"),
+            high: description.to_owned(),
+        }
+    }
+}
+
+/// Keywords that only annotate: accepted anywhere, never affect decoding.
+const ANNOTATIONS: [&str; 6] = [
+    "title",
+    "description",
+    "examples",
+    "$comment",
+    "default",
+    "deprecated",
+];
+const ROOT_KEYWORDS: [&str; 6] = [
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "$schema",
+    "$id",
+];
+const PROPERTY_KEYWORDS: [&str; 7] = [
+    "type", "enum", "const", "oneOf", "anyOf", "minimum", "maximum",
+];
+const BRANCH_KEYWORDS: [&str; 1] = ["const"];
+
+impl ParseSchema {
+    /// Reads `document` into fields, or says which keyword or budget stops it. `bytes` is
+    /// the size of the schema's JSON as sent.
+    pub fn from_value(
+        document: Value,
+        bytes: usize,
+        budgets: &SchemaBudgets,
+    ) -> Result<ParseSchema, SchemaError> {
+        if bytes > budgets.max_schema_bytes {
+            return Err(SchemaError::TooLarge {
+                what: "bytes",
+                limit: budgets.max_schema_bytes,
+                actual: bytes,
+            });
+        }
+        let root = as_object(&document, "")?;
+        check_keywords(root, "", &ROOT_KEYWORDS)?;
+        if root.get("type") != Some(&Value::from("object")) {
+            return Err(SchemaError::unsupported(
+                "",
+                "type",
+                "must be \"object\": /v1/parse answers with one object",
+            ));
+        }
+        if let Some(extra) = root.get("additionalProperties") {
+            if !extra.is_boolean() {
+                return Err(SchemaError::unsupported(
+                    "",
+                    "additionalProperties",
+                    "must be true or false",
+                ));
+            }
+        }
+        let properties = match root.get("properties") {
+            Some(Value::Object(properties)) if !properties.is_empty() => properties,
+            _ => {
+                return Err(SchemaError::unsupported(
+                    "",
+                    "properties",
+                    "must be a non-empty object of properties",
+                ))
+            }
+        };
+        if properties.len() > budgets.max_properties {
+            return Err(SchemaError::TooLarge {
+                what: "properties",
+                limit: budgets.max_properties,
+                actual: properties.len(),
+            });
+        }
+        let required = required_names(root, properties)?;
+        let mut fields = Vec::with_capacity(properties.len());
+        let mut texts = 0;
+        for (name, property) in properties {
+            let pointer = format!("/properties/{}", escape_pointer(name));
+            let kind = field_kind(property, &pointer, budgets)?;
+            texts += prototype_texts(&kind);
+            if texts > budgets.max_prototype_texts {
+                return Err(SchemaError::TooLarge {
+                    what: "prototype texts (descriptions, titles, examples)",
+                    limit: budgets.max_prototype_texts,
+                    actual: texts,
+                });
+            }
+            fields.push(Field {
+                name: name.clone(),
+                required: required.contains(&name.as_str()),
+                kind,
+            });
+        }
+        Ok(ParseSchema { fields, document })
+    }
+
+    /// A one-field schema for ad-hoc labels (`/v1/classify` with `labels`): the field
+    /// `label`, required, one string per label.
+    pub fn for_labels(
+        labels: &[LabelSpec],
+        budgets: &SchemaBudgets,
+    ) -> Result<ParseSchema, SchemaError> {
+        let branches: Vec<Value> = labels
+            .iter()
+            .map(|label| {
+                let mut branch = Map::new();
+                branch.insert("const".into(), Value::from(label.label.as_str()));
+                if let Some(description) = &label.description {
+                    branch.insert("description".into(), Value::from(description.as_str()));
+                }
+                if !label.examples.is_empty() {
+                    branch.insert("examples".into(), Value::from(label.examples.clone()));
+                }
+                Value::Object(branch)
+            })
+            .collect();
+        let document = serde_json::json!({
+            "type": "object",
+            "properties": {"label": {"type": "string", "oneOf": branches}},
+            "required": ["label"],
+        });
+        let bytes = document.to_string().len();
+        ParseSchema::from_value(document, bytes, budgets)
+    }
+}
+
+/// One ad-hoc label: its name, and optionally what it means and texts that mean it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSpec {
+    pub label: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub examples: Vec<String>,
+}
+
+fn as_object<'a>(value: &'a Value, pointer: &str) -> Result<&'a Map<String, Value>, SchemaError> {
+    value.as_object().ok_or_else(|| {
+        SchemaError::unsupported(pointer, "type", "this schema must be a JSON object")
+    })
+}
+
+fn check_keywords(
+    object: &Map<String, Value>,
+    pointer: &str,
+    allowed: &[&str],
+) -> Result<(), SchemaError> {
+    match object
+        .keys()
+        .find(|key| !allowed.contains(&key.as_str()) && !ANNOTATIONS.contains(&key.as_str()))
+    {
+        Some(keyword) => Err(SchemaError::unsupported(
+            pointer,
+            keyword,
+            "is not supported by the decoder here",
+        )),
+        None => Ok(()),
+    }
+}
+
+fn required_names<'a>(
+    root: &'a Map<String, Value>,
+    properties: &Map<String, Value>,
+) -> Result<Vec<&'a str>, SchemaError> {
+    let Some(required) = root.get("required") else {
+        return Ok(Vec::new());
+    };
+    let bad = |reason: String| SchemaError::unsupported("", "required", reason);
+    let names = required
+        .as_array()
+        .ok_or_else(|| bad("must be an array of property names".into()))?;
+    names
+        .iter()
+        .map(|name| match name.as_str() {
+            Some(name) if properties.contains_key(name) => Ok(name),
+            Some(name) => Err(bad(format!("names {name:?}, which is not a property"))),
+            None => Err(bad("must hold strings".into())),
+        })
+        .collect()
+}
+
+/// The allowed values of one property and their prototypes.
+fn field_kind(
+    property: &Value,
+    pointer: &str,
+    budgets: &SchemaBudgets,
+) -> Result<FieldKind, SchemaError> {
+    let object = as_object(property, pointer)?;
+    check_keywords(object, pointer, &PROPERTY_KEYWORDS)?;
+    let kind = match object.get("type").and_then(Value::as_str) {
+        Some(kind @ ("string" | "boolean" | "integer" | "number")) => kind,
+        Some(other) => {
+            return Err(SchemaError::unsupported(
+                pointer,
+                "type",
+                format!("{other:?} is not decodable; use string, boolean, integer or number"),
+            ))
+        }
+        None => {
+            return Err(SchemaError::unsupported(
+                pointer,
+                "type",
+                "must be one of \"string\", \"boolean\", \"integer\", \"number\"",
+            ))
+        }
+    };
+    let description = object.get("description").and_then(Value::as_str);
+    let branches = branches(object, pointer, budgets)?;
+    let minimum = bound(object, pointer, "minimum")?;
+    let maximum = bound(object, pointer, "maximum")?;
+    if minimum.is_some() || maximum.is_some() {
+        if !matches!(kind, "integer" | "number") {
+            return Err(SchemaError::unsupported(
+                pointer,
+                if minimum.is_some() {
+                    "minimum"
+                } else {
+                    "maximum"
+                },
+                format!("applies to numbers, not to a {kind}"),
+            ));
+        }
+    }
+
+    // The candidate values: the first finite list the schema gives, then every other
+    // keyword filters it, so that only values the whole schema allows remain.
+    let listed = match (&branches, object.get("enum"), object.get("const")) {
+        (Some(branches), _, _) => Some(branches.iter().map(|(v, _)| v.clone()).collect()),
+        (None, Some(values), _) => Some(enum_values(values, pointer, budgets)?),
+        (None, None, Some(value)) => Some(vec![value.clone()]),
+        (None, None, None) => None,
+    };
+    let candidates: Vec<Value> = match (listed, kind) {
+        (Some(values), _) => values,
+        (None, "boolean") => vec![Value::from(false), Value::from(true)],
+        (None, "integer") => integer_range(pointer, minimum, maximum, budgets)?,
+        (None, "number") => {
+            let (min, max) = unit_bounds(pointer, minimum, maximum)?;
+            let anchors = anchors(description, pointer)?;
+            return Ok(FieldKind::Unit { min, max, anchors });
+        }
+        (None, _) => {
+            return Err(SchemaError::unsupported(
+                pointer,
+                "enum",
+                "is needed: a free string cannot be decoded only among allowed values",
+            ))
+        }
+    };
+    let allowed: Vec<Value> = candidates
+        .into_iter()
+        .filter(|value| matches_type(value, kind))
+        .filter(|value| {
+            object
+                .get("enum")
+                .is_none_or(|e| e.as_array().is_some_and(|e| e.contains(value)))
+        })
+        .filter(|value| object.get("const").is_none_or(|c| c == value))
+        .filter(|value| within(value, minimum, maximum))
+        .collect();
+    if allowed.is_empty() {
+        let keyword = ["oneOf", "anyOf", "enum", "const", "minimum", "maximum"]
+            .into_iter()
+            .find(|k| object.contains_key(*k))
+            .unwrap_or("type");
+        return Err(SchemaError::unsupported(
+            pointer,
+            keyword,
+            format!("leaves no {kind} value the schema allows"),
+        ));
+    }
+    if allowed.len() > budgets.max_values {
+        return Err(SchemaError::TooLarge {
+            what: "values in one property",
+            limit: budgets.max_values,
+            actual: allowed.len(),
+        });
+    }
+    let mut choices = Vec::with_capacity(allowed.len());
+    let (low, high) = numeric_span(&allowed);
+    for value in allowed {
+        let texts = branches
+            .as_ref()
+            .and_then(|b| b.iter().find(|(v, _)| *v == value))
+            .map(|(_, texts)| texts.clone())
+            .unwrap_or_default();
+        let prototype = if !texts.is_empty() {
+            Prototype::Texts(texts)
+        } else if let Some(text) = value.as_str() {
+            Prototype::Texts(vec![humanize(text)])
+        } else {
+            let at = match (&value, low, high) {
+                (Value::Bool(b), _, _) => f64::from(u8::from(*b)),
+                (Value::Number(n), Some(low), Some(high)) if high > low => {
+                    (n.as_f64().unwrap_or(low) - low) / (high - low)
+                }
+                _ => 1.0,
+            };
+            Prototype::Scale {
+                at,
+                anchors: anchors(description, pointer)?,
+            }
+        };
+        choices.push(Choice { value, prototype });
+    }
+    Ok(FieldKind::Choice(choices))
+}
+
+/// `oneOf` or `anyOf` (not both): branches of `const` with their describing texts.
+fn branches(
+    object: &Map<String, Value>,
+    pointer: &str,
+    budgets: &SchemaBudgets,
+) -> Result<Option<Vec<(Value, Vec<String>)>>, SchemaError> {
+    let (keyword, list) = match (object.get("oneOf"), object.get("anyOf")) {
+        (Some(_), Some(_)) => {
+            return Err(SchemaError::unsupported(
+                pointer,
+                "anyOf",
+                "cannot be combined with oneOf here",
+            ))
+        }
+        (Some(list), None) => ("oneOf", list),
+        (None, Some(list)) => ("anyOf", list),
+        (None, None) => return Ok(None),
+    };
+    let list = list
+        .as_array()
+        .ok_or_else(|| SchemaError::unsupported(pointer, keyword, "must be an array"))?;
+    if list.len() > budgets.max_values {
+        return Err(SchemaError::TooLarge {
+            what: "values in one property",
+            limit: budgets.max_values,
+            actual: list.len(),
+        });
+    }
+    let mut out: Vec<(Value, Vec<String>)> = Vec::with_capacity(list.len());
+    for (index, branch) in list.iter().enumerate() {
+        let at = format!("{pointer}/{keyword}/{index}");
+        let branch = as_object(branch, &at)?;
+        check_keywords(branch, &at, &BRANCH_KEYWORDS)?;
+        let value = branch
+            .get("const")
+            .ok_or_else(|| SchemaError::unsupported(&at, "const", "is needed in every branch"))?;
+        if out.iter().any(|(v, _)| v == value) {
+            return Err(SchemaError::unsupported(
+                &at,
+                "const",
+                format!("repeats the value {value}"),
+            ));
+        }
+        out.push((value.clone(), branch_texts(branch, &at)?));
+    }
+    Ok(Some(out))
+}
+
+/// A branch's title, description and examples (texts that mean its value).
+fn branch_texts(branch: &Map<String, Value>, pointer: &str) -> Result<Vec<String>, SchemaError> {
+    let mut texts = Vec::new();
+    for key in ["title", "description"] {
+        match branch.get(key) {
+            Some(Value::String(text)) if !text.trim().is_empty() => texts.push(text.clone()),
+            Some(Value::String(_)) | None => {}
+            Some(_) => return Err(SchemaError::unsupported(pointer, key, "must be a string")),
+        }
+    }
+    match branch.get("examples") {
+        None => {}
+        Some(Value::Array(examples)) => {
+            for example in examples {
+                let text = example.as_str().ok_or_else(|| {
+                    SchemaError::unsupported(
+                        pointer,
+                        "examples",
+                        "must hold texts that mean this value",
+                    )
+                })?;
+                if !text.trim().is_empty() {
+                    texts.push(text.to_owned());
+                }
+            }
+        }
+        Some(_) => {
+            return Err(SchemaError::unsupported(
+                pointer,
+                "examples",
+                "must be an array",
+            ))
+        }
+    }
+    Ok(texts)
+}
+
+fn enum_values(
+    values: &Value,
+    pointer: &str,
+    budgets: &SchemaBudgets,
+) -> Result<Vec<Value>, SchemaError> {
+    let values = values
+        .as_array()
+        .ok_or_else(|| SchemaError::unsupported(pointer, "enum", "must be an array"))?;
+    if values.len() > budgets.max_values {
+        return Err(SchemaError::TooLarge {
+            what: "values in one property",
+            limit: budgets.max_values,
+            actual: values.len(),
+        });
+    }
+    for (index, value) in values.iter().enumerate() {
+        if values[..index].contains(value) {
+            return Err(SchemaError::unsupported(
+                pointer,
+                "enum",
+                format!("repeats the value {value}"),
+            ));
+        }
+    }
+    Ok(values.clone())
+}
+
+fn bound(
+    object: &Map<String, Value>,
+    pointer: &str,
+    keyword: &str,
+) -> Result<Option<f64>, SchemaError> {
+    match object.get(keyword) {
+        None => Ok(None),
+        Some(value) => value
+            .as_f64()
+            .filter(|v| v.is_finite())
+            .map(Some)
+            .ok_or_else(|| SchemaError::unsupported(pointer, keyword, "must be a number")),
+    }
+}
+
+fn integer_range(
+    pointer: &str,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+    budgets: &SchemaBudgets,
+) -> Result<Vec<Value>, SchemaError> {
+    let (Some(minimum), Some(maximum)) = (minimum, maximum) else {
+        let missing = if minimum.is_none() {
+            "minimum"
+        } else {
+            "maximum"
+        };
+        return Err(SchemaError::unsupported(
+            pointer,
+            missing,
+            "is needed: an integer is decoded among minimum..=maximum",
+        ));
+    };
+    let (low, high) = (minimum.ceil(), maximum.floor());
+    let span = high - low + 1.0;
+    if span < 1.0 {
+        return Err(SchemaError::unsupported(
+            pointer,
+            "maximum",
+            "is below minimum: no integer is allowed",
+        ));
+    }
+    if span > budgets.max_values as f64 {
+        return Err(SchemaError::TooLarge {
+            what: "values in one property",
+            limit: budgets.max_values,
+            actual: if span >= usize::MAX as f64 {
+                usize::MAX
+            } else {
+                span as usize
+            },
+        });
+    }
+    Ok((low as i64..=high as i64).map(Value::from).collect())
+}
+
+fn unit_bounds(
+    pointer: &str,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+) -> Result<(f64, f64), SchemaError> {
+    match (minimum, maximum) {
+        (Some(min), Some(max))
+            if (0.0..=1.0).contains(&min) && (0.0..=1.0).contains(&max) && min < max =>
+        {
+            Ok((min, max))
+        }
+        (None, _) => Err(SchemaError::unsupported(
+            pointer,
+            "minimum",
+            "is needed: a number is decoded in [minimum, maximum] within [0, 1]",
+        )),
+        _ => Err(SchemaError::unsupported(
+            pointer,
+            "maximum",
+            "must be above minimum, both within [0, 1]",
+        )),
+    }
+}
+
+fn anchors(description: Option<&str>, pointer: &str) -> Result<Anchors, SchemaError> {
+    match description.map(str::trim) {
+        Some(text) if !text.is_empty() => Ok(Anchors::from_description(text)),
+        _ => Err(SchemaError::unsupported(
+            pointer,
+            "description",
+            "is needed: it says what the top of the scale means (or describe each value in oneOf)",
+        )),
+    }
+}
+
+fn matches_type(value: &Value, kind: &str) -> bool {
+    match kind {
+        "string" => value.is_string(),
+        "boolean" => value.is_boolean(),
+        "integer" => value.as_f64().is_some_and(|v| v.fract() == 0.0),
+        _ => value.is_number(),
+    }
+}
+
+fn within(value: &Value, minimum: Option<f64>, maximum: Option<f64>) -> bool {
+    match value.as_f64() {
+        Some(v) => minimum.is_none_or(|m| v >= m) && maximum.is_none_or(|m| v <= m),
+        None => true,
+    }
+}
+
+/// The smallest and largest number among `values`, for placing them on a scale.
+fn numeric_span(values: &[Value]) -> (Option<f64>, Option<f64>) {
+    let numbers = values.iter().filter_map(Value::as_f64);
+    let low = numbers.clone().reduce(f64::min);
+    let high = numbers.reduce(f64::max);
+    (low, high)
+}
+
+fn prototype_texts(kind: &FieldKind) -> usize {
+    match kind {
+        FieldKind::Unit { .. } => 2,
+        FieldKind::Choice(choices) => choices
+            .iter()
+            .map(|choice| match &choice.prototype {
+                Prototype::Texts(texts) => texts.len(),
+                Prototype::Scale { .. } => 2,
+            })
+            .sum(),
+    }
+}
+
+/// `resolvedOffline`, `risk_area`, `human-chatbot` -> words a sentence model reads.
+fn humanize(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 4);
+    let mut previous_lower = false;
+    for c in value.chars() {
+        if c == '_' || c == '-' {
+            out.push(' ');
+            previous_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && previous_lower {
+            out.push(' ');
+        }
+        previous_lower = c.is_lowercase();
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
+fn escape_pointer(name: &str) -> String {
+    name.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn read(document: Value) -> Result<ParseSchema, SchemaError> {
+        let bytes = document.to_string().len();
+        ParseSchema::from_value(document, bytes, &SchemaBudgets::default())
+    }
+
+    fn keyword(document: Value) -> String {
+        match read(document) {
+            Err(SchemaError::Unsupported { keyword, .. }) => keyword,
+            other => panic!("expected an unsupported keyword, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn support_ticket_schema_reads_into_three_fields() {
+        let schema = read(json!({
+            "type": "object",
+            "properties": {
+                "category": {"type": "string", "enum": ["incident", "billing", "inquiry"]},
+                "urgency": {"type": "integer", "minimum": 1, "maximum": 5,
+                            "description": "how urgent the ticket is"},
+                "resolvedOffline": {"type": "boolean", "oneOf": [
+                    {"const": true, "description": "fixed already", "examples": ["it works now"]},
+                    {"const": false, "description": "still broken"}]}
+            },
+            "required": ["category", "urgency"]
+        }))
+        .unwrap();
+        assert_eq!(schema.fields.len(), 3);
+        assert!(schema.fields[0].required && !schema.fields[2].required);
+        let FieldKind::Choice(urgency) = &schema.fields[1].kind else {
+            panic!()
+        };
+        assert_eq!(urgency.len(), 5);
+        assert!(matches!(urgency[4].prototype, Prototype::Scale { at, .. } if at == 1.0));
+        let FieldKind::Choice(resolved) = &schema.fields[2].kind else {
+            panic!()
+        };
+        assert_eq!(
+            resolved[0].prototype,
+            Prototype::Texts(vec!["fixed already".into(), "it works now".into()])
+        );
+        let FieldKind::Choice(category) = &schema.fields[0].kind else {
+            panic!()
+        };
+        assert_eq!(
+            category[1].prototype,
+            Prototype::Texts(vec!["billing".into()])
+        );
+    }
+
+    #[test]
+    fn unsupported_keywords_types_and_empty_sets_are_named() {
+        let with = |property: Value| json!({"type": "object", "properties": {"x": property}});
+        assert_eq!(
+            keyword(with(json!({"type": "string", "pattern": "a+"}))),
+            "pattern"
+        );
+        assert_eq!(keyword(with(json!({"type": "string"}))), "enum");
+        assert_eq!(keyword(with(json!({"type": "array"}))), "type");
+        assert_eq!(
+            keyword(with(json!({"type": ["string", "null"], "enum": ["a"]}))),
+            "type"
+        );
+        assert_eq!(keyword(with(json!({"type": "string", "enum": []}))), "enum");
+        assert_eq!(
+            keyword(with(json!({"type": "string", "enum": ["a", "a"]}))),
+            "enum"
+        );
+        assert_eq!(keyword(with(json!({"$ref": "#/x"}))), "$ref");
+        assert_eq!(
+            keyword(with(
+                json!({"type": "number", "minimum": 0, "maximum": 5, "description": "d"})
+            )),
+            "maximum"
+        );
+        assert_eq!(
+            keyword(with(json!({"type": "integer", "minimum": 1}))),
+            "maximum"
+        );
+        assert_eq!(keyword(with(json!({"type": "boolean"}))), "description");
+        assert_eq!(keyword(json!({"type": "array", "items": {}})), "items");
+        assert_eq!(
+            keyword(json!({"type": "object", "properties": {}})),
+            "properties"
+        );
+        assert_eq!(
+            keyword(
+                json!({"type": "object", "properties": {"x": {"type": "boolean", "description": "d"}}, "required": ["y"]})
+            ),
+            "required"
+        );
+    }
+
+    #[test]
+    fn budgets_are_checked_before_any_work() {
+        let wide: Map<String, Value> = (0..17)
+            .map(|i| {
+                (
+                    format!("p{i}"),
+                    json!({"type": "boolean", "description": "d"}),
+                )
+            })
+            .collect();
+        assert!(matches!(
+            read(json!({"type": "object", "properties": wide})),
+            Err(SchemaError::TooLarge {
+                what: "properties",
+                limit: 16,
+                actual: 17
+            })
+        ));
+        let range = json!({"type": "object", "properties": {"n": {"type": "integer", "minimum": 0, "maximum": 1e300, "description": "d"}}});
+        assert!(matches!(
+            read(range),
+            Err(SchemaError::TooLarge { limit: 32, .. })
+        ));
+        let many: Vec<String> = (0..33).map(|i| format!("v{i}")).collect();
+        let values =
+            json!({"type": "object", "properties": {"s": {"type": "string", "enum": many}}});
+        assert!(matches!(
+            read(values),
+            Err(SchemaError::TooLarge { actual: 33, .. })
+        ));
+        let big = json!({"type": "object", "properties": {"s": {"type": "string", "enum": ["a"], "description": "x".repeat(20_000)}}});
+        assert!(matches!(
+            read(big),
+            Err(SchemaError::TooLarge { what: "bytes", .. })
+        ));
+    }
+
+    #[test]
+    fn values_are_only_those_every_keyword_allows() {
+        let schema = read(json!({"type": "object", "properties": {
+            "n": {"type": "integer", "enum": [0, 2, 4, 9], "maximum": 4, "description": "d"}}}))
+        .unwrap();
+        let FieldKind::Choice(values) = &schema.fields[0].kind else {
+            panic!()
+        };
+        let values: Vec<&Value> = values.iter().map(|c| &c.value).collect();
+        assert_eq!(values, [&json!(0), &json!(2), &json!(4)]);
+    }
+
+    #[test]
+    fn names_become_words() {
+        assert_eq!(humanize("resolvedOffline"), "resolved offline");
+        assert_eq!(humanize("human-chatbot_harm"), "human chatbot harm");
+    }
+}
