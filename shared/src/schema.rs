@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 /// Caps on a schema, so that a hostile one cannot exhaust memory or CPU: every value and
 /// prototype text is embedded once per compiled schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct SchemaBudgets {
     /// Bytes of the schema's JSON.
     pub max_schema_bytes: usize,

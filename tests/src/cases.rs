@@ -92,7 +92,7 @@ pub fn models_reports_model_budgets_and_memory(client: &Client) {
 pub fn openapi_document_is_served(client: &Client) {
     let doc = openapi(client);
     assert_eq!(doc["openapi"], "3.1.0");
-    for path in ["/v1/classify", "/v1/models", "/healthz"] {
+    for path in ["/v1/classify", "/v1/parse", "/v1/models", "/healthz"] {
         assert!(doc["paths"][path].is_object(), "documents {path}");
     }
 }

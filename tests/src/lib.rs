@@ -2,9 +2,10 @@
 //!
 //! The HTTP contract every Triage adapter serves, as test cases that take a base URL.
 //! An adapter's test harness starts its runtime on loopback and calls [`run_harness`],
-//! which runs every case of [`CASES`] against it with libtest's command line and output
+//! which runs every case of [`CASES`] and [`PARSE_CASES`] against it with libtest's command line and output
 //! (filters, `--list`, `--test-threads`), then stops the runtime. The cases and the
-//! rows of the bad-input matrix ([`bad_input::ROWS`], run as `bad_input::<row>`) are
+//! rows of the bad-input matrix ([`bad_input::ROWS`], run as `bad_input::<row>`) and of
+//! the hostile schemas ([`parse_cases::HOSTILE`], run as `hostile_schema::<row>`) are
 //! written once, here; adapters never copy them.
 
 pub mod bad_input;
@@ -12,6 +13,7 @@ pub mod cases;
 pub mod client;
 pub mod hybrid;
 pub mod origin;
+pub mod parse_cases;
 pub mod samples;
 pub mod schema;
 #[cfg(unix)]
@@ -32,15 +34,15 @@ pub use client::{Client, Reply};
 /// A contract case: panics on a violation.
 pub type Case = fn(&Client);
 
-/// Names each case after its function in [`cases`], so the two cannot drift apart.
+/// Names each case after its function in `$module`, so the two cannot drift apart.
 macro_rules! named_cases {
-    ($($case:ident),+ $(,)?) => {
-        &[$((stringify!($case), cases::$case as Case)),+]
+    ($module:ident: $($case:ident),+ $(,)?) => {
+        &[$((stringify!($case), $module::$case as Case)),+]
     };
 }
 
 /// Every case of the contract, by name.
-pub const CASES: &[(&str, Case)] = named_cases![
+pub const CASES: &[(&str, Case)] = named_cases![cases:
     health_names_the_model,
     models_reports_model_budgets_and_memory,
     openapi_document_is_served,
@@ -52,9 +54,20 @@ pub const CASES: &[(&str, Case)] = named_cases![
     largest_allowed_request_fits_in_memory,
 ];
 
-/// Every trial against `client`: the cases, then the rows of the bad-input matrix.
+/// The cases of `/v1/parse` and ad-hoc labels, by name.
+pub const PARSE_CASES: &[(&str, Case)] = named_cases![parse_cases:
+    parse_support_tickets_by_name,
+    parse_inline_schema_matches_the_named_one,
+    parse_risk_areas,
+    parse_answers_only_allowed_values,
+    classify_with_ad_hoc_labels,
+    models_lists_the_embedding_model_and_schemas,
+];
+
+/// Every trial against `client`: the cases, the rows of the bad-input matrix, then the
+/// hostile schemas.
 fn trials(client: &Arc<Client>) -> Vec<Trial> {
-    let cases = CASES.iter().map(|&(name, case)| {
+    let cases = CASES.iter().chain(PARSE_CASES).map(|&(name, case)| {
         let client = Arc::clone(client);
         Trial::test(name, move || {
             case(&client);
@@ -68,7 +81,14 @@ fn trials(client: &Arc<Client>) -> Vec<Trial> {
             Ok(())
         })
     });
-    cases.chain(rows).collect()
+    let hostile = parse_cases::HOSTILE.iter().map(|row| {
+        let client = Arc::clone(client);
+        Trial::test(format!("hostile_schema::{}", row.name), move || {
+            parse_cases::check_hostile(&client, row);
+            Ok(())
+        })
+    });
+    cases.chain(rows).chain(hostile).collect()
 }
 
 /// The main of an adapter's contract test (a `harness = false` test target). `start`

@@ -8,7 +8,7 @@ use crate::escalation::Provenance;
 use crate::manifest::{Manifest, Task};
 use crate::memory::MemoryEstimate;
 use crate::parse::Parsed;
-use crate::schema::LabelSpec;
+use crate::schema::{LabelSpec, SchemaBudgets};
 
 /// `POST /v1/classify` body: exactly one of `text` or `texts`, and optionally `labels`
 /// to choose among instead of the classifier's.
@@ -162,6 +162,20 @@ pub struct ModelsResponse {
     pub models: Vec<ModelSummary>,
     pub budgets: Budgets,
     pub memory: MemoryReport,
+    /// What `/v1/parse` offers, when an embedding model is loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parse: Option<ParseInfo>,
+}
+
+/// The schemas `/v1/parse` knows by name and the budgets any schema must fit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParseInfo {
+    /// The embedding model that decodes fields and ad-hoc labels.
+    pub model: ModelRef,
+    pub schemas: Vec<String>,
+    pub budgets: SchemaBudgets,
+    /// Compiled schemas kept per process or isolate (least recently used evicted).
+    pub cache_entries: usize,
 }
 
 /// `GET /healthz` body.

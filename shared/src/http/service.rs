@@ -12,14 +12,14 @@ use crate::error::TriageError;
 use crate::escalation::Escalation;
 use crate::http::api::{
     Answer, ClassifyBatchResponse, ClassifyResponse, Health, MemoryReport, ModelRef, ModelSummary,
-    ModelsResponse, ParseResponse,
+    ModelsResponse, ParseInfo, ParseResponse,
 };
 use crate::http::outbound::{Outbound, SendError, Step};
 use crate::http::problem::{Problem, PROBLEM_JSON};
 use crate::http::request::{ClassifyCall, ClassifyInput, ParseCall, SchemaRef, JSON};
 use crate::memory::current_memory_bytes;
 use crate::middleware::{Action, Middleware};
-use crate::parse::Parser;
+use crate::parse::{Parser, SCHEMA_CACHE_ENTRIES};
 use crate::schema::LabelSpec;
 
 /// The setting holding the middleware configuration (`TRIAGE_MIDDLEWARE` as a variable).
@@ -371,6 +371,12 @@ fn models(classifier: &Classifier, parser: Option<&Parser>) -> ModelsResponse {
         estimate = estimate.alongside(&parser.memory());
     }
     ModelsResponse {
+        parse: parser.map(|parser| ParseInfo {
+            model: ModelRef::from(parser.embedder().manifest()),
+            schemas: parser.schema_names().map(str::to_owned).collect(),
+            budgets: *parser.budgets(),
+            cache_entries: SCHEMA_CACHE_ENTRIES,
+        }),
         models,
         budgets: *classifier.budgets(),
         memory: MemoryReport {

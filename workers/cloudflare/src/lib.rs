@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::Full;
 use triage_core::http::{Problem, Service, Step};
-use triage_core::Classifier;
+use triage_core::{Classifier, Embedder};
 use worker::{event, Context, Env, HttpRequest};
 
 use crate::model_source::ModelSource;
@@ -82,8 +82,24 @@ async fn service(env: &Env) -> Result<&'static Service, Service> {
             Classifier::load_with(bundle.as_bytes(), &settings)
         }
     };
-    Ok(SERVICE
-        .get_or_init(|| Service::from_load(loaded).configure(|key| settings::setting(env, key))))
+    Ok(SERVICE.get_or_init(|| {
+        Service::from_load(loaded)
+            .with_embedder(load_embedder(&settings))
+            .configure(|key| settings::setting(env, key))
+    }))
+}
+
+/// The embedding model behind `/v1/parse` and ad-hoc labels: always the embedded one.
+#[cfg(feature = "embedded-model")]
+fn load_embedder(settings: &triage_core::Settings) -> triage_core::Result<Embedder> {
+    Embedder::load_with(triage_core::embed::embedded(), settings)
+}
+
+#[cfg(not(feature = "embedded-model"))]
+fn load_embedder(_settings: &triage_core::Settings) -> triage_core::Result<Embedder> {
+    Err(triage_core::TriageError::Config(
+        "this worker was built without embedded models, so it has no embedding model".into(),
+    ))
 }
 
 #[cfg(feature = "embedded-model")]

@@ -6,8 +6,8 @@
 //! if any ([`outbound`]: escalation, middleware mode), and returns its answer.
 //!
 //! Spin and `wasmtime serve` may start a fresh instance for every request, so loading the
-//! model must not happen per request. The component exports `wizer-initialize`, which
-//! loads and optimises the embedded model; `scripts/build-spin` runs it once with
+//! models must not happen per request. The component exports `wizer-initialize`, which
+//! loads and optimises the embedded models (classifier and embedder); `scripts/build-spin` runs it once with
 //! `wasmtime wizer` and snapshots the result into the component, so an instance starts
 //! with the model in memory. Without that step the first request of each instance loads it.
 
@@ -22,11 +22,18 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use http_body_util::Full;
 use spin_sdk::http::Request;
 use triage_core::http::{Service, Step};
-use triage_core::{bundle, Classifier, PreparedClassifier};
+use triage_core::{bundle, embed, Classifier, Embedder, PreparedClassifier, PreparedEmbedder};
 
-/// The embedded model, parsed and optimised, before deployment settings. Filled by
-/// `wizer-initialize` (at build time, when pre-initialised) or by the first request.
-static PREPARED: Mutex<Option<triage_core::Result<PreparedClassifier>>> = Mutex::new(None);
+/// The embedded models (classifier, and embedder for `/v1/parse`), parsed and optimised,
+/// before deployment settings. Filled by `wizer-initialize` (at build time, when
+/// pre-initialised) or by the first request.
+static PREPARED: Mutex<Option<Prepared>> = Mutex::new(None);
+
+/// Both embedded models, each loaded or the reason it did not.
+struct Prepared {
+    classifier: triage_core::Result<PreparedClassifier>,
+    embedder: triage_core::Result<PreparedEmbedder>,
+}
 
 /// The instance's service: [`PREPARED`] under this deployment's settings.
 static SERVICE: OnceLock<Service> = OnceLock::new();
@@ -111,8 +118,17 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
             }
             None => prepare(),
         };
-        Service::from_load(prepared.and_then(|prepared| Classifier::new(prepared, &settings)))
-            .configure(settings::lookup)
+        Service::from_load(
+            prepared
+                .classifier
+                .and_then(|prepared| Classifier::new(prepared, &settings)),
+        )
+        .with_embedder(
+            prepared
+                .embedder
+                .and_then(|prepared| Embedder::new(prepared, &settings)),
+        )
+        .configure(settings::lookup)
     });
     let start = InstanceStart {
         from_snapshot,
@@ -121,11 +137,14 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
     (service, Some(start))
 }
 
-fn prepare() -> triage_core::Result<PreparedClassifier> {
-    PreparedClassifier::load(bundle::embedded())
+fn prepare() -> Prepared {
+    Prepared {
+        classifier: PreparedClassifier::load(bundle::embedded()),
+        embedder: PreparedEmbedder::load(embed::embedded()),
+    }
 }
 
-fn take_prepared() -> Option<triage_core::Result<PreparedClassifier>> {
+fn take_prepared() -> Option<Prepared> {
     PREPARED.lock().ok().and_then(|mut slot| slot.take())
 }
 
