@@ -1,6 +1,7 @@
 """Writes the committed seed corpora of the fuzz targets (fuzz/seeds/<target>/).
 
 request: real and odd classify bodies, each behind its content-type selector byte.
+schema: parse bodies with the shipped schemas inline, every property type, and refusals.
 bundle: the real manifest with a tiny tokenizer (the default model's, cut to 64 tokens)
 and a tiny ONNX classifier (embedding, mean, linear), in the target's input layout; the
 tiny model is also written to fuzz/seeds/tiny-model.onnx, which the target embeds.
@@ -90,6 +91,23 @@ def bundle_seeds():
     write("bundle", "no-files", layout(0, b'{"name": "x"}', b"", b""))
 
 
+def schema_seeds():
+    for name in ("support-ticket", "risk-area"):
+        schema = json.loads((ROOT / "schemas" / f"{name}.json").read_text())
+        write("schema", name, json.dumps({"text": "the site is down", "schema": schema}).encode())
+    every_type = {"type": "object", "required": ["n", "u"], "properties": {
+        "s": {"type": "string", "enum": ["a", "b"]},
+        "n": {"type": "integer", "minimum": 1, "maximum": 5, "description": "how much"},
+        "u": {"type": "number", "minimum": 0, "maximum": 1, "description": "how likely"},
+        "b": {"type": "boolean", "oneOf": [{"const": True, "examples": ["yes"]},
+                                           {"const": False, "description": "no"}]},
+        "c": {"type": "string", "anyOf": [{"const": "x", "title": "X"}, {"const": "y", "title": "Y"}]},
+        "k": {"type": "integer", "enum": [0, 2, 9], "maximum": 4, "description": "d"}}}
+    write("schema", "every-type", json.dumps({"text": "hi", "schema": every_type, "threshold": 0.5}).encode())
+    write("schema", "named", b'{"text": "hi", "schema": "support-ticket"}')
+    write("schema", "unsupported", b'{"text": "hi", "schema": {"type": "object", "properties": {"x": {"type": "string", "pattern": "a"}}}}')
+
+
 def write(target, name, data):
     path = SEEDS / target / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,4 +117,5 @@ def write(target, name, data):
 
 if __name__ == "__main__":
     request_seeds()
+    schema_seeds()
     bundle_seeds()

@@ -1,4 +1,5 @@
-//! Cold start and per-text cost of the core, natively.
+//! Cold start and per-text cost of the core, natively: classification, and `/v1/parse`
+//! with the embedding model.
 //!
 //! `cargo bench -p triage-core --bench core`. The `load/*` group compares the model formats
 //! a worker could ship (the issue asks for the fastest cold start): the int8 ONNX file as
@@ -10,8 +11,11 @@ use std::hint::black_box;
 use tract_onnx::prelude::*;
 use triage_core::bundle;
 use triage_core::model::SequenceModel;
+use triage_core::parse::Parser;
 use triage_core::tokenize::TextEncoder;
-use triage_core::{Budgets, Classifier, Manifest, PreparedClassifier, Settings};
+use triage_core::{
+    embed, Budgets, Classifier, Embedder, Manifest, PreparedClassifier, Settings, Timings,
+};
 
 fn nnef_tar(onnx: &[u8]) -> Vec<u8> {
     let mut model = tract_onnx::onnx()
@@ -105,5 +109,40 @@ fn infer(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, load, infer);
+/// `/v1/parse`: loading the embedding model, compiling a schema (what a cache miss costs),
+/// and parsing one support ticket against a cached schema.
+fn parse(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse");
+    group.bench_function("embedder_load", |b| {
+        b.iter(|| Embedder::load_with(embed::embedded(), &Settings::default()).expect("loads"))
+    });
+    let parser =
+        Parser::new(Embedder::load_with(embed::embedded(), &Settings::default()).expect("loads"));
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schemas/support-ticket.json")).expect("json");
+    let bytes = schema.to_string().len();
+    group.bench_function("compile_support_ticket_schema", |b| {
+        b.iter_batched(
+            || {
+                Parser::new(
+                    Embedder::load_with(embed::embedded(), &Settings::default()).expect("loads"),
+                )
+            },
+            |cold| cold.compile(schema.clone(), bytes).expect("compiles"),
+            BatchSize::LargeInput,
+        )
+    });
+    let compiled = parser.compile(schema.clone(), bytes).expect("compiles");
+    let ticket = "The whole site is down since this morning and nobody can log in, customers are losing money";
+    group.bench_function("parse_support_ticket", |b| {
+        b.iter(|| {
+            parser
+                .parse(black_box(ticket), &compiled, None, &mut Timings::default())
+                .expect("parses")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, load, infer, parse);
 criterion_main!(benches);

@@ -348,18 +348,16 @@ fn field_kind(
     let branches = branches(object, pointer, budgets)?;
     let minimum = bound(object, pointer, "minimum")?;
     let maximum = bound(object, pointer, "maximum")?;
-    if minimum.is_some() || maximum.is_some() {
-        if !matches!(kind, "integer" | "number") {
-            return Err(SchemaError::unsupported(
-                pointer,
-                if minimum.is_some() {
-                    "minimum"
-                } else {
-                    "maximum"
-                },
-                format!("applies to numbers, not to a {kind}"),
-            ));
-        }
+    if (minimum.is_some() || maximum.is_some()) && !matches!(kind, "integer" | "number") {
+        return Err(SchemaError::unsupported(
+            pointer,
+            if minimum.is_some() {
+                "minimum"
+            } else {
+                "maximum"
+            },
+            format!("applies to numbers, not to a {kind}"),
+        ));
     }
 
     // The candidate values: the first finite list the schema gives, then every other
@@ -446,12 +444,15 @@ fn field_kind(
     Ok(FieldKind::Choice(choices))
 }
 
+/// One `oneOf`/`anyOf` branch: its `const` and the texts that describe it.
+type Branch = (Value, Vec<String>);
+
 /// `oneOf` or `anyOf` (not both): branches of `const` with their describing texts.
 fn branches(
     object: &Map<String, Value>,
     pointer: &str,
     budgets: &SchemaBudgets,
-) -> Result<Option<Vec<(Value, Vec<String>)>>, SchemaError> {
+) -> Result<Option<Vec<Branch>>, SchemaError> {
     let (keyword, list) = match (object.get("oneOf"), object.get("anyOf")) {
         (Some(_), Some(_)) => {
             return Err(SchemaError::unsupported(
@@ -474,7 +475,7 @@ fn branches(
             actual: list.len(),
         });
     }
-    let mut out: Vec<(Value, Vec<String>)> = Vec::with_capacity(list.len());
+    let mut out: Vec<Branch> = Vec::with_capacity(list.len());
     for (index, branch) in list.iter().enumerate() {
         let at = format!("{pointer}/{keyword}/{index}");
         let branch = as_object(branch, &at)?;

@@ -3,7 +3,7 @@
 //! text's embedding picks among them by cosine similarity, softmaxed at the model's
 //! temperature. Nothing outside the allowed values can come out.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
@@ -73,7 +73,7 @@ impl Prototypes {
     /// Embeds every prototype text of `schema` once (a text shared by several values, such
     /// as a scale's anchors, is embedded once).
     pub fn build(schema: &ParseSchema, embedder: &Embedder) -> Result<Prototypes> {
-        let mut cache: HashMap<String, Vec<f32>> = HashMap::new();
+        let mut cache: BTreeMap<String, Vec<f32>> = BTreeMap::new();
         let mut timings = Timings::default();
         let mut embed = |text: &str| -> Result<Vec<f32>> {
             if let Some(vector) = cache.get(text) {

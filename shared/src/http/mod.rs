@@ -11,5 +11,5 @@ pub mod service;
 pub use body::DRAIN_LIMIT_BYTES;
 pub use outbound::{Outbound, SendError, Step};
 pub use problem::{Problem, PROBLEM_JSON};
-pub use request::ClassifyInput;
+pub use request::{ClassifyCall, ClassifyInput, ParseCall, SchemaRef};
 pub use service::{problem_response, Service, MIDDLEWARE_KEY, OPENAPI_JSON};

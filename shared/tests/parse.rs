@@ -1,0 +1,147 @@
+//! The embedding model and the parser: tract against onnxruntime on the shipped
+//! potion-base-2m, the schema cache, and answers that are valid by construction (every
+//! combination of allowed values validates against its schema with the `jsonschema`
+//! crate, not only the ones a text happens to produce).
+
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+use triage_core::bundle::sha256_hex;
+use triage_core::parse::{Parser, SCHEMA_CACHE_ENTRIES};
+use triage_core::schema::{FieldKind, ParseSchema, SchemaBudgets};
+use triage_core::{embed, Embedder, Settings, Timings};
+
+fn parser() -> Parser {
+    Parser::new(
+        Embedder::load_with(embed::embedded(), &Settings::default()).expect("embedder loads"),
+    )
+}
+
+fn fixture() -> Value {
+    serde_json::from_str(include_str!("../../models/potion-base-2m/parity.json"))
+        .expect("parity.json")
+}
+
+#[test]
+fn embeddings_match_onnxruntime_on_the_shipped_model() {
+    let fixture = fixture();
+    assert_eq!(fixture["model_sha256"], sha256_hex(embed::embedded().model));
+    let embedder = Embedder::load_with(embed::embedded(), &Settings::default()).expect("loads");
+    let mut worst = 0f32;
+    for case in fixture["cases"].as_array().expect("cases") {
+        let text = case["text"].as_str().expect("text");
+        let expected: Vec<f32> =
+            serde_json::from_value(case["embedding"].clone()).expect("embedding");
+        let actual = embedder
+            .embed_timed(text, &mut Timings::default())
+            .expect("embeds");
+        let ids: Vec<i64> = serde_json::from_value(case["ids"].clone()).expect("ids");
+        assert_eq!(
+            actual.tokens,
+            ids.len(),
+            "{text}: same tokens as the Python tokenizer"
+        );
+        for (a, e) in actual.vector.iter().zip(&expected) {
+            worst = worst.max((a - e).abs());
+        }
+    }
+    // The fixture is rounded to 6 decimals; summation order differs.
+    assert!(worst <= 1e-5, "max abs diff {worst}");
+}
+
+#[test]
+fn a_schema_is_compiled_once_and_the_cache_is_bounded() {
+    let parser = parser();
+    let schema = |n: usize| json!({"type": "object", "properties": {"x": {"type": "string", "enum": [format!("a{n}"), "b"]}}});
+    let size = |v: &Value| v.to_string().len();
+    let first = parser
+        .compile(schema(0), size(&schema(0)))
+        .expect("compiles");
+    let again = parser
+        .compile(schema(0), size(&schema(0)))
+        .expect("compiles");
+    assert!(
+        Arc::ptr_eq(&first, &again),
+        "the second request is a cache hit"
+    );
+    for n in 1..=SCHEMA_CACHE_ENTRIES {
+        parser
+            .compile(schema(n), size(&schema(n)))
+            .expect("compiles");
+    }
+    let evicted = parser
+        .compile(schema(0), size(&schema(0)))
+        .expect("compiles");
+    assert!(
+        !Arc::ptr_eq(&first, &evicted),
+        "the least recently used schema was evicted"
+    );
+}
+
+/// Every combination of allowed values (numbers at both bounds and between), with optional
+/// fields present or absent, validates against the schema it came from.
+#[test]
+fn every_allowed_answer_validates_against_its_schema() {
+    let schemas = [
+        serde_json::from_str(include_str!("../../schemas/support-ticket.json")).expect("json"),
+        serde_json::from_str(include_str!("../../schemas/risk-area.json")).expect("json"),
+        json!({"type": "object", "properties": {
+            "n": {"type": "integer", "enum": [0, 2, 4, 9], "maximum": 4, "description": "d"},
+            "c": {"type": "string", "const": "only"},
+            "u": {"type": "number", "minimum": 0.1, "maximum": 0.9, "description": "d"},
+            "b": {"type": "boolean", "description": "d", "anyOf": [{"const": true}, {"const": false, "title": "no"}]},
+            "r": {"type": "integer", "minimum": -2.5, "maximum": 3, "description": "d"}},
+            "required": ["n", "u"], "additionalProperties": false}),
+    ];
+    for document in schemas {
+        let bytes = document.to_string().len();
+        let schema = ParseSchema::from_value(document.clone(), bytes, &SchemaBudgets::default())
+            .expect("supported");
+        let validator = jsonschema::validator_for(&document).expect("valid JSON Schema");
+        let mut objects = vec![Map::new()];
+        for field in &schema.fields {
+            let values: Vec<Value> = match &field.kind {
+                FieldKind::Choice(choices) => choices.iter().map(|c| c.value.clone()).collect(),
+                FieldKind::Unit { min, max, .. } => {
+                    vec![json!(min), json!((min + max) / 2.0), json!(max)]
+                }
+            };
+            let mut next = Vec::new();
+            for object in &objects {
+                if !field.required {
+                    next.push(object.clone());
+                }
+                for value in &values {
+                    let mut with = object.clone();
+                    with.insert(field.name.clone(), value.clone());
+                    next.push(with);
+                }
+            }
+            objects = next;
+        }
+        for object in objects {
+            let object = Value::Object(object);
+            assert!(validator.is_valid(&object), "{object} against {document}");
+        }
+    }
+}
+
+#[test]
+fn a_named_schema_from_the_deployment_is_checked_at_start() {
+    let parser = parser();
+    let good = r#"{"mood": {"type": "object", "properties": {"happy": {"type": "boolean", "description": "glad"}}}}"#;
+    let parser = parser
+        .with_named_schemas(good)
+        .expect("a good schema is accepted");
+    assert!(parser.schema_names().any(|n| n == "mood"));
+    assert!(parser.named("mood").is_ok());
+    let bad = r#"{"broken": {"type": "object", "properties": {"s": {"type": "string"}}}}"#;
+    let error = parser
+        .with_named_schemas(bad)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.contains("schemas") && error.contains("broken") && error.contains("enum"),
+        "{error}"
+    );
+}
