@@ -145,3 +145,23 @@ fn a_named_schema_from_the_deployment_is_checked_at_start() {
         "{error}"
     );
 }
+
+#[test]
+fn a_malformed_schemas_setting_makes_parse_answer_503_naming_it() {
+    use triage_core::http::Service;
+    use triage_core::{bundle, Classifier};
+    let classifier =
+        Classifier::load_with(bundle::embedded(), &Settings::default()).expect("loads");
+    let embedder = Embedder::load_with(embed::embedded(), &Settings::default());
+    let service = Service::new(classifier)
+        .with_embedder(embedder)
+        .configure(|key| (key == "schemas").then(|| "{\"x\": 1}".to_owned()));
+    let request = http::Request::post("/v1/parse")
+        .header("content-type", "application/json")
+        .body(br#"{"text": "hi", "schema": "support-ticket"}"#.to_vec())
+        .expect("request");
+    let response = service.handle(&request);
+    assert_eq!(response.status(), 503);
+    let body = String::from_utf8_lossy(response.body());
+    assert!(body.contains("schemas"), "{body}");
+}

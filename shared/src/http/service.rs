@@ -100,11 +100,12 @@ impl Service {
     }
 
     /// A service with no model, for a reason the adapter found itself (a model source it
-    /// could not reach); its model routes answer `problem`, the rest are served as usual.
+    /// could not reach); its model routes (parse included, unless [`Service::with_embedder`]
+    /// follows) answer `problem`, the rest are served as usual.
     pub fn without_model(problem: Problem) -> Service {
         Service {
+            parser: Err(problem.clone()),
             classifier: Err(problem),
-            parser: Err(no_embedder()),
             escalation: None,
             middleware: None,
         }

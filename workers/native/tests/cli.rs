@@ -157,3 +157,63 @@ fn model_dir_loads_the_same_bundle() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn parse_answers_a_named_schema_and_a_schema_file_alike() {
+    let text = "I was charged twice on my credit card this month, please refund the extra payment";
+    let named = triage(&["parse", "--schema", "support-ticket", text]);
+    assert!(
+        named.status.success(),
+        "{}",
+        String::from_utf8_lossy(&named.stderr)
+    );
+    let named: Value = serde_json::from_slice(&named.stdout).expect("JSON on stdout");
+    assert_eq!(named["schema"], "support-ticket");
+    assert_eq!(named["object"]["category"], "billing", "{named}");
+
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas/support-ticket.json");
+    let from_file = triage(&[
+        "parse",
+        "--schema",
+        file.to_str().expect("utf-8 path"),
+        text,
+    ]);
+    assert!(
+        from_file.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_file.stderr)
+    );
+    let from_file: Value = serde_json::from_slice(&from_file.stdout).expect("JSON on stdout");
+    assert_eq!(from_file["object"], named["object"]);
+    assert_eq!(
+        from_file.get("schema"),
+        None,
+        "a file is not a named schema"
+    );
+}
+
+#[test]
+fn parse_with_an_unsupported_schema_fails_naming_the_keyword() {
+    let dir = scratch("schema");
+    let path = dir.join("free-string.json");
+    std::fs::write(
+        &path,
+        r#"{"type": "object", "properties": {"name": {"type": "string"}}}"#,
+    )
+    .expect("write schema");
+    let out = triage(&[
+        "parse",
+        "--schema",
+        path.to_str().expect("utf-8 path"),
+        "hello",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/properties/name") && stderr.contains("`enum`"),
+        "{stderr}"
+    );
+    let missing = triage(&["parse", "--schema", "no-such-schema", "hello"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-schema"));
+}
