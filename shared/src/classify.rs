@@ -8,7 +8,6 @@ use crate::error::{Result, TriageError};
 use crate::loaded::{ConfiguredBundle, LoadedBundle};
 use crate::manifest::{Activation, Manifest, Task};
 use crate::memory::MemoryEstimate;
-use crate::model::SequenceModel;
 use crate::settings::Settings;
 use crate::tokenize::{Encoded, TextEncoder};
 use web_time::Instant;
@@ -73,13 +72,7 @@ impl PreparedClassifier {
 
 /// A classifier ready to serve: a [`PreparedClassifier`] under deployment settings.
 #[derive(Debug)]
-pub struct Classifier {
-    manifest: Manifest,
-    budgets: Budgets,
-    encoder: TextEncoder,
-    model: SequenceModel,
-    memory: MemoryEstimate,
-}
+pub struct Classifier(ConfiguredBundle);
 
 impl Classifier {
     /// Verifies and loads the bundle, and checks that the budgets fit the model and the
@@ -101,35 +94,22 @@ impl Classifier {
     /// Applies deployment settings to a prepared bundle: budgets capped to the model, the
     /// threshold override, and the memory check. No parsing: this is cheap.
     pub fn new(prepared: PreparedClassifier, settings: &Settings) -> Result<Classifier> {
-        let ConfiguredBundle {
-            manifest,
-            budgets,
-            encoder,
-            model,
-            memory,
-        } = prepared.0.configure(settings)?;
-        Ok(Classifier {
-            manifest,
-            budgets,
-            encoder,
-            model,
-            memory,
-        })
+        prepared.0.configure(settings).map(Classifier)
     }
 
     /// The bundle's manifest (with the threshold in force).
     pub fn manifest(&self) -> &Manifest {
-        &self.manifest
+        &self.0.manifest
     }
 
     /// The budgets in force (after capping to the model).
     pub fn budgets(&self) -> &Budgets {
-        &self.budgets
+        &self.0.budgets
     }
 
     /// The memory estimate these budgets were checked against.
     pub fn memory(&self) -> &MemoryEstimate {
-        &self.memory
+        &self.0.memory
     }
 
     /// Classifies one text.
@@ -145,16 +125,16 @@ impl Classifier {
     /// Checks `texts` against the text and batch budgets and tokenizes them: everything
     /// between a request's texts and the model's input, without running the model.
     pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Encoded>> {
-        self.budgets.check_texts(texts)?;
+        self.0.budgets.check_texts(texts)?;
         texts
             .iter()
-            .map(|text| self.encoder.encode(text.as_ref()))
+            .map(|text| self.0.encoder.encode(text.as_ref()))
             .collect()
     }
 
     /// The tokenizer, as configured for the token budget.
     pub fn encoder(&self) -> &TextEncoder {
-        &self.encoder
+        &self.0.encoder
     }
 
     /// [`Classifier::classify_batch`], adding the time spent to `timings`.
@@ -182,7 +162,7 @@ impl Classifier {
     /// Runs the model on one encoded text and reads its scores.
     fn run_timed(&self, encoded: &Encoded, timings: &mut Timings) -> Result<Classification> {
         let started = Instant::now();
-        let output = self.model.run(&encoded.ids)?;
+        let output = self.0.model.run(&encoded.ids)?;
         timings.inference_ms += ms(started.elapsed());
         self.to_classification(&output, encoded.truncated, encoded.ids.len())
     }
@@ -193,7 +173,7 @@ impl Classifier {
         truncated: bool,
         tokens: usize,
     ) -> Result<Classification> {
-        let labels = &self.manifest.labels;
+        let labels = &self.0.manifest.labels;
         if output.len() != labels.len() {
             return Err(TriageError::Inference(format!(
                 "model gave {} outputs for {} labels",
@@ -201,7 +181,7 @@ impl Classifier {
                 labels.len()
             )));
         }
-        let probabilities = match self.manifest.output.activation {
+        let probabilities = match self.0.manifest.output.activation {
             Activation::Softmax => softmax(output),
             Activation::None => output.to_vec(),
         };
@@ -213,7 +193,7 @@ impl Classifier {
         Ok(Classification {
             label: labels[best].clone(),
             score,
-            confident: score >= self.manifest.threshold,
+            confident: score >= self.0.manifest.threshold,
             scores: Scores(
                 labels
                     .iter()

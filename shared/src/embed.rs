@@ -10,9 +10,7 @@ use crate::error::{Result, TriageError};
 use crate::loaded::{ConfiguredBundle, LoadedBundle};
 use crate::manifest::{Embedding, Manifest, Task};
 use crate::memory::MemoryEstimate;
-use crate::model::SequenceModel;
 use crate::settings::Settings;
-use crate::tokenize::TextEncoder;
 
 /// One text's embedding.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,12 +57,8 @@ impl PreparedEmbedder {
 /// An embedding model ready to serve: a [`PreparedEmbedder`] under deployment settings.
 #[derive(Debug)]
 pub struct Embedder {
-    manifest: Manifest,
+    bundle: ConfiguredBundle,
     embedding: Embedding,
-    budgets: Budgets,
-    encoder: TextEncoder,
-    model: SequenceModel,
-    memory: MemoryEstimate,
 }
 
 impl Embedder {
@@ -73,29 +67,22 @@ impl Embedder {
         Embedder::new(PreparedEmbedder::load(bundle)?, settings)
     }
 
-    /// Applies deployment settings to a prepared bundle (budgets, threshold, memory check).
+    /// Applies deployment settings to a prepared bundle: the budgets and the memory check.
+    /// Not the `threshold` setting, which is the classifier's: parse requests carry their
+    /// own, or get the manifest's.
     pub fn new(prepared: PreparedEmbedder, settings: &Settings) -> Result<Embedder> {
-        let ConfiguredBundle {
-            manifest,
-            budgets,
-            encoder,
-            model,
-            memory,
-        } = prepared.0.configure(settings)?;
-        let embedding = *embedding_of(&manifest)?;
-        Ok(Embedder {
-            manifest,
-            embedding,
-            budgets,
-            encoder,
-            model,
-            memory,
-        })
+        let settings = Settings {
+            threshold: None,
+            ..*settings
+        };
+        let bundle = prepared.0.configure(&settings)?;
+        let embedding = *embedding_of(&bundle.manifest)?;
+        Ok(Embedder { bundle, embedding })
     }
 
-    /// The bundle's manifest (with the threshold in force).
+    /// The bundle's manifest.
     pub fn manifest(&self) -> &Manifest {
-        &self.manifest
+        &self.bundle.manifest
     }
 
     /// Vector length and similarity temperature.
@@ -105,12 +92,12 @@ impl Embedder {
 
     /// The budgets in force (after capping to the model).
     pub fn budgets(&self) -> &Budgets {
-        &self.budgets
+        &self.bundle.budgets
     }
 
     /// The memory estimate these budgets were checked against.
     pub fn memory(&self) -> &MemoryEstimate {
-        &self.memory
+        &self.bundle.memory
     }
 
     /// Embeds request texts, after checking them against the text and batch budgets.
@@ -119,7 +106,7 @@ impl Embedder {
         texts: &[S],
         timings: &mut Timings,
     ) -> Result<Vec<Embedded>> {
-        self.budgets.check_texts(texts)?;
+        self.bundle.budgets.check_texts(texts)?;
         texts
             .iter()
             .map(|text| self.embed_timed(text.as_ref(), timings))
@@ -130,10 +117,10 @@ impl Embedder {
     /// which the schema budgets bound (see [`crate::schema::SchemaBudgets`]).
     pub fn embed_timed(&self, text: &str, timings: &mut Timings) -> Result<Embedded> {
         let started = Instant::now();
-        let encoded = self.encoder.encode(text)?;
+        let encoded = self.bundle.encoder.encode(text)?;
         timings.tokenize_ms += ms_since(started);
         let started = Instant::now();
-        let mut vector = self.model.run(&encoded.ids)?;
+        let mut vector = self.bundle.model.run(&encoded.ids)?;
         timings.inference_ms += ms_since(started);
         if vector.len() != self.embedding.dimensions {
             return Err(TriageError::Inference(format!(

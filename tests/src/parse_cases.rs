@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use ureq::http::Method;
 
-use crate::cases::{assert_problem, models, CLASSIFY};
+use crate::cases::{assert_problem, labels_of, models, CLASSIFY};
 use crate::client::Client;
 use crate::schema::assert_conforms;
 
@@ -255,13 +255,7 @@ pub fn classify_with_ad_hoc_labels(client: &Client) {
     reply.assert_status(200);
     let body = reply.json();
     assert_conforms(&openapi(client), "ClassifyBatchResponse", &body);
-    let labels: Vec<&str> = body["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .map(|r| r["label"].as_str().unwrap_or(""))
-        .collect();
-    assert_eq!(labels, ["praise", "complaint"], "{body}");
+    assert_eq!(labels_of(&body), ["praise", "complaint"], "{body}");
 }
 
 pub fn models_lists_the_embedding_model_and_schemas(client: &Client) {
