@@ -177,6 +177,7 @@ impl ParseSchema {
         }
         let root = as_object(&document, "")?;
         check_keywords(root, "", &ROOT_KEYWORDS)?;
+        check_draft(root)?;
         if root.get("type") != Some(&Value::from("object")) {
             return Err(SchemaError::unsupported(
                 "",
@@ -295,6 +296,46 @@ fn check_keywords(
             "is not supported by the decoder here",
         )),
         None => Ok(()),
+    }
+}
+
+/// `$schema`, when given, must name a draft where `const`, `oneOf` and `examples` mean
+/// what the decoder assumes (draft 6 on). Under draft 4 `const` is unknown, so branches of
+/// `const` would all match and a decoded value would fail its own `oneOf`.
+fn check_draft(root: &Map<String, Value>) -> Result<(), SchemaError> {
+    const DRAFTS: [&str; 4] = [
+        "json-schema.org/draft/2020-12/schema",
+        "json-schema.org/draft/2019-09/schema",
+        "json-schema.org/draft-07/schema",
+        "json-schema.org/draft-06/schema",
+    ];
+    let Some(uri) = root.get("$schema") else {
+        return Ok(());
+    };
+    let known = uri.as_str().is_some_and(|uri| {
+        let uri = uri.trim_end_matches('#');
+        let uri = uri
+            .strip_prefix("https://")
+            .or_else(|| uri.strip_prefix("http://"))
+            .unwrap_or(uri);
+        DRAFTS.contains(&uri)
+    });
+    if known {
+        Ok(())
+    } else {
+        Err(SchemaError::unsupported(
+            "",
+            "$schema",
+            "must name JSON Schema draft 2020-12, 2019-09, 7 or 6",
+        ))
+    }
+}
+
+/// JSON Schema's equality: numbers by value (1 and 1.0 are the same), the rest as JSON.
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) if a.is_number() && b.is_number() => x == y,
+        _ => a == b,
     }
 }
 
@@ -483,7 +524,7 @@ fn branches(
         let value = branch
             .get("const")
             .ok_or_else(|| SchemaError::unsupported(&at, "const", "is needed in every branch"))?;
-        if out.iter().any(|(v, _)| v == value) {
+        if out.iter().any(|(v, _)| same_value(v, value)) {
             return Err(SchemaError::unsupported(
                 &at,
                 "const",
@@ -548,7 +589,10 @@ fn enum_values(
         });
     }
     for (index, value) in values.iter().enumerate() {
-        if values[..index].contains(value) {
+        if values[..index]
+            .iter()
+            .any(|earlier| same_value(earlier, value))
+        {
             return Err(SchemaError::unsupported(
                 pointer,
                 "enum",
@@ -796,6 +840,16 @@ mod tests {
         );
         assert_eq!(keyword(with(json!({"type": "boolean"}))), "description");
         assert_eq!(keyword(json!({"type": "array", "items": {}})), "items");
+        let draft4 = json!({"$schema": "http://json-schema.org/draft-04/schema#", "type": "object",
+            "properties": {"x": {"type": "string", "enum": ["a"]}}});
+        assert_eq!(keyword(draft4), "$schema", "const means nothing in draft 4");
+        assert_eq!(
+            keyword(with(
+                json!({"type": "integer", "oneOf": [{"const": 1}, {"const": 1.0}]})
+            )),
+            "const",
+            "1 and 1.0 are one value: both branches would match it"
+        );
         assert_eq!(
             keyword(json!({"type": "object", "properties": {}})),
             "properties"
