@@ -8,7 +8,7 @@
 - labels per text: batches of 32 texts against 3 ad-hoc labels, Server-Timing / 32, so
   workerd's 1 ms timer resolution shrinks to about 0.03 ms.
 
-Usage: bench/parse.py [--rounds N] [--adapters native,spin,cloudflare]
+Usage: bench/parse.py [--rounds N] [--adapters native,spin,cloudflare] [--json PATH]
   (after cargo build --release -p triage-native, scripts/build-spin, scripts/build-worker)
 Prints a Markdown table for bench/RESULTS.md. Needs only the Python standard library.
 """
@@ -65,6 +65,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=200)
     ap.add_argument("--adapters", default="native,spin,cloudflare")
+    ap.add_argument("--json", help="also write the results here (bench/run's report reads it)")
     args = ap.parse_args()
     starts = {
         "native": lambda: native_serve("parse-native"),
@@ -91,8 +92,9 @@ def main():
     for name, r in rows.items():
         print(f"| {name} | {r['parse_server_ms']:.3f} ms | {r['parse_client_ms']:.2f} ms | "
               f"{r['compile_ms']:.2f} ms | {r['labels_per_text_ms']:.3f} ms |")
-    (ROOT / "target/bench").mkdir(parents=True, exist_ok=True)
-    (ROOT / "target/bench/parse.json").write_text(json.dumps(rows, indent=1))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"tokens": 20, "rounds": args.rounds, "adapters": rows}, out, indent=1)
 
 
 if __name__ == "__main__":

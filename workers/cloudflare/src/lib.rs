@@ -20,7 +20,7 @@ use http::StatusCode;
 use http_body_util::Full;
 use triage_core::http::{Problem, Service, Step};
 use triage_core::{Classifier, Embedder};
-use worker::{event, Context, Env, HttpRequest};
+use worker::{event, Context, Date, Env, HttpRequest};
 
 use crate::model_source::ModelSource;
 
@@ -34,11 +34,32 @@ async fn fetch(
     env: Env,
     _ctx: Context,
 ) -> worker::Result<http::Response<Full<Bytes>>> {
-    let response = match service(&env).await {
+    let loading = SERVICE.get().is_none();
+    let started = Date::now().as_millis();
+    let service = service(&env).await;
+    let load_ms = Date::now().as_millis().saturating_sub(started);
+    let mut response = match service {
         Ok(service) => answer(service, request).await,
         Err(unreachable) => answer(&unreachable, request).await,
     };
+    if loading && SERVICE.get().is_some() {
+        report_load(response.headers_mut(), load_ms);
+    }
     Ok(response.map(|body| Full::new(Bytes::from(body))))
+}
+
+/// On the request that loaded the isolate's models, adds `instance;dur=<ms>` to
+/// `Server-Timing`, so operators see what a cold isolate pays for them (workerd's clock
+/// has 1 ms resolution, and production freezes it during CPU work, where it reads 0).
+fn report_load(headers: &mut http::HeaderMap, load_ms: u64) {
+    let entry = format!("instance;dur={load_ms};desc=\"models loaded\"");
+    let value = match headers.get("server-timing").and_then(|v| v.to_str().ok()) {
+        Some(existing) => format!("{existing}, {entry}"),
+        None => entry,
+    };
+    if let Ok(value) = http::HeaderValue::from_str(&value) {
+        headers.insert("server-timing", value);
+    }
 }
 
 /// Reads the body under the budget and answers with the core, sending the outbound
