@@ -165,3 +165,56 @@ fn a_malformed_schemas_setting_makes_parse_answer_503_naming_it() {
     let body = String::from_utf8_lossy(response.body());
     assert!(body.contains("schemas"), "{body}");
 }
+
+#[test]
+fn a_lazy_embedder_loads_once_and_only_for_parse_requests() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use triage_core::http::Service;
+    use triage_core::{bundle, Classifier};
+    static LOADS: AtomicUsize = AtomicUsize::new(0);
+    let classifier =
+        Classifier::load_with(bundle::embedded(), &Settings::default()).expect("loads");
+    let service = Service::new(classifier)
+        .with_lazy_embedder(|| {
+            LOADS.fetch_add(1, Ordering::SeqCst);
+            Embedder::load_with(embed::embedded(), &Settings::default())
+        })
+        .configure(|key| {
+            (key == "schemas").then(|| {
+                r#"{"mood": {"type": "object", "properties": {"happy": {"type": "boolean", "description": "glad"}}}}"#.to_owned()
+            })
+        });
+    let post = |path: &str, body: &str| {
+        let request = http::Request::post(path)
+            .header("content-type", "application/json")
+            .body(body.as_bytes().to_vec())
+            .expect("request");
+        service.handle(&request)
+    };
+    assert_eq!(
+        post("/v1/classify", r#"{"text": "lunch at noon?"}"#).status(),
+        200
+    );
+    assert_eq!(
+        LOADS.load(Ordering::SeqCst),
+        0,
+        "classifying does not load the embedder"
+    );
+    assert_eq!(
+        post("/v1/parse", r#"{"text": "so glad", "schema": "mood"}"#).status(),
+        200
+    );
+    assert_eq!(
+        post(
+            "/v1/parse",
+            r#"{"text": "sad", "schema": "support-ticket"}"#
+        )
+        .status(),
+        200
+    );
+    assert_eq!(
+        LOADS.load(Ordering::SeqCst),
+        1,
+        "loaded once, with the named schemas"
+    );
+}

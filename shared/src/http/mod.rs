@@ -4,6 +4,7 @@
 pub mod api;
 mod body;
 pub mod outbound;
+mod parser_slot;
 pub mod problem;
 pub mod request;
 pub mod service;

@@ -15,6 +15,7 @@ use crate::http::api::{
     ModelsResponse, ParseInfo, ParseResponse,
 };
 use crate::http::outbound::{Outbound, SendError, Step};
+use crate::http::parser_slot::ParserSlot;
 use crate::http::problem::{Problem, PROBLEM_JSON};
 use crate::http::request::{ClassifyCall, ClassifyInput, ParseCall, SchemaRef, JSON};
 use crate::memory::current_memory_bytes;
@@ -76,7 +77,7 @@ impl Route {
 pub struct Service {
     classifier: Result<Classifier, Problem>,
     /// The embedding model behind `/v1/parse` and ad-hoc labels, with its schema cache.
-    parser: Result<Parser, Problem>,
+    parser: ParserSlot,
     /// Hybrid routing: where unsure single-text answers go ([`crate::escalation`]).
     escalation: Option<Escalation>,
     /// Middleware mode: the routes classified on their way to an origin.
@@ -88,7 +89,7 @@ impl Service {
     pub fn new(classifier: Classifier) -> Service {
         Service {
             classifier: Ok(classifier),
-            parser: Err(no_embedder()),
+            parser: ParserSlot::ready(Err(no_embedder())),
             escalation: None,
             middleware: None,
         }
@@ -104,7 +105,7 @@ impl Service {
     /// follows) answer `problem`, the rest are served as usual.
     pub fn without_model(problem: Problem) -> Service {
         Service {
-            parser: Err(problem.clone()),
+            parser: ParserSlot::ready(Err(problem.clone())),
             classifier: Err(problem),
             escalation: None,
             middleware: None,
@@ -123,17 +124,34 @@ impl Service {
     /// If it failed to load, or it does not fit the memory budget beside the classifier,
     /// those requests answer 503 naming why; the classifier's routes are unaffected.
     pub fn with_embedder(mut self, embedder: Result<Embedder, TriageError>) -> Service {
-        self.parser = embedder
-            .map(Parser::new)
-            .and_then(|parser| {
-                if let Ok(classifier) = &self.classifier {
-                    let both = classifier.memory().alongside(&parser.memory());
-                    both.check_fits(classifier.budgets())?;
-                }
-                Ok(parser)
-            })
-            .map_err(|error| Problem::from_error(&error));
+        let fits = self.memory_check();
+        let parser = embedder.and_then(|embedder| fits(Parser::new(embedder)));
+        self.parser = ParserSlot::ready(parser.map_err(|error| Problem::from_error(&error)));
         self
+    }
+
+    /// [`Service::with_embedder`], but the model is loaded by the first request that needs
+    /// it: for Workers, where every cold isolate would otherwise pay for it.
+    pub fn with_lazy_embedder(
+        mut self,
+        load: impl Fn() -> Result<Embedder, TriageError> + Send + Sync + 'static,
+    ) -> Service {
+        let fits = self.memory_check();
+        self.parser = ParserSlot::lazy(move || fits(Parser::new(load()?)));
+        self
+    }
+
+    /// Checks a parser against the memory budget beside the classifier, if there is one.
+    fn memory_check(&self) -> impl Fn(Parser) -> crate::Result<Parser> + Send + Sync + 'static {
+        let classifier = self
+            .classifier()
+            .map(|classifier| (*classifier.memory(), *classifier.budgets()));
+        move |parser: Parser| {
+            if let Some((memory, budgets)) = classifier {
+                memory.alongside(&parser.memory()).check_fits(&budgets)?;
+            }
+            Ok(parser)
+        }
     }
 
     /// Reads the service settings through `lookup` (snake-case keys, as
@@ -163,10 +181,9 @@ impl Service {
             .map(|text| Middleware::from_json(&text))
             .transpose()?;
         if let Some(json) = lookup(SCHEMAS_KEY).filter(|text| !text.trim().is_empty()) {
-            self.parser = match self.parser {
-                Ok(parser) => Ok(parser.with_named_schemas(&json)?),
-                Err(problem) => Err(problem),
-            };
+            self.parser = self
+                .parser
+                .then(move |parser| parser.with_named_schemas(&json))?;
         }
         Ok(self)
     }
@@ -186,9 +203,10 @@ impl Service {
         self.classifier.as_ref().ok()
     }
 
-    /// The parser (embedding model and schemas), if it loaded.
+    /// The parser (embedding model and schemas), loading it if it is lazy; `None` if it
+    /// did not load.
     pub fn parser(&self) -> Option<&Parser> {
-        self.parser.as_ref().ok()
+        self.parser.get().ok()
     }
 
     /// Largest body adapters should read; stop reading past it and answer [`Service::body_too_large`].
@@ -199,10 +217,10 @@ impl Service {
     /// The request budgets: the classifier's, else the embedding model's (both come from
     /// the same settings), else the defaults.
     fn budgets(&self) -> Budgets {
-        match (&self.classifier, &self.parser) {
+        match (&self.classifier, self.parser.peek()) {
             (Ok(classifier), _) => *classifier.budgets(),
-            (Err(_), Ok(parser)) => *parser.embedder().budgets(),
-            (Err(_), Err(_)) => Budgets::default(),
+            (Err(_), Some(parser)) => *parser.embedder().budgets(),
+            (Err(_), None) => Budgets::default(),
         }
     }
 
@@ -296,17 +314,17 @@ impl Service {
                     Ok(call) => call,
                     Err(problem) => return Step::Respond(problem_response(&problem)),
                 };
-                match (call.labels, &self.classifier, &self.parser) {
-                    (Some(labels), _, Ok(parser)) => classify_labels(parser, call.input, &labels),
-                    (Some(_), _, Err(problem)) | (None, Err(problem), _) => {
-                        problem_response(problem)
-                    }
-                    (None, Ok(classifier), _) => {
-                        return classify(classifier, call.input, escalation)
-                    }
+                // The parser is only asked for (and, when lazy, loaded) for labels.
+                match (call.labels, &self.classifier) {
+                    (Some(labels), _) => match self.parser.get() {
+                        Ok(parser) => classify_labels(parser, call.input, &labels),
+                        Err(problem) => problem_response(problem),
+                    },
+                    (None, Err(problem)) => problem_response(problem),
+                    (None, Ok(classifier)) => return classify(classifier, call.input, escalation),
                 }
             }
-            Route::Parse => match &self.parser {
+            Route::Parse => match self.parser.get() {
                 Ok(parser) => parse(parser, request),
                 Err(problem) => problem_response(problem),
             },

@@ -48,11 +48,12 @@ async fn fetch(
     Ok(response.map(|body| Full::new(Bytes::from(body))))
 }
 
-/// On the request that loaded the isolate's models, adds `instance;dur=<ms>` to
-/// `Server-Timing`, so operators see what a cold isolate pays for them (workerd's clock
-/// has 1 ms resolution, and production freezes it during CPU work, where it reads 0).
+/// On the request that set up the isolate's service, adds `instance;dur=<ms>` to
+/// `Server-Timing`, so operators see what a cold isolate pays (workerd's clock has 1 ms
+/// resolution, and production freezes it during CPU work, where it reads 0). The
+/// embedding model is not in it: it loads with the first parse request.
 fn report_load(headers: &mut http::HeaderMap, load_ms: u64) {
-    let entry = format!("instance;dur={load_ms};desc=\"models loaded\"");
+    let entry = format!("instance;dur={load_ms};desc=\"classifier loaded\"");
     let value = match headers.get("server-timing").and_then(|v| v.to_str().ok()) {
         Some(existing) => format!("{existing}, {entry}"),
         None => entry,
@@ -104,8 +105,10 @@ async fn service(env: &Env) -> Result<&'static Service, Service> {
         }
     };
     Ok(SERVICE.get_or_init(|| {
+        // The embedding model loads with the first parse or labels request: a cold
+        // isolate that only classifies never pays for it.
         Service::from_load(loaded)
-            .with_embedder(load_embedder(&settings))
+            .with_lazy_embedder(move || load_embedder(&settings))
             .configure(|key| settings::setting(env, key))
     }))
 }
