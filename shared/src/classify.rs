@@ -29,7 +29,8 @@ pub struct Classification {
     pub tokens: usize,
 }
 
-/// Scores per label; serialised as a JSON object in label order.
+/// Scores per label (or per allowed value of a parse field); serialised as a JSON object
+/// in that order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scores(pub Vec<(String, f32)>);
 

@@ -246,12 +246,12 @@ impl Parser {
                     .decode(&embedded.vector, threshold)
                     .next()
                     .ok_or_else(|| TriageError::Inference("no label field".into()))?;
-                let scores = answer.scores.map(|s| s.0).unwrap_or_default();
+
                 Ok(Classification {
                     label: answer.value.as_str().unwrap_or_default().to_owned(),
                     score: answer.score,
                     confident: answer.confident,
-                    scores: Scores(scores),
+                    scores: answer.scores.unwrap_or(Scores(Vec::new())),
                     truncated: embedded.truncated,
                     tokens: embedded.tokens,
                 })

@@ -5,10 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
-use crate::classify::Timings;
+use crate::classify::{Scores, Timings};
 use crate::embed::{normalize, Embedder};
 use crate::error::Result;
 use crate::schema::{Anchors, FieldKind, ParseSchema, Prototype};
@@ -50,23 +49,10 @@ pub struct FieldAnswer {
     pub score: f32,
     /// Whether `score` reaches the threshold.
     pub confident: bool,
-    /// Each allowed value's score, keyed by the value as text; absent for numbers.
+    /// Each allowed value's score, keyed by the value as text, in the schema's order;
+    /// absent for numbers.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub scores: Option<ValueScores>,
-}
-
-/// Scores per allowed value, serialised as an object in the schema's order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValueScores(pub Vec<(String, f32)>);
-
-impl Serialize for ValueScores {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (value, score) in &self.0 {
-            map.serialize_entry(value, score)?;
-        }
-        map.end()
-    }
+    pub scores: Option<Scores>,
 }
 
 impl Prototypes {
@@ -164,9 +150,7 @@ impl Decoder {
                     value: values.get(best).cloned().unwrap_or(Value::Null),
                     score,
                     confident: score >= threshold,
-                    scores: Some(ValueScores(
-                        values.iter().map(value_key).zip(scores).collect(),
-                    )),
+                    scores: Some(Scores(values.iter().map(value_key).zip(scores).collect())),
                 }
             }
             Decoder::Unit {
