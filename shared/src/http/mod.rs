@@ -13,4 +13,6 @@ pub use body::DRAIN_LIMIT_BYTES;
 pub use outbound::{Outbound, SendError, Step};
 pub use problem::{Problem, PROBLEM_JSON};
 pub use request::{ClassifyCall, ClassifyInput, ParseCall, SchemaRef};
-pub use service::{problem_response, Service, MIDDLEWARE_KEY, OPENAPI_JSON};
+pub use service::{
+    append_server_timing, problem_response, Service, MIDDLEWARE_KEY, OPENAPI_JSON, SCHEMAS_KEY,
+};

@@ -41,13 +41,13 @@ impl ClassifyCall {
         budgets: &Budgets,
     ) -> Result<ClassifyCall, Problem> {
         check_request(headers, body, budgets)?;
-        let request: ClassifyRequest = read_json(
+        let mut request: ClassifyRequest = read_json(
             body,
             "request body is empty; send {\"text\": \"...\"} or {\"texts\": [...]}",
         )?;
         let labels = request
             .labels
-            .clone()
+            .take()
             .map(|labels| labels.into_iter().map(LabelInput::into_spec).collect());
         Ok(ClassifyCall {
             input: texts_of(request)?,
@@ -97,25 +97,23 @@ impl ParseCall {
             }
         }
         let raw = request.schema.get();
-        let schema = if raw.len() > max_schema_bytes {
-            let error = TriageError::from(SchemaError::TooLarge {
+        let refuse = |error: SchemaError| Problem::from_error(&TriageError::from(error));
+        if raw.len() > max_schema_bytes {
+            return Err(refuse(SchemaError::TooLarge {
                 what: "bytes",
                 limit: max_schema_bytes,
                 actual: raw.len(),
-            });
-            return Err(Problem::from_error(&error));
-        } else {
-            match serde_json::from_str::<serde_json::Value>(raw) {
-                Ok(serde_json::Value::String(name)) => SchemaRef::Named(name),
-                Ok(document) => SchemaRef::Inline(document, raw.len()),
-                Err(error) => {
-                    let error = TriageError::from(SchemaError::Unsupported {
-                        pointer: "the root".into(),
-                        keyword: "schema".into(),
-                        reason: format!("could not be read: {error}"),
-                    });
-                    return Err(Problem::from_error(&error));
-                }
+            }));
+        }
+        let schema = match serde_json::from_str::<serde_json::Value>(raw) {
+            Ok(serde_json::Value::String(name)) => SchemaRef::Named(name),
+            Ok(document) => SchemaRef::Inline(document, raw.len()),
+            Err(error) => {
+                return Err(refuse(SchemaError::Unsupported {
+                    pointer: "the root".into(),
+                    keyword: "schema".into(),
+                    reason: format!("could not be read: {error}"),
+                }))
             }
         };
         Ok(ParseCall {

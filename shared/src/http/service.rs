@@ -558,10 +558,25 @@ pub(crate) fn with_server_timing(
         timings.tokenize_ms, timings.inference_ms
     );
     if let Ok(value) = HeaderValue::from_str(&timing) {
-        response.headers_mut().insert("server-timing", value);
+        response.headers_mut().insert(SERVER_TIMING, value);
     }
     response
 }
+
+/// Appends `entry` (`name;dur=<ms>[;desc="..."]`) to a response's `Server-Timing`, after
+/// any entries already there: for adapters reporting their own costs, such as what a cold
+/// instance paid to load its models.
+pub fn append_server_timing(headers: &mut HeaderMap, entry: &str) {
+    let value = match headers.get(SERVER_TIMING).and_then(|v| v.to_str().ok()) {
+        Some(existing) => format!("{existing}, {entry}"),
+        None => entry.to_owned(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert(SERVER_TIMING, value);
+    }
+}
+
+const SERVER_TIMING: &str = "server-timing";
 
 /// A problem+json response.
 pub fn problem_response(problem: &Problem) -> Response<Vec<u8>> {

@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::Full;
-use triage_core::http::{Problem, Service, Step};
+use triage_core::http::{append_server_timing, Problem, Service, Step};
 use triage_core::{Classifier, Embedder};
 use worker::{event, Context, Date, Env, HttpRequest};
 
@@ -54,13 +54,7 @@ async fn fetch(
 /// embedding model is not in it: it loads with the first parse request.
 fn report_load(headers: &mut http::HeaderMap, load_ms: u64) {
     let entry = format!("instance;dur={load_ms};desc=\"classifier loaded\"");
-    let value = match headers.get("server-timing").and_then(|v| v.to_str().ok()) {
-        Some(existing) => format!("{existing}, {entry}"),
-        None => entry,
-    };
-    if let Ok(value) = http::HeaderValue::from_str(&value) {
-        headers.insert("server-timing", value);
-    }
+    append_server_timing(headers, &entry);
 }
 
 /// Reads the body under the budget and answers with the core, sending the outbound

@@ -18,10 +18,10 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderMap;
 use http_body_util::Full;
 use spin_sdk::http::Request;
-use triage_core::http::{Service, Step};
+use triage_core::http::{append_server_timing, Service, Step};
 use triage_core::{bundle, embed, Classifier, Embedder, PreparedClassifier, PreparedEmbedder};
 
 /// The embedded models (classifier, and embedder for `/v1/parse`), parsed and optimised,
@@ -64,8 +64,6 @@ async fn answer(service: &Service, request: http::Request<Vec<u8>>) -> http::Res
     }
 }
 
-const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
-
 /// How this instance's service was set up, reported on the request that did it.
 struct InstanceStart {
     /// Whether the model came from the pre-initialised snapshot or was loaded now.
@@ -87,13 +85,7 @@ impl InstanceStart {
             "instance;dur={:.3};desc=\"{model}\"",
             self.elapsed.as_secs_f64() * 1000.0
         );
-        let value = match headers.get(SERVER_TIMING).and_then(|v| v.to_str().ok()) {
-            Some(existing) => format!("{existing}, {entry}"),
-            None => entry,
-        };
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(SERVER_TIMING, value);
-        }
+        append_server_timing(headers, &entry);
     }
 }
 
