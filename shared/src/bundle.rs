@@ -80,12 +80,23 @@ fn check_sha256(entry: &FileEntry, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The bundle in `models/<dir>`, compiled into the binary: `manifest.json`, `model.onnx`
+/// and `tokenizer.json`.
+#[cfg(feature = "embedded-model")]
+macro_rules! embedded_bundle {
+    ($dir:literal) => {
+        $crate::bundle::BundleBytes {
+            manifest: include_bytes!(concat!("../../models/", $dir, "/manifest.json")),
+            model: include_bytes!(concat!("../../models/", $dir, "/model.onnx")),
+            tokenizer: include_bytes!(concat!("../../models/", $dir, "/tokenizer.json")),
+        }
+    };
+}
+#[cfg(feature = "embedded-model")]
+pub(crate) use embedded_bundle;
+
 /// The default bundle (`models/spam-mini`), compiled into the binary.
 #[cfg(feature = "embedded-model")]
 pub fn embedded() -> BundleBytes<'static> {
-    BundleBytes {
-        manifest: include_bytes!("../../models/spam-mini/manifest.json"),
-        model: include_bytes!("../../models/spam-mini/model.onnx"),
-        tokenizer: include_bytes!("../../models/spam-mini/tokenizer.json"),
-    }
+    embedded_bundle!("spam-mini")
 }

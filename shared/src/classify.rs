@@ -183,7 +183,7 @@ impl Classifier {
             )));
         }
         let probabilities = match self.0.manifest.output.activation {
-            Activation::Softmax => softmax(output),
+            Activation::Softmax => softmax(output, 1.0),
             Activation::None => output.to_vec(),
         };
         let (best, &score) = probabilities
@@ -212,10 +212,14 @@ fn ms(duration: std::time::Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
-/// Numerically stable softmax.
-fn softmax(logits: &[f32]) -> Vec<f32> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = logits.iter().map(|&x| (x - max).exp()).collect();
+/// Numerically stable softmax of `values / temperature` (1 for logits; the embedding
+/// model's temperature for cosine similarities, see [`crate::zeroshot`]).
+pub(crate) fn softmax(values: &[f32], temperature: f32) -> Vec<f32> {
+    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = values
+        .iter()
+        .map(|&x| ((x - max) / temperature).exp())
+        .collect();
     let sum: f32 = exps.iter().sum();
     exps.into_iter().map(|e| e / sum).collect()
 }
@@ -226,7 +230,7 @@ mod tests {
 
     #[test]
     fn softmax_sums_to_one_and_survives_large_logits() {
-        let p = softmax(&[1000.0, 1001.0]);
+        let p = softmax(&[1000.0, 1001.0], 1.0);
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert!(p[1] > p[0]);
         assert!(p.iter().all(|x| x.is_finite()));

@@ -160,9 +160,5 @@ pub(crate) fn normalize(vector: &mut [f32]) {
 /// The default embedding bundle (`models/potion-base-2m`), compiled into the binary.
 #[cfg(feature = "embedded-model")]
 pub fn embedded() -> BundleBytes<'static> {
-    BundleBytes {
-        manifest: include_bytes!("../../models/potion-base-2m/manifest.json"),
-        model: include_bytes!("../../models/potion-base-2m/model.onnx"),
-        tokenizer: include_bytes!("../../models/potion-base-2m/tokenizer.json"),
-    }
+    crate::bundle::embedded_bundle!("potion-base-2m")
 }

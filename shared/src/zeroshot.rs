@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::classify::{Scores, Timings};
+use crate::classify::{softmax, Scores, Timings};
 use crate::embed::{normalize, Embedder};
 use crate::error::Result;
 use crate::schema::{Anchors, FieldKind, ParseSchema, Prototype};
@@ -215,20 +215,6 @@ fn add(sum: &mut [f32], vector: &[f32], weight: f32) {
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// Softmax of `similarities / temperature`, stable for any input.
-fn softmax(similarities: &[f32], temperature: f32) -> Vec<f32> {
-    let max = similarities
-        .iter()
-        .copied()
-        .fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = similarities
-        .iter()
-        .map(|s| ((s - max) / temperature).exp())
-        .collect();
-    let sum: f32 = exps.iter().sum();
-    exps.into_iter().map(|e| e / sum).collect()
 }
 
 #[cfg(test)]
