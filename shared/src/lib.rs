@@ -22,6 +22,7 @@ pub mod embed;
 pub mod error;
 pub mod escalation;
 pub mod http;
+mod json_number;
 mod loaded;
 pub mod manifest;
 pub mod memory;

@@ -60,6 +60,7 @@ pub const PARSE_CASES: &[(&str, Case)] = named_cases![parse_cases:
     parse_inline_schema_matches_the_named_one,
     parse_risk_areas,
     parse_answers_only_allowed_values,
+    parse_integers_exactly,
     classify_with_ad_hoc_labels,
     models_lists_the_embedding_model_and_schemas,
 ];
