@@ -52,6 +52,8 @@ pub const CASES: &[(&str, Case)] = named_cases![cases:
     long_text_is_truncated_and_flagged,
     accepts_json_content_type_with_parameters,
     largest_allowed_request_fits_in_memory,
+    padding_does_not_hide_the_text,
+    typed_control_tokens_are_plain_text,
 ];
 
 /// The cases of `/v1/parse` and ad-hoc labels, by name.
