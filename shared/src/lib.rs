@@ -33,6 +33,7 @@ pub mod schema;
 pub mod settings;
 pub mod tokenize;
 mod tokenizer_guard;
+pub mod windows;
 pub mod zeroshot;
 
 pub use budget::{BudgetExceeded, Budgets};

@@ -282,3 +282,34 @@ pub fn typed_control_tokens_are_plain_text(client: &Client) {
         }
     }
 }
+
+/// A benign paragraph an attacker puts before a spam text to dilute it.
+pub(crate) const BENIGN_PARAGRAPH: &str = "Thanks for getting back to me so quickly. I talked it over with the team this morning and we agreed to move the planning meeting to Thursday afternoon, after lunch, so that everyone who is travelling can join. I will send round the notes from last week and the updated schedule before then. Let me know if anything else should go on the agenda.";
+
+/// Cheap dilution does not hide spam: filler words, a benign paragraph or typed control
+/// tokens before (or a paragraph after) a spam text leave it spam, because the model
+/// reads short windows too and a confident `spam` in any window wins. Ham with the same
+/// filler stays ham, and the answer still reports what was read.
+pub fn dilution_does_not_hide_spam(client: &Client) {
+    let max_tokens = budget(client, "max_tokens") as u64;
+    let the = "the ".repeat(100);
+    let sep = "[SEP] ".repeat(10);
+    for spam in [SHORT_SPAM, SPAM[0]] {
+        for text in [
+            format!("{the}{spam}"),
+            format!("{BENIGN_PARAGRAPH} {spam}"),
+            format!("{sep}{spam}"),
+            format!("{spam} {BENIGN_PARAGRAPH}"),
+        ] {
+            let body = classify(client, &text);
+            assert_eq!(body["label"], "spam", "{:.60}...: {body}", text);
+            assert!(body["tokens"].as_u64() <= Some(max_tokens), "{body}");
+        }
+    }
+    for ham in HAM {
+        let body = classify(client, &format!("{the}{ham}"));
+        assert_eq!(body["label"], "ham", "{ham:.60}: {body}");
+    }
+    let short = classify(client, &format!("{the}{SHORT_SPAM}"));
+    assert_eq!(short["truncated"], false, "every token was read: {short}");
+}

@@ -54,6 +54,7 @@ pub const CASES: &[(&str, Case)] = named_cases![cases:
     largest_allowed_request_fits_in_memory,
     padding_does_not_hide_the_text,
     typed_control_tokens_are_plain_text,
+    dilution_does_not_hide_spam,
 ];
 
 /// The cases of `/v1/parse` and ad-hoc labels, by name.
