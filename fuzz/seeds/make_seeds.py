@@ -106,6 +106,35 @@ def schema_seeds():
     write("schema", "every-type", json.dumps({"text": "hi", "schema": every_type, "threshold": 0.5}).encode())
     write("schema", "named", b'{"text": "hi", "schema": "support-ticket"}')
     write("schema", "unsupported", b'{"text": "hi", "schema": {"type": "object", "properties": {"x": {"type": "string", "pattern": "a"}}}}')
+    boundary_number_seeds()
+
+
+# Numbers where an f64 and an exact integer disagree, or that overflow one: 2^53 +/- 1,
+# the i64/u64 limits, -0.0, 1e308, a huge multipleOf. Written as raw JSON text so that
+# the spelling (1.0 against 1, 9007199254740993 against its f64 rounding) reaches the target.
+BOUNDARY_SCHEMAS = {
+    "int-past-2-53": '{"type": "integer", "minimum": 9007199254740993, "maximum": 9007199254740995, "description": "d"}',
+    "int-below-minus-2-53": '{"type": "integer", "minimum": -9007199254740995, "maximum": -9007199254740993, "description": "d"}',
+    "oneof-past-2-53": '{"type": "integer", "oneOf": [{"const": 9007199254740992}, {"const": 9007199254740993}, {"const": 9007199254740994}], "minimum": 9007199254740993, "description": "d"}',
+    "enum-past-2-53": '{"type": "integer", "enum": [9007199254740992, 9007199254740993], "maximum": 9007199254740992.0, "description": "d"}',
+    "float-bound-2-53": '{"type": "integer", "minimum": 9007199254740993.0, "maximum": 9007199254740995.5, "description": "d"}',
+    "u64-max": '{"type": "integer", "minimum": 18446744073709551614, "maximum": 18446744073709551615, "description": "d"}',
+    "u64-max-plus-1": '{"type": "integer", "minimum": 18446744073709551615, "maximum": 18446744073709551616, "description": "d"}',
+    "i64-min": '{"type": "integer", "minimum": -9223372036854775808, "maximum": -9223372036854775807, "description": "d"}',
+    "i64-min-minus-1": '{"type": "integer", "minimum": -9223372036854775809, "maximum": -9223372036854775808, "description": "d"}',
+    "negative-zero": '{"type": "integer", "enum": [-0.0, 0, 1], "description": "d"}',
+    "float-enum": '{"type": "integer", "enum": [1.0, 2.0, 3.0], "description": "d"}',
+    "const-1e308": '{"type": "integer", "const": 1e308, "description": "d"}',
+    "range-1e308": '{"type": "integer", "minimum": -1e308, "maximum": 1e308, "description": "d"}',
+    "multiple-of-huge": '{"type": "integer", "minimum": 0, "maximum": 3, "multipleOf": 1e308, "description": "d"}',
+    "number-subnormal": '{"type": "number", "minimum": 5e-324, "maximum": 1, "description": "d"}',
+}
+
+
+def boundary_number_seeds():
+    for name, prop in BOUNDARY_SCHEMAS.items():
+        body = '{"text": "account 9007199254740993", "schema": {"type": "object", "required": ["n"], "properties": {"n": %s}}}' % prop
+        write("schema", name, body.encode())
 
 
 def write(target, name, data):

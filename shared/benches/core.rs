@@ -107,6 +107,37 @@ fn infer(c: &mut Criterion) {
         });
     }
     group.finish();
+    tokenize_worst_case(c);
+}
+
+/// Tokenizer CPU on the worst texts the 32 KiB text budget lets through: the whole text
+/// is tokenized (in 2 KiB chunks) when it makes few tokens, so these bound a text's
+/// tokenizer time. Padding before a short spam, an over-long word, ordinary words.
+fn tokenize_worst_case(c: &mut Criterion) {
+    let classifier = Classifier::load(bundle::embedded(), Budgets::default()).expect("loads");
+    let max = classifier.budgets().max_text_bytes;
+    let fill = |unit: &str| unit.repeat(max / unit.len())[..].to_owned();
+    let texts = [
+        ("spaces", fill(" ")),
+        ("zero_width_spaces", fill("\u{200b}")),
+        ("tag_characters", fill("\u{e0041}")),
+        ("one_word", fill("x")),
+        ("words", fill("word ")),
+        ("control_tokens", fill("[SEP] ")),
+    ];
+    let mut group = c.benchmark_group("tokenize_32KiB");
+    for (name, text) in &texts {
+        assert!(text.len() <= max);
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                classifier
+                    .encoder()
+                    .encode(black_box(text))
+                    .expect("encodes")
+            })
+        });
+    }
+    group.finish();
 }
 
 /// `/v1/parse`: loading the embedding model, compiling a schema (what a cache miss costs),

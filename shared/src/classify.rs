@@ -6,10 +6,11 @@ use crate::budget::Budgets;
 use crate::bundle::BundleBytes;
 use crate::error::{Result, TriageError};
 use crate::loaded::{ConfiguredBundle, LoadedBundle};
-use crate::manifest::{Activation, Manifest, Task};
+use crate::manifest::{Activation, Manifest, Task, Windows};
 use crate::memory::MemoryEstimate;
 use crate::settings::Settings;
 use crate::tokenize::{Encoded, TextEncoder};
+use crate::windows;
 use web_time::Instant;
 
 /// One text's classification.
@@ -23,9 +24,11 @@ pub struct Classification {
     pub confident: bool,
     /// Every label's score, in the manifest's label order.
     pub scores: Scores,
-    /// True when the text was longer than the token budget and its tail was not read.
+    /// True when some of the text's tokens were in no window the model read: with one
+    /// window, when the text was longer than the token budget.
     pub truncated: bool,
-    /// Tokens the model saw, special tokens included.
+    /// Tokens of the window the answer comes from, special tokens included (at most the
+    /// token budget).
     pub tokens: usize,
 }
 
@@ -144,6 +147,13 @@ impl Classifier {
         texts: &[S],
         timings: &mut Timings,
     ) -> Result<Vec<Classification>> {
+        if let Some(windows) = &self.0.manifest.windows {
+            self.0.budgets.check_texts(texts)?;
+            return texts
+                .iter()
+                .map(|text| self.classify_windows(text.as_ref(), windows, timings))
+                .collect();
+        }
         let started = Instant::now();
         let encoded = self.encode_batch(texts)?;
         timings.tokenize_ms += ms(started.elapsed());
@@ -158,6 +168,48 @@ impl Classifier {
         self.classify_batch_timed(&[text], timings)?
             .pop()
             .ok_or_else(|| TriageError::Inference("no result for the text".into()))
+    }
+
+    /// Reads one text in up to three windows ([`windows::spans`]) and answers with the
+    /// most confident severe label any window is confident in, else the head window's
+    /// answer. Costs up to three model runs on at most `max_tokens` tokens each, and
+    /// tokenizing the whole text (at most `max_text_bytes`).
+    fn classify_windows(
+        &self,
+        text: &str,
+        windows: &Windows,
+        timings: &mut Timings,
+    ) -> Result<Classification> {
+        let started = Instant::now();
+        let encoder = &self.0.encoder;
+        let room = encoder.max_tokens() - encoder.added_by_processor();
+        // A token is at least one byte of text, so this reads the whole text.
+        let (ids, _) = encoder.text_tokens(text, text.len())?;
+        let spans = windows::spans(ids.len(), room, windows.short_tokens);
+        let truncated = !windows::cover(&spans, ids.len());
+        let inputs = spans
+            .iter()
+            .map(|span| encoder.with_special_tokens(&ids[span.clone()]))
+            .collect::<Result<Vec<_>>>()?;
+        timings.tokenize_ms += ms(started.elapsed());
+        let mut head = None;
+        let mut severe: Option<Classification> = None;
+        for input in &inputs {
+            let started = Instant::now();
+            let output = self.0.model.run(input)?;
+            timings.inference_ms += ms(started.elapsed());
+            let answer = self.to_classification(&output, truncated, input.len())?;
+            let wins = answer.confident
+                && windows.severe.contains(&answer.label)
+                && severe.as_ref().is_none_or(|best| answer.score > best.score);
+            if wins {
+                severe = Some(answer.clone());
+            }
+            head.get_or_insert(answer);
+        }
+        severe
+            .or(head)
+            .ok_or_else(|| TriageError::Inference("no window was read".into()))
     }
 
     /// Runs the model on one encoded text and reads its scores.

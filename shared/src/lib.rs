@@ -22,6 +22,7 @@ pub mod embed;
 pub mod error;
 pub mod escalation;
 pub mod http;
+mod json_number;
 mod loaded;
 pub mod manifest;
 pub mod memory;
@@ -32,6 +33,7 @@ pub mod schema;
 pub mod settings;
 pub mod tokenize;
 mod tokenizer_guard;
+pub mod windows;
 pub mod zeroshot;
 
 pub use budget::{BudgetExceeded, Budgets};

@@ -96,6 +96,20 @@ pub struct Embedding {
     pub temperature: f32,
 }
 
+/// How a classifier reads texts longer than a short window ([`crate::windows`]): up to
+/// three windows, and a label in `severe` wins when any window gives it a confident
+/// score. Without this section a text is read in one window, its first tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Windows {
+    /// Labels that win when any window is confident in them (`["spam"]`): block-style
+    /// labels, where filler around a message must not hide it.
+    pub severe: Vec<String>,
+    /// Tokens in the short windows (head and tail of the text), special tokens not
+    /// counted; at most the token budget.
+    pub short_tokens: usize,
+}
+
 /// The manifest of a model bundle (`manifest.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,6 +133,9 @@ pub struct Manifest {
     pub embedding: Option<Embedding>,
     /// Below this top score a result is not `confident` (and hybrid routing escalates).
     pub threshold: f32,
+    /// For task `classify`: read long texts in several windows (see [`Windows`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<Windows>,
     pub files: Files,
 }
 
@@ -156,6 +173,16 @@ impl Manifest {
                 }
             }
             (Task::Classify, None) => {}
+        }
+        if let Some(windows) = &self.windows {
+            if let Some(label) = windows.severe.iter().find(|l| !self.labels.contains(l)) {
+                return fail(format!(
+                    "windows.severe names {label:?}, which is not a label"
+                ));
+            }
+            if windows.short_tokens == 0 {
+                return fail("windows.short_tokens must be >= 1".into());
+            }
         }
         if self.max_tokens < 2 {
             return fail(format!("max_tokens must be >= 2, is {}", self.max_tokens));

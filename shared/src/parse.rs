@@ -17,7 +17,7 @@ use crate::classify::{Classification, Scores, Timings};
 use crate::embed::Embedder;
 use crate::error::{Result, TriageError};
 use crate::memory::MemoryEstimate;
-use crate::schema::{LabelSpec, ParseSchema, SchemaBudgets, SchemaError};
+use crate::schema::{FieldKind, LabelSpec, ParseSchema, SchemaBudgets, SchemaError};
 use crate::zeroshot::{FieldAnswer, Prototypes};
 
 /// Compiled schemas kept per process or isolate; the least recently used goes first.
@@ -155,7 +155,8 @@ impl Parser {
         if let Some(hit) = self.lock_cache().get(&key) {
             return Ok(hit.clone());
         }
-        let schema = ParseSchema::from_value(document, bytes, &self.budgets)?;
+        let mut schema = ParseSchema::from_value(document, bytes, &self.budgets)?;
+        keep_values_the_validator_accepts(&mut schema)?;
         let validator =
             jsonschema::validator_for(&schema.document).map_err(|e| SchemaError::Unsupported {
                 pointer: "the root".into(),
@@ -199,9 +200,10 @@ impl Parser {
         }
         let instance = Value::Object(object);
         if let Err(error) = schema.validator.validate(&instance) {
-            return Err(TriageError::Inference(format!(
-                "the decoded object fails its schema: {error}"
-            )));
+            // Every value was checked against its property when the schema was compiled,
+            // so this is a schema whose keywords interact in a way the decoder does not
+            // model: the schema's limit (422 naming the keyword), never a server error.
+            return Err(refusal(&error, "", "the object the decoder built").into());
         }
         let Value::Object(object) = instance else {
             return Err(TriageError::Inference(
@@ -278,6 +280,68 @@ impl Parser {
         self.cache
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Drops every candidate value that the `jsonschema` crate refuses against its property's
+/// own schema, so that the decoder only ever answers with values the post-check accepts
+/// (the decoder reads the keywords of the subset exactly; this holds it to the validator's
+/// reading too). A property left with no value is refused, naming the keyword.
+fn keep_values_the_validator_accepts(schema: &mut ParseSchema) -> Result<(), SchemaError> {
+    for field in &mut schema.fields {
+        let FieldKind::Choice(choices) = &mut field.kind else {
+            continue;
+        };
+        let pointer = format!(
+            "/properties/{}",
+            field.name.replace('~', "~0").replace('/', "~1")
+        );
+        let property = &schema.document["properties"][&field.name];
+        let validator =
+            jsonschema::validator_for(property).map_err(|e| SchemaError::Unsupported {
+                pointer: pointer.clone(),
+                keyword: "schema".into(),
+                reason: format!("is not a valid JSON Schema: {e}"),
+            })?;
+        let mut refused = None;
+        choices.retain(|choice| match validator.validate(&choice.value) {
+            Ok(()) => true,
+            Err(error) => {
+                refused.get_or_insert_with(|| refusal(&error, &pointer, "a value it allows"));
+                false
+            }
+        });
+        if choices.is_empty() {
+            return Err(refused.unwrap_or_else(|| SchemaError::Unsupported {
+                pointer,
+                keyword: "type".into(),
+                reason: "leaves no value the schema allows".into(),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// A 422 for a value the validator refuses: the keyword is the last step of the error's
+/// schema path (`/properties/n/maximum` -> `maximum`), the pointer the rest of it under
+/// `prefix` (the schema the validator was built from).
+fn refusal(error: &jsonschema::ValidationError<'_>, prefix: &str, what: &str) -> SchemaError {
+    let path = error.schema_path().as_str();
+    let (parent, keyword) = path.rsplit_once('/').unwrap_or(("", path));
+    let pointer = format!("{prefix}{parent}");
+    SchemaError::Unsupported {
+        pointer: if pointer.is_empty() {
+            "the root".into()
+        } else {
+            pointer
+        },
+        keyword: if keyword.is_empty() {
+            "schema"
+        } else {
+            keyword
+        }
+        .to_owned(),
+        reason: format!("refuses {what} ({error}): the decoder cannot satisfy it"),
     }
 }
 

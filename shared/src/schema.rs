@@ -5,10 +5,15 @@
 //! The subset: an object schema with `properties` and `required`; each property a
 //! `string` (`enum`, `const`, or `oneOf`/`anyOf` branches of `const`), a `boolean`, an
 //! `integer` (a finite list, or `minimum`..=`maximum`) or a `number` in [0, 1] (`minimum`,
-//! `maximum`). A branch may describe its value with `title`, `description` and
+//! `maximum`). Integer keywords are read exactly (see [`crate::json_number`]), and an
+//! integer is answered as a JSON integer (`1`, never `1.0`) within the `i64`/`u64` range. A branch may describe its value with `title`, `description` and
 //! `examples`: the examples are texts that mean that value, the few shots of few-shot.
 
+use std::cmp::Ordering;
+
 use serde_json::{Map, Value};
+
+use crate::json_number::{integer_value, same_value, Exact};
 
 /// Caps on a schema, so that a hostile one cannot exhaust memory or CPU: every value and
 /// prototype text is embedded once per compiled schema.
@@ -331,14 +336,6 @@ fn check_draft(root: &Map<String, Value>) -> Result<(), SchemaError> {
     }
 }
 
-/// JSON Schema's equality: numbers by value (1 and 1.0 are the same), the rest as JSON.
-fn same_value(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) if a.is_number() && b.is_number() => x == y,
-        _ => a == b,
-    }
-}
-
 fn required_names<'a>(
     root: &'a Map<String, Value>,
     properties: &Map<String, Value>,
@@ -430,13 +427,15 @@ fn field_kind(
         .into_iter()
         .filter(|value| matches_type(value, kind))
         .filter(|value| {
-            object
-                .get("enum")
-                .is_none_or(|e| e.as_array().is_some_and(|e| e.contains(value)))
+            object.get("enum").is_none_or(|e| {
+                e.as_array()
+                    .is_some_and(|e| e.iter().any(|v| same_value(v, value)))
+            })
         })
-        .filter(|value| object.get("const").is_none_or(|c| c == value))
+        .filter(|value| object.get("const").is_none_or(|c| same_value(c, value)))
         .filter(|value| within(value, minimum, maximum))
-        .collect();
+        .map(|value| as_integer_if(kind, value, pointer))
+        .collect::<Result<_, _>>()?;
     if allowed.is_empty() {
         let keyword = ["oneOf", "anyOf", "enum", "const", "minimum", "maximum"]
             .into_iter()
@@ -460,7 +459,7 @@ fn field_kind(
     for value in allowed {
         let texts = branches
             .as_ref()
-            .and_then(|b| b.iter().find(|(v, _)| *v == value))
+            .and_then(|b| b.iter().find(|(v, _)| same_value(v, &value)))
             .map(|(_, texts)| texts.clone())
             .unwrap_or_default();
         let prototype = if !texts.is_empty() {
@@ -468,11 +467,9 @@ fn field_kind(
         } else if let Some(text) = value.as_str() {
             Prototype::Texts(vec![humanize(text)])
         } else {
-            let at = match (&value, low, high) {
-                (Value::Bool(b), _, _) => f64::from(u8::from(*b)),
-                (Value::Number(n), Some(low), Some(high)) if high > low => {
-                    (n.as_f64().unwrap_or(low) - low) / (high - low)
-                }
+            let at = match (&value, Exact::of(&value), low, high) {
+                (Value::Bool(b), _, _, _) => f64::from(u8::from(*b)),
+                (_, Some(v), Some(low), Some(high)) => position(v, low, high),
                 _ => 1.0,
             };
             Prototype::Scale {
@@ -607,21 +604,38 @@ fn bound(
     object: &Map<String, Value>,
     pointer: &str,
     keyword: &str,
-) -> Result<Option<f64>, SchemaError> {
+) -> Result<Option<Exact>, SchemaError> {
     match object.get(keyword) {
         None => Ok(None),
-        Some(value) => value
-            .as_f64()
-            .filter(|v| v.is_finite())
+        Some(value) => Exact::of(value)
             .map(Some)
             .ok_or_else(|| SchemaError::unsupported(pointer, keyword, "must be a number")),
     }
 }
 
+/// An allowed value of an `integer` field written as a JSON integer (`1.0` -> `1`), so
+/// typed clients read an integer; refused naming the keyword that allows it when it is
+/// beyond the 64-bit integers JSON parsers keep exactly. Other values pass unchanged.
+fn as_integer_if(kind: &str, value: Value, pointer: &str) -> Result<Value, SchemaError> {
+    if kind != "integer" || value.is_i64() || value.is_u64() {
+        return Ok(value);
+    }
+    Exact::of(&value)
+        .and_then(Exact::integer)
+        .and_then(integer_value)
+        .ok_or_else(|| {
+            SchemaError::unsupported(
+                pointer,
+                "enum",
+                format!("allows {value}, beyond the 64-bit integers the decoder answers with"),
+            )
+        })
+}
+
 fn integer_range(
     pointer: &str,
-    minimum: Option<f64>,
-    maximum: Option<f64>,
+    minimum: Option<Exact>,
+    maximum: Option<Exact>,
     budgets: &SchemaBudgets,
 ) -> Result<Vec<Value>, SchemaError> {
     let (Some(minimum), Some(maximum)) = (minimum, maximum) else {
@@ -636,35 +650,48 @@ fn integer_range(
             "is needed: an integer is decoded among minimum..=maximum",
         ));
     };
+    // Exact: bounds past 2^53 are not rounded, and those beyond i128 saturate (which
+    // only makes the span larger or the values unwritable, both refused below).
     let (low, high) = (minimum.ceil(), maximum.floor());
-    let span = high - low + 1.0;
-    if span < 1.0 {
+    if high < low {
         return Err(SchemaError::unsupported(
             pointer,
             "maximum",
             "is below minimum: no integer is allowed",
         ));
     }
-    if span > budgets.max_values as f64 {
+    let span = high.abs_diff(low).saturating_add(1);
+    if span > budgets.max_values as u128 {
         return Err(SchemaError::TooLarge {
             what: "values in one property",
             limit: budgets.max_values,
-            actual: if span >= usize::MAX as f64 {
-                usize::MAX
-            } else {
-                span as usize
-            },
+            actual: usize::try_from(span).unwrap_or(usize::MAX),
         });
     }
-    Ok((low as i64..=high as i64).map(Value::from).collect())
+    (low..=high)
+        .map(|i| {
+            integer_value(i).ok_or_else(|| {
+                let keyword = if integer_value(low).is_none() {
+                    "minimum"
+                } else {
+                    "maximum"
+                };
+                SchemaError::unsupported(
+                    pointer,
+                    keyword,
+                    format!("allows {i}, beyond the 64-bit integers the decoder answers with"),
+                )
+            })
+        })
+        .collect()
 }
 
 fn unit_bounds(
     pointer: &str,
-    minimum: Option<f64>,
-    maximum: Option<f64>,
+    minimum: Option<Exact>,
+    maximum: Option<Exact>,
 ) -> Result<(f64, f64), SchemaError> {
-    match (minimum, maximum) {
+    match (minimum.map(Exact::approx), maximum.map(Exact::approx)) {
         (Some(min), Some(max))
             if (0.0..=1.0).contains(&min) && (0.0..=1.0).contains(&max) && min < max =>
         {
@@ -698,24 +725,45 @@ fn matches_type(value: &Value, kind: &str) -> bool {
     match kind {
         "string" => value.is_string(),
         "boolean" => value.is_boolean(),
-        "integer" => value.as_f64().is_some_and(|v| v.fract() == 0.0),
+        "integer" => Exact::of(value).is_some_and(Exact::is_integer),
         _ => value.is_number(),
     }
 }
 
-fn within(value: &Value, minimum: Option<f64>, maximum: Option<f64>) -> bool {
-    match value.as_f64() {
-        Some(v) => minimum.is_none_or(|m| v >= m) && maximum.is_none_or(|m| v <= m),
+/// Whether a number is within `minimum..=maximum`, compared exactly; other values are.
+fn within(value: &Value, minimum: Option<Exact>, maximum: Option<Exact>) -> bool {
+    match Exact::of(value) {
+        Some(v) => {
+            minimum.is_none_or(|m| v.cmp(m) != Ordering::Less)
+                && maximum.is_none_or(|m| v.cmp(m) != Ordering::Greater)
+        }
         None => true,
     }
 }
 
 /// The smallest and largest number among `values`, for placing them on a scale.
-fn numeric_span(values: &[Value]) -> (Option<f64>, Option<f64>) {
-    let numbers = values.iter().filter_map(Value::as_f64);
-    let low = numbers.clone().reduce(f64::min);
-    let high = numbers.reduce(f64::max);
+fn numeric_span(values: &[Value]) -> (Option<Exact>, Option<Exact>) {
+    let numbers = values.iter().filter_map(Exact::of);
+    let low = numbers
+        .clone()
+        .reduce(|a, b| if b.cmp(a) == Ordering::Less { b } else { a });
+    let high = numbers.reduce(|a, b| if b.cmp(a) == Ordering::Greater { b } else { a });
     (low, high)
+}
+
+/// Where `value` sits between `low` (0) and `high` (1); 1 when they are equal. Integers
+/// are subtracted exactly first, so 2^53 + 1 and 2^53 + 2 get distinct places.
+fn position(value: Exact, low: Exact, high: Exact) -> f64 {
+    if high.cmp(low) != Ordering::Greater {
+        return 1.0;
+    }
+    match (value.integer(), low.integer(), high.integer()) {
+        (Some(v), Some(l), Some(h)) => match (v.checked_sub(l), h.checked_sub(l)) {
+            (Some(from_low), Some(span)) => from_low as f64 / span as f64,
+            _ => (value.approx() - low.approx()) / (high.approx() - low.approx()),
+        },
+        _ => (value.approx() - low.approx()) / (high.approx() - low.approx()),
+    }
 }
 
 fn prototype_texts(kind: &FieldKind) -> usize {
@@ -909,6 +957,96 @@ mod tests {
         };
         let values: Vec<&Value> = values.iter().map(|c| &c.value).collect();
         assert_eq!(values, [&json!(0), &json!(2), &json!(4)]);
+    }
+
+    fn values_of(document: Value) -> Vec<Value> {
+        let schema = read(document).unwrap();
+        let FieldKind::Choice(choices) = &schema.fields[0].kind else {
+            panic!()
+        };
+        choices.iter().map(|c| c.value.clone()).collect()
+    }
+
+    #[test]
+    fn integers_past_2_pow_53_are_read_exactly() {
+        const N: u64 = 9_007_199_254_740_993; // 2^53 + 1
+        let with = |property: Value| json!({"type": "object", "properties": {"n": property}});
+        let range =
+            with(json!({"type": "integer", "minimum": N, "maximum": N + 2, "description": "d"}));
+        assert_eq!(values_of(range), [json!(N), json!(N + 1), json!(N + 2)]);
+        let branches: Vec<Value> = (0..5).map(|i| json!({"const": N - 1 + i})).collect();
+        let one_of = with(
+            json!({"type": "integer", "oneOf": branches, "minimum": N, "maximum": N + 2, "description": "d"}),
+        );
+        assert_eq!(values_of(one_of), [json!(N), json!(N + 1), json!(N + 2)]);
+        let distinct = with(json!({"type": "integer", "enum": [N - 1, N], "description": "d"}));
+        assert_eq!(
+            values_of(distinct).len(),
+            2,
+            "2^53 and 2^53 + 1 are two values"
+        );
+        let top = with(
+            json!({"type": "integer", "minimum": u64::MAX - 1, "maximum": u64::MAX, "description": "d"}),
+        );
+        assert_eq!(values_of(top), [json!(u64::MAX - 1), json!(u64::MAX)]);
+        let bottom = with(
+            json!({"type": "integer", "minimum": i64::MIN, "maximum": i64::MIN + 1, "description": "d"}),
+        );
+        assert_eq!(values_of(bottom), [json!(i64::MIN), json!(i64::MIN + 1)]);
+        let fractional =
+            with(json!({"type": "integer", "minimum": -1.5, "maximum": 1.5, "description": "d"}));
+        assert_eq!(values_of(fractional), [json!(-1), json!(0), json!(1)]);
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_are_refused_naming_the_keyword() {
+        let with = |property: Value| json!({"type": "object", "properties": {"n": property}});
+        assert_eq!(
+            keyword(with(
+                json!({"type": "integer", "minimum": 1e20, "maximum": 1e20, "description": "d"})
+            )),
+            "minimum"
+        );
+        assert_eq!(
+            keyword(with(
+                json!({"type": "integer", "minimum": -1e20, "maximum": -1e20, "description": "d"})
+            )),
+            "minimum"
+        );
+        assert_eq!(
+            keyword(with(
+                json!({"type": "integer", "enum": [1, 1e300], "description": "d"})
+            )),
+            "enum"
+        );
+        assert_eq!(
+            keyword(with(
+                json!({"type": "integer", "minimum": 0, "maximum": 3, "multipleOf": 1e308, "description": "d"})
+            )),
+            "multipleOf"
+        );
+    }
+
+    #[test]
+    fn integer_values_are_written_as_integers() {
+        let with = |property: Value| json!({"type": "object", "properties": {"n": property}});
+        let floats = values_of(with(
+            json!({"type": "integer", "enum": [1.0, 2.0, 3.0], "description": "d"}),
+        ));
+        assert_eq!(floats, [json!(1), json!(2), json!(3)]);
+        assert!(floats.iter().all(Value::is_u64));
+        let negative_zero = values_of(with(
+            json!({"type": "integer", "const": -0.0, "description": "d"}),
+        ));
+        assert_eq!(negative_zero, [json!(0)]);
+        let numbers = values_of(with(
+            json!({"type": "number", "enum": [1.0, 2.5], "description": "d"}),
+        ));
+        assert_eq!(
+            numbers,
+            [json!(1.0), json!(2.5)],
+            "a number field keeps its spelling"
+        );
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! a file must be refused at load, as a typed error naming it. Each check names the
 //! panic it prevents; the `bundle` fuzz target found them.
 
+use std::collections::BTreeSet;
+
 use serde::de::IgnoredAny;
 use serde_json::Value;
 use tokenizers::normalizers::precompiled::Precompiled;
@@ -40,6 +42,61 @@ pub(crate) fn check_loaded(tokenizer: &Tokenizer) -> Result<u32, String> {
     let value = serde_json::to_value(processor).map_err(|e| e.to_string())?;
     check_templates(&value)?;
     Ok(vocab_max.max(max_special_id(&value)))
+}
+
+/// Ids of every special token of a loaded tokenizer: the added tokens marked `special`
+/// and the post-processor's (`"ids": [...]` in its templates). User text must never
+/// produce one of them.
+pub(crate) fn special_ids(tokenizer: &Tokenizer) -> Result<BTreeSet<u32>, String> {
+    let mut ids: BTreeSet<u32> = tokenizer
+        .get_added_tokens_decoder()
+        .into_iter()
+        .filter(|(_, token)| token.special)
+        .map(|(id, _)| id)
+        .collect();
+    if let Some(processor) = tokenizer.get_post_processor() {
+        let value = serde_json::to_value(processor).map_err(|e| e.to_string())?;
+        collect_ids(&value, &mut ids);
+    }
+    // The model's own unknown token is what it makes of text it has no piece for (and
+    // what it was trained on): text may produce it.
+    let model = serde_json::to_value(tokenizer.get_model()).map_err(|e| e.to_string())?;
+    let unk = match (model.get("unk_token"), model.get("unk_id")) {
+        (Some(Value::String(token)), _) => tokenizer.token_to_id(token),
+        (_, Some(id)) => id.as_u64().and_then(|id| u32::try_from(id).ok()),
+        _ => None,
+    };
+    if let Some(unk) = unk {
+        ids.remove(&unk);
+    }
+    Ok(ids)
+}
+
+/// Every id under an `"ids"` array in `value`.
+fn collect_ids(value: &Value, out: &mut BTreeSet<u32>) {
+    match value {
+        Value::Object(map) => {
+            let own = map
+                .get("ids")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten();
+            out.extend(
+                own.filter_map(Value::as_u64)
+                    .filter_map(|id| u32::try_from(id).ok()),
+            );
+            // BertProcessing and RobertaProcessing: `"sep": ["</s>", 2]`.
+            let pairs = ["sep", "cls"].into_iter().filter_map(|key| map.get(key));
+            out.extend(
+                pairs
+                    .filter_map(|pair| pair.get(1)?.as_u64())
+                    .filter_map(|id| u32::try_from(id).ok()),
+            );
+            map.values().for_each(|v| collect_ids(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_ids(v, out)),
+        _ => {}
+    }
 }
 
 /// The largest id among the post-processor's special tokens (`"ids": [...]`).

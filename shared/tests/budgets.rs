@@ -30,8 +30,17 @@ fn huge_text_without_spaces_is_bounded_and_flagged() {
     let result = c
         .classify(&"x".repeat(c.budgets().max_text_bytes))
         .expect("classifies");
-    assert!(result.truncated);
+    // Tokenized in 2 KiB chunks, each an over-long word WordPiece reads as one [UNK]:
+    // the whole text is read, in a bounded number of tokenizer calls, and not truncated.
+    assert!(!result.truncated, "{result:?}");
     assert!(result.tokens <= c.budgets().max_tokens);
+    let padded = format!("{}cheap pills", " ".repeat(c.budgets().max_text_bytes - 11));
+    let result = c.classify(&padded).expect("classifies");
+    let plain = c.classify("cheap pills").expect("classifies");
+    assert_eq!(
+        result, plain,
+        "32 KiB of spaces before a text change nothing"
+    );
 }
 
 #[test]

@@ -196,3 +196,124 @@ pub fn largest_allowed_request_fits_in_memory(client: &Client) {
         );
     }
 }
+
+/// A short spam text, as typed into a form: spam on its own.
+pub(crate) const SHORT_SPAM: &str =
+    "WIN a FREE cruise!!! Click here http://cheap-prize.example/win";
+
+/// Characters that make no token (spaces, newlines, zero-width spaces, Unicode tag
+/// characters) before a text change nothing the model reads: the words are never pushed
+/// out of the window by padding, whatever the text budget.
+pub fn padding_does_not_hide_the_text(client: &Client) {
+    let max_text = budget(client, "max_text_bytes");
+    for text in [SHORT_SPAM, SPAM[0]] {
+        let plain = classify(client, text);
+        for (pad, count) in [
+            (" ", 8_200),
+            ("\n", 8_200),
+            ("\u{200b}", 2_800),
+            ("\u{e0041}", 2_100),
+            ("\u{200b} \u{e0020}\r\n", 2_000),
+        ] {
+            let padded = format!("{}{text}", pad.repeat(count));
+            assert!(padded.len() <= max_text, "inside the text budget");
+            let body = classify(client, &padded);
+            for key in ["label", "tokens", "truncated"] {
+                assert_eq!(
+                    body[key], plain[key],
+                    "{count} x {pad:?}: {body} vs {plain}"
+                );
+            }
+            let (a, b) = (body["score"].as_f64(), plain["score"].as_f64());
+            assert!(
+                a.zip(b).is_some_and(|(a, b)| (a - b).abs() < 1e-4),
+                "{count} x {pad:?}: {body} vs {plain}"
+            );
+        }
+    }
+    let plain = classify(client, SHORT_SPAM);
+    assert_eq!(plain["label"], "spam", "{plain}");
+}
+
+/// Control tokens typed into a text (`[SEP]`, `[CLS]`, `[PAD]`, `[MASK]`, `<s>`,
+/// `</s>`, `<|endoftext|>`) are read as the text they are, never as the special tokens
+/// the tokenizer adds itself: the answer is the one for the same characters spaced apart
+/// (`[ SEP ]`, which no tokenizer reads as a special token), to the last digit, on a
+/// tokenizer that splits punctuation (WordPiece, as the shipped model's).
+pub fn typed_control_tokens_are_plain_text(client: &Client) {
+    for spam in [SHORT_SPAM, SPAM[0], SPAM[2]] {
+        let plain = classify(client, spam);
+        assert_eq!(plain["label"], "spam", "{plain}");
+        for control in [
+            "[SEP]",
+            "[CLS]",
+            "[PAD]",
+            "[MASK]",
+            "<s>",
+            "</s>",
+            "<|endoftext|>",
+        ] {
+            let typed = classify(
+                client,
+                &format!("{}{spam}", format!("{control} ").repeat(10)),
+            );
+            let spaced: String = control
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_punctuation() {
+                        format!(" {c} ")
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect::<String>()
+                + " ";
+            let as_text = classify(client, &format!("{}{spam}", spaced.repeat(10)));
+            for key in ["label", "score", "tokens", "truncated"] {
+                assert_eq!(
+                    typed[key], as_text[key],
+                    "{control:?} x 10: {typed} vs {as_text}"
+                );
+            }
+        }
+    }
+}
+
+/// A benign paragraph an attacker puts before a spam text to dilute it.
+pub(crate) const BENIGN_PARAGRAPH: &str = "Thanks for getting back to me so quickly. I talked it over with the team this morning and we agreed to move the planning meeting to Thursday afternoon, after lunch, so that everyone who is travelling can join. I will send round the notes from last week and the updated schedule before then. Let me know if anything else should go on the agenda.";
+
+/// Cheap dilution does not hide spam: 100 filler words, a benign paragraph or typed
+/// control tokens before a real spam email, or a paragraph after a short spam text, leave
+/// it spam, because the model also reads short windows and a confident `spam` in any
+/// window wins. Ham with the same filler stays ham, and `tokens` stays within the budget.
+/// (Filler before a spam text of about 20 tokens still dilutes its 48-token windows: see
+/// the model card's dilution section.)
+pub fn dilution_does_not_hide_spam(client: &Client) {
+    let max_tokens = budget(client, "max_tokens") as u64;
+    let the = "the ".repeat(100);
+    let sep = "[SEP] ".repeat(10);
+    let mut texts: Vec<String> = SPAM
+        .iter()
+        .flat_map(|spam| {
+            [
+                format!("{the}{spam}"),
+                format!("{BENIGN_PARAGRAPH} {spam}"),
+                format!("{sep}{spam}"),
+            ]
+        })
+        .collect();
+    texts.push(format!("{SHORT_SPAM} {BENIGN_PARAGRAPH}"));
+    for text in &texts {
+        let body = classify(client, text);
+        assert_eq!(body["label"], "spam", "{:.60}...: {body}", text);
+        assert!(body["tokens"].as_u64() <= Some(max_tokens), "{body}");
+    }
+    for ham in HAM {
+        for text in [format!("{the}{ham}"), format!("{BENIGN_PARAGRAPH} {ham}")] {
+            let body = classify(client, &text);
+            assert_eq!(body["label"], "ham", "{text:.60}: {body}");
+        }
+    }
+    let short = classify(client, &format!("{the}{SHORT_SPAM}"));
+    assert_eq!(short["truncated"], false, "every token was read: {short}");
+}

@@ -52,6 +52,9 @@ pub const CASES: &[(&str, Case)] = named_cases![cases:
     long_text_is_truncated_and_flagged,
     accepts_json_content_type_with_parameters,
     largest_allowed_request_fits_in_memory,
+    padding_does_not_hide_the_text,
+    typed_control_tokens_are_plain_text,
+    dilution_does_not_hide_spam,
 ];
 
 /// The cases of `/v1/parse` and ad-hoc labels, by name.
@@ -60,6 +63,7 @@ pub const PARSE_CASES: &[(&str, Case)] = named_cases![parse_cases:
     parse_inline_schema_matches_the_named_one,
     parse_risk_areas,
     parse_answers_only_allowed_values,
+    parse_integers_exactly,
     classify_with_ad_hoc_labels,
     models_lists_the_embedding_model_and_schemas,
 ];
