@@ -40,8 +40,10 @@ inputs_key() {
     rustc -vV
     cargo -V
     printf 'args: %s\n' "$args"
-    env | grep -E '^(RUSTFLAGS|CARGO_ENCODED_RUSTFLAGS|RUSTC|RUSTDOC|CARGO_PROFILE_|CARGO_BUILD_|CARGO_TARGET_[A-Z0-9_]+_(RUSTFLAGS|LINKER|RUNNER)|CARGO_UNSTABLE_|WASM_BINDGEN_)' |
-      grep -v '^CARGO_BUILD_JOBS=' | LC_ALL=C sort
+    # Not tool paths (WASM_BINDGEN_BIN: set only once wasm-bindgen is installed) nor the
+    # compiler cache (RUSTC_WRAPPER) nor the job count: they do not change the output.
+    env | grep -E '^(RUSTFLAGS|CARGO_ENCODED_RUSTFLAGS|RUSTC|RUSTC_BOOTSTRAP|CARGO_PROFILE_[A-Z0-9_]+|CARGO_BUILD_[A-Z0-9_]+|CARGO_TARGET_[A-Z0-9_]+_(RUSTFLAGS|LINKER)|CARGO_UNSTABLE_[A-Z0-9_]+|WASM_BINDGEN_[A-Z0-9_]+)=' |
+      grep -vE '^(CARGO_BUILD_JOBS|WASM_BINDGEN_BIN)=' | LC_ALL=C sort
     git ls-files -z --cached --others --exclude-standard --deduplicate -- "$@" |
       while IFS= read -r -d '' file; do
         [[ -f "$file" ]] && printf '%s\0' "$file"
