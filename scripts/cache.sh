@@ -6,7 +6,10 @@
 #
 #   cache_get NAME KEY DEST   copies the entry to DEST; fails when there is none
 #   cache_put NAME KEY FILE   stores FILE as the entry (atomically: a copy, then a rename)
-#   inputs_key PATH...        the key of a cargo build whose sources all lie under PATHs
+#   inputs_key ARGS PATH...   the key of a cargo build run with ARGS whose sources all lie
+#                             under PATHs
+#   wasm_inputs_key ARGS DIR  the same for a wasm adapter in DIR: the workspace's sources
+#                             (core, embedded models and schemas) plus DIR
 
 cache_enabled() { [[ "${TRIAGE_BUILD_CACHE:-on}" != off ]]; }
 
@@ -49,4 +52,11 @@ inputs_key() {
         [[ -f "$file" ]] && printf '%s\0' "$file"
       done | LC_ALL=C sort -z | xargs -0 -r sha256sum
   } | sha256sum | cut -d' ' -f1
+}
+
+# The key of a wasm adapter's cargo build: every source it is built from, the adapter's
+# directory DIR added to the workspace's own. One list, so both adapters key the same files.
+# Usage: wasm_inputs_key "cargo build args..." DIR
+wasm_inputs_key() {
+  inputs_key "$1" Cargo.toml Cargo.lock .cargo shared schemas models "$2"
 }
