@@ -18,10 +18,10 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::TryStreamExt;
 use http::HeaderMap;
-use http_body_util::Full;
-use spin_sdk::http::Request;
-use triage_core::http::{append_server_timing, Service, Step};
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
+use triage_core::http::{append_server_timing, problem_response, Problem, Service, Step};
 use triage_core::{bundle, embed, Classifier, Embedder, PreparedClassifier, PreparedEmbedder};
 
 /// The embedded models (classifier, and embedder for `/v1/parse`), parsed and optimised,
@@ -38,18 +38,71 @@ struct Prepared {
 /// The instance's service: [`PREPARED`] under this deployment's settings.
 static SERVICE: OnceLock<Service> = OnceLock::new();
 
-#[spin_sdk::http_service]
-async fn handle(request: Request) -> http::Response<Full<Bytes>> {
+/// The `wasi:http/incoming-handler@0.2` export. The streaming form (request and response
+/// out-parameter) so that the body is read by [`Service::read_body`], under the body
+/// budget: spin-sdk's other forms read the whole body first, however large.
+#[spin_sdk::http_component]
+async fn handle(request: IncomingRequest, out: ResponseOutparam) {
     let (service, started) = service();
-    let (parts, body) = request.into_parts();
-    let mut response = match service.read_body(&parts.headers, body).await {
-        Ok(bytes) => answer(service, http::Request::from_parts(parts, bytes)).await,
+    let mut response = match request_head(&request) {
+        Ok(parts) => {
+            let body = http_body_util::StreamBody::new(Box::pin(
+                request
+                    .into_body_stream()
+                    .map_ok(|chunk| http_body::Frame::data(Bytes::from(chunk)))
+                    .map_err(|error| error.to_debug_string()),
+            ));
+            match service.read_body(&parts.headers, body).await {
+                Ok(bytes) => answer(service, http::Request::from_parts(parts, bytes)).await,
+                Err(refusal) => refusal,
+            }
+        }
         Err(refusal) => refusal,
     };
     if let Some(started) = started {
         started.report(response.headers_mut());
     }
-    response.map(|body| Full::new(Bytes::from(body)))
+    respond(out, response).await;
+}
+
+/// The request line and headers as the core takes them; a header the `http` crate refuses
+/// is a 400 problem.
+fn request_head(
+    request: &IncomingRequest,
+) -> Result<http::request::Parts, http::Response<Vec<u8>>> {
+    let mut head = http::Request::builder()
+        .method(http::Method::from(request.method()))
+        .uri(request.path_with_query().unwrap_or_else(|| "/".to_owned()));
+    for (name, value) in request.headers().entries() {
+        head = head.header(name, value);
+    }
+    head.body(())
+        .map(|request| request.into_parts().0)
+        .map_err(|error| {
+            problem_response(&Problem::new(
+                http::StatusCode::BAD_REQUEST,
+                "malformed-request",
+                format!("the request line or a header is malformed: {error}"),
+            ))
+        })
+}
+
+/// Writes `response` to the host. Headers are appended one by one, so a repeated header
+/// (`Set-Cookie` in middleware mode) keeps every value, and one the host refuses (hop-by-hop
+/// headers, which the core already drops) is skipped rather than failing the response.
+async fn respond(out: ResponseOutparam, response: http::Response<Vec<u8>>) {
+    let (parts, body) = response.into_parts();
+    let headers = Fields::new();
+    for (name, value) in &parts.headers {
+        let _refused = headers.append(&name.as_str().to_owned(), &value.as_bytes().to_vec());
+    }
+    let outgoing = OutgoingResponse::new(headers);
+    if outgoing.set_status_code(parts.status.as_u16()).is_err() {
+        eprintln!("triage: the host refused status {}", parts.status);
+    }
+    if let Err(error) = out.set_with_body(outgoing, body).await {
+        eprintln!("triage: writing the response body failed: {error}");
+    }
 }
 
 /// Answers with the core, sending the outbound request it asks for, if any (escalation,

@@ -5,8 +5,8 @@
 //! way: `wasmtime serve --env`, `spin up --env`, or `environment` in spin.toml.
 //! With the `spin-variables` feature they come from Spin variables of the setting's own
 //! name (`threshold`, `max_tokens`, ...), declared with their defaults in spin.toml. That
-//! build imports `wasi:config/store@0.2.0-draft-2024-09-27`, which Spin provides and
-//! `wasmtime serve` 48 does not.
+//! build imports `fermyon:spin/variables@2.0.0`, which every Spin since 2.0 provides and
+//! `wasmtime serve` does not.
 
 use triage_core::Settings;
 
@@ -26,17 +26,7 @@ pub fn lookup(key: &'static str) -> Option<String> {
 /// settings ([`triage_core::http::Service::configure`]).
 #[cfg(feature = "spin-variables")]
 pub fn lookup(key: &'static str) -> Option<String> {
-    // An unset variable and a provider failure both keep the default: Spin itself refuses
-    // to start an app whose required variables have no value.
-    bindings::wasi::config::store::get(key).ok().flatten()
-}
-
-#[cfg(feature = "spin-variables")]
-mod bindings {
-    spin_sdk::wit_bindgen::generate!({
-        runtime_path: "spin_sdk::wit_bindgen::rt",
-        world: "spin-variables",
-        path: "wit",
-        generate_all,
-    });
+    // An undefined variable and a provider failure both keep the default: Spin itself
+    // refuses to start an app whose required variables have no value.
+    spin_sdk::variables::get(key).ok()
 }
