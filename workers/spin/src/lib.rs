@@ -57,7 +57,7 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
                 Err(refusal) => refusal,
             }
         }
-        Err(refusal) => refusal,
+        Err(problem) => problem_response(&problem),
     };
     if let Some(started) = started {
         started.report(response.headers_mut());
@@ -67,9 +67,7 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
 
 /// The request line and headers as the core takes them; a header the `http` crate refuses
 /// is a 400 problem.
-fn request_head(
-    request: &IncomingRequest,
-) -> Result<http::request::Parts, http::Response<Vec<u8>>> {
+fn request_head(request: &IncomingRequest) -> Result<http::request::Parts, Problem> {
     let mut head = http::Request::builder()
         .method(http::Method::from(request.method()))
         .uri(request.path_with_query().unwrap_or_else(|| "/".to_owned()));
@@ -79,11 +77,11 @@ fn request_head(
     head.body(())
         .map(|request| request.into_parts().0)
         .map_err(|error| {
-            problem_response(&Problem::new(
+            Problem::new(
                 http::StatusCode::BAD_REQUEST,
                 "malformed-request",
                 format!("the request line or a header is malformed: {error}"),
-            ))
+            )
         })
 }
 
@@ -94,7 +92,7 @@ async fn respond(out: ResponseOutparam, response: http::Response<Vec<u8>>) {
     let (parts, body) = response.into_parts();
     let headers = Fields::new();
     for (name, value) in &parts.headers {
-        let _refused = headers.append(&name.as_str().to_owned(), &value.as_bytes().to_vec());
+        let _refused = headers.append(name.as_str(), value.as_bytes());
     }
     let outgoing = OutgoingResponse::new(headers);
     if outgoing.set_status_code(parts.status.as_u16()).is_err() {
