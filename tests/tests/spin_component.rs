@@ -50,16 +50,25 @@ fn plain_build_loads_the_model_in_each_fresh_instance() {
     each_fresh_instance_reports(Component::Lazy, 2, "model loaded");
 }
 
+/// Instance reuse that neither the count nor the idle timeout ends during the test: wasmtime
+/// drops an instance idle for 1 s by default, which a loaded CI machine can exceed between
+/// two requests, and `wait_until_up` may retry `/healthz` more than once.
+const REUSED_INSTANCES: [&str; 2] = [
+    "--max-instance-reuse-count=64",
+    "--idle-instance-timeout=600s",
+];
+
 #[test]
 fn reused_instances_report_their_start_once() {
     let server = serve(
         Component::Preinitialized,
         MEMORY_CAP_BYTES,
         &[],
-        &["--max-instance-reuse-count=4"],
+        &REUSED_INSTANCES,
     );
     let client = up(&server);
-    // wait_until_up's /healthz was the first request of the first instance.
+    // wait_until_up's /healthz set up the instance (or, after a slow retry, the instances)
+    // that serve these requests.
     let reported = (0..3)
         .filter(|_| instance_timing(&client).is_some())
         .count();
