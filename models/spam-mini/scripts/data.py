@@ -24,6 +24,8 @@ class Example:
     text: str
     label: int  # 1 = spam
     group: str
+    subject: str = ""  # the decoded Subject header alone (emails only)
+    body: str = ""  # the text body alone, whitespace collapsed (emails only)
 
 
 def _decode(part) -> str:
@@ -57,11 +59,16 @@ def _subject(message) -> str:
         return raw
 
 
-def email_to_text(raw: str) -> str:
-    """Subject and body of one raw email, whitespace collapsed."""
+def email_parts(raw: str) -> tuple[str, str]:
+    """Subject and body of one raw email, each whitespace collapsed."""
     message = email.message_from_string(raw, policy=email.policy.compat32)
-    subject = _subject(message)
-    return SPACE.sub(" ", f"{subject}\n{_body(message)}").strip()
+    return SPACE.sub(" ", _subject(message)).strip(), SPACE.sub(" ", _body(message)).strip()
+
+
+def email_to_text(raw: str) -> str:
+    """Subject and body of one raw email, whitespace collapsed: what the model reads."""
+    subject, body = email_parts(raw)
+    return f"{subject} {body}".strip()
 
 
 def load_corpus(package_dir: Path) -> list[Example]:
@@ -70,12 +77,14 @@ def load_corpus(package_dir: Path) -> list[Example]:
     files = sorted((package_dir / "data").glob("*/*.json"))
     for path in files:
         record = json.loads(path.read_text(encoding="utf-8"))
-        text = email_to_text(record["text"])
+        subject, body = email_parts(record["text"])
+        text = f"{subject} {body}".strip()
         key = hashlib.sha256(text.lower().encode()).hexdigest()
         if not text or key in seen:
             continue
         seen.add(key)
-        examples.append(Example(text, int(record["group"].startswith("spam")), record["group"]))
+        examples.append(Example(text, int(record["group"].startswith("spam")), record["group"],
+                                subject, body))
     return examples
 
 
@@ -97,6 +106,14 @@ def snippet(text: str, rng, min_words: int = 5, max_words: int = 40) -> str:
     n = int(rng.integers(min_words, min(max_words, len(words)) + 1))
     start = int(rng.integers(0, len(words) - n + 1))
     return " ".join(words[start : start + n])
+
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def sentences(text: str, count: int) -> str:
+    """The first `count` sentences of `text` (split after `.`, `!` or `?` and a space)."""
+    return " ".join(SENTENCE_END.split(text, maxsplit=count)[:count])
 
 
 def opening(text: str, words: int = 30) -> str:

@@ -74,10 +74,23 @@ def init_embeddings(student, teacher_rows: np.ndarray, seed: int):
         student.tokens.weight.copy_(torch.from_numpy(projected.astype(np.float32)))
 
 
-def batches(ids, labels, soft, size, shuffle, rng):
-    order = rng.permutation(len(ids)) if shuffle else np.arange(len(ids))
-    for start in range(0, len(ids), size):
-        chosen = order[start : start + size]
+def batches(ids, labels, soft, size, shuffle, rng, weights=None):
+    """Padded batches of `size` rows. When shuffling, rows are drawn in random order, sorted
+    by length within each run of 50 batches and the batches shuffled again, so a batch of
+    short texts is not padded to an email's 256 tokens."""
+    weights = np.ones(len(ids), dtype=np.float32) if weights is None else weights
+    if shuffle:
+        order = rng.permutation(len(ids))
+        pool = size * 50
+        chunks = []
+        for start in range(0, len(order), pool):
+            run = sorted(order[start : start + pool], key=lambda i: len(ids[i]))
+            chunks += [run[i : i + size] for i in range(0, len(run), size)]
+        chunks = [chunks[i] for i in rng.permutation(len(chunks))]
+    else:
+        chunks = [np.arange(start, min(start + size, len(ids))) for start in range(0, len(ids), size)]
+    for chosen in chunks:
+        chosen = np.asarray(chosen)
         longest = max(len(ids[i]) for i in chosen)
         x = np.zeros((len(chosen), longest), dtype=np.int64)
         mask = np.zeros_like(x)
@@ -85,7 +98,8 @@ def batches(ids, labels, soft, size, shuffle, rng):
             x[row, : len(ids[i])] = ids[i]
             mask[row, : len(ids[i])] = 1
         yield (torch.from_numpy(x), torch.from_numpy(mask), torch.tensor(labels[chosen]),
-               torch.tensor(soft[chosen], dtype=torch.float32))
+               torch.tensor(soft[chosen], dtype=torch.float32),
+               torch.tensor(weights[chosen], dtype=torch.float32))
 
 
 @torch.no_grad()
@@ -94,32 +108,36 @@ def predict(student, ids, size=128):
     rng = np.random.default_rng(0)
     dummy = np.zeros(len(ids), dtype=np.int64)
     out = []
-    for x, mask, _, _ in batches(ids, dummy, dummy.astype(np.float32), size, False, rng):
+    for x, mask, _, _, _ in batches(ids, dummy, dummy.astype(np.float32), size, False, rng):
         out.append(student(x, mask).softmax(-1)[:, 1].numpy())
     return np.concatenate(out)
 
 
-def train(student, train_ids, train_y, teacher_p, alpha, epochs, lr, seed, evaluate):
-    """AdamW with linear warm-up and cosine decay; loss = (1-alpha) * CE(labels) +
-    alpha * BCE(teacher's probability). Keeps the weights of the best validation epoch."""
+def train(student, train_ids, train_y, teacher_p, alpha, epochs, lr, seed, evaluate, hard_weight=None):
+    """AdamW with linear warm-up and cosine decay; per row, loss = (1-alpha) * hard_weight *
+    CE(label) + alpha * BCE(teacher's probability), averaged over the batch. A row with
+    hard weight 0 and probability 0.5 teaches "cannot know" (text in a language with no spam
+    examples, or mostly [UNK]). Keeps the weights of the best validation epoch."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     train_y = np.asarray(train_y)
     teacher_p = np.asarray(teacher_p, dtype=np.float32)
+    hard_weight = (np.ones(len(train_ids), dtype=np.float32) if hard_weight is None
+                   else np.asarray(hard_weight, dtype=np.float32))
     steps = epochs * math.ceil(len(train_ids) / 32)
     opt = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     best, best_state = -1.0, None
     for epoch in range(epochs):
         student.train()
-        bar = tqdm(batches(train_ids, train_y, teacher_p, 32, True, rng),
+        bar = tqdm(batches(train_ids, train_y, teacher_p, 32, True, rng, hard_weight),
                    total=math.ceil(len(train_ids) / 32), desc=f"epoch {epoch + 1}/{epochs}")
-        for x, mask, y, soft in bar:
+        for x, mask, y, soft, weight in bar:
             logits = student(x, mask)
-            hard = nn.functional.cross_entropy(logits, y)
+            hard = nn.functional.cross_entropy(logits, y, reduction="none") * weight
             p = logits.log_softmax(-1)
-            distil = -(soft * p[:, 1] + (1 - soft) * p[:, 0]).mean()
-            loss = (1 - alpha) * hard + alpha * distil
+            distil = -(soft * p[:, 1] + (1 - soft) * p[:, 0])
+            loss = ((1 - alpha) * hard + alpha * distil).mean()
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(student.parameters(), 1.0)
@@ -127,7 +145,7 @@ def train(student, train_ids, train_y, teacher_p, alpha, epochs, lr, seed, evalu
             sched.step()
             bar.set_postfix(loss=f"{loss.item():.4f}")
         score = evaluate(student)
-        print(f"epoch {epoch + 1}: validation F1 {score:.4f}")
+        print(f"epoch {epoch + 1}: validation score {score:.4f}")
         if score > best:
             best, best_state = score, {k: v.clone() for k, v in student.state_dict().items()}
     student.load_state_dict(best_state)

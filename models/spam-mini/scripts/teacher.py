@@ -17,35 +17,49 @@ def load(model_dir):
 
 @torch.no_grad()
 def embed(tokenizer, model, texts, max_tokens, batch=64) -> np.ndarray:
-    """L2-normalised mean-pooled embeddings, as sentence-transformers computes them."""
+    """L2-normalised mean-pooled embeddings, as sentence-transformers computes them. Texts
+    are embedded in order of length, so short ones are not padded to a long one's length."""
+    order = np.argsort([len(t) for t in texts], kind="stable")
     out = []
     for start in tqdm(range(0, len(texts), batch), desc="teacher embeddings"):
-        enc = tokenizer(texts[start : start + batch], padding=True, truncation=True,
-                        max_length=max_tokens, return_tensors="pt")
+        chunk = [texts[i] for i in order[start : start + batch]]
+        enc = tokenizer(chunk, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
         states = model(**enc).last_hidden_state
         mask = enc["attention_mask"].unsqueeze(-1).float()
         pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-    return np.concatenate(out)
+    embeddings = np.empty((len(texts), out[0].shape[1]), dtype=np.float32) if out else np.zeros((0, 384), np.float32)
+    embeddings[order] = np.concatenate(out) if out else embeddings
+    return embeddings
 
 
-def soft_labels(train_x, train_y, seed):
+def _folds(groups):
+    """5 folds; with `groups`, every row of a group in the same fold (the views of one email,
+    one SMS template), so no fold is scored by a head that saw its near-duplicates."""
+    from sklearn.model_selection import GroupKFold
+
+    return 5 if groups is None else GroupKFold(n_splits=5)
+
+
+def soft_labels(train_x, train_y, seed, groups=None):
     """Out-of-fold spam probabilities for the training set (honest, not memorised), and the
     head fitted on all of it."""
-    head = LogisticRegression(C=10.0, max_iter=5000)
-    oof = cross_val_predict(head, train_x, train_y, cv=5, method="predict_proba")[:, 1]
+    head = LogisticRegression(C=10.0, max_iter=5000, random_state=seed)
+    oof = cross_val_predict(head, train_x, train_y, cv=_folds(groups), groups=groups,
+                            method="predict_proba")[:, 1]
     head.fit(train_x, train_y)
     return oof, head
 
 
-def tfidf_soft_labels(texts, train_y):
-    """Out-of-fold probabilities of a TF-IDF logistic regression on the full texts, and its
-    probabilities for the validation and test splits."""
+def tfidf_soft_labels(train_texts, train_y, others, groups=None):
+    """Out-of-fold probabilities of a TF-IDF logistic regression on the training texts, and
+    its probabilities for each list of texts in `others` (a dict of name to texts)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import make_pipeline
 
     pipeline = make_pipeline(TfidfVectorizer(sublinear_tf=True, min_df=2),
                              LogisticRegression(C=10.0, max_iter=5000))
-    oof = cross_val_predict(pipeline, texts["train"], train_y, cv=5, method="predict_proba")[:, 1]
-    pipeline.fit(texts["train"], train_y)
-    return oof, {k: pipeline.predict_proba(texts[k])[:, 1] for k in ("val", "test")}
+    oof = cross_val_predict(pipeline, train_texts, train_y, cv=_folds(groups), groups=groups,
+                            method="predict_proba")[:, 1]
+    pipeline.fit(train_texts, train_y)
+    return oof, {k: pipeline.predict_proba(v)[:, 1] for k, v in others.items()}
