@@ -218,10 +218,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The bytes of a bundle directory's manifest, model and tokenizer.
+type BundleFiles = (Vec<u8>, Vec<u8>, Vec<u8>);
+
 /// The manifest and the two files it names, from a bundle directory.
-fn read_bundle(
-    dir: &std::path::Path,
-) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>), Box<dyn std::error::Error>> {
+fn read_bundle(dir: &std::path::Path) -> Result<BundleFiles, Box<dyn std::error::Error>> {
     let manifest = std::fs::read(dir.join("manifest.json"))?;
     let parsed: Value = serde_json::from_slice(&manifest)?;
     let file = |name: &str| -> Result<Vec<u8>, Box<dyn std::error::Error>> {
