@@ -95,6 +95,28 @@ macro_rules! embedded_bundle {
 #[cfg(feature = "embedded-model")]
 pub(crate) use embedded_bundle;
 
+/// The classifier bundles compiled in, by name: the default first.
+#[cfg(feature = "embedded-model")]
+pub const EMBEDDED_CLASSIFIERS: [&str; 2] = ["spam-mini", "prompt-guard"];
+
+/// The compiled-in classifier bundle named `name` (one of [`EMBEDDED_CLASSIFIERS`]): what
+/// setting `default_model` (`TRIAGE_DEFAULT_MODEL`) chooses where an adapter serves
+/// compiled-in models (native, Spin). Only a binary that calls this carries
+/// `models/prompt-guard` (1.8 MB): the linker drops bytes nothing refers to.
+///
+/// Errors: [`TriageError::Config`] naming the setting and the bundles compiled in.
+#[cfg(feature = "embedded-model")]
+pub fn embedded_named(name: &str) -> Result<BundleBytes<'static>> {
+    match name {
+        "spam-mini" => Ok(embedded()),
+        "prompt-guard" => Ok(embedded_bundle!("prompt-guard")),
+        _ => Err(TriageError::Config(format!(
+            "setting `default_model` is {name:?}; the compiled-in models are {}",
+            EMBEDDED_CLASSIFIERS.join(", ")
+        ))),
+    }
+}
+
 /// The default bundle (`models/spam-mini`), compiled into the binary.
 #[cfg(feature = "embedded-model")]
 pub fn embedded() -> BundleBytes<'static> {

@@ -20,7 +20,9 @@ pub struct Classification {
     pub label: String,
     /// That label's score, in [0, 1].
     pub score: f32,
-    /// Whether `score` reaches the model's confidence threshold.
+    /// Whether `score` reaches the model's confidence threshold and the model could read
+    /// the window (fewer [`Classification::unknown_tokens`] than the manifest's
+    /// `max_unknown_share` allows).
     pub confident: bool,
     /// Every label's score, in the manifest's label order.
     pub scores: Scores,
@@ -30,6 +32,15 @@ pub struct Classification {
     /// Tokens of the window the answer comes from, special tokens included (at most the
     /// token budget).
     pub tokens: usize,
+    /// How many of those tokens are the tokenizer's unknown token (`[UNK]`): text the
+    /// vocabulary has no piece for. 0 for a tokenizer without an unknown token.
+    pub unknown_tokens: usize,
+    /// False when `unknown_tokens` reach the manifest's `max_unknown_share` of the window's
+    /// text tokens: the model cannot read the text, so the answer is not `confident` and
+    /// hybrid routing escalates it whatever the escalation threshold. Not serialised (the
+    /// answer's `confident` and `unknown_tokens` say it).
+    #[serde(skip)]
+    pub readable: bool,
 }
 
 /// Scores per label (or per allowed value of a parse field); serialised as a JSON object
@@ -198,7 +209,7 @@ impl Classifier {
             let started = Instant::now();
             let output = self.0.model.run(input)?;
             timings.inference_ms += ms(started.elapsed());
-            let answer = self.to_classification(&output, truncated, input.len())?;
+            let answer = self.to_classification(&output, truncated, input)?;
             let wins = answer.confident
                 && windows.severe.contains(&answer.label)
                 && severe.as_ref().is_none_or(|best| answer.score > best.score);
@@ -217,14 +228,16 @@ impl Classifier {
         let started = Instant::now();
         let output = self.0.model.run(&encoded.ids)?;
         timings.inference_ms += ms(started.elapsed());
-        self.to_classification(&output, encoded.truncated, encoded.ids.len())
+        self.to_classification(&output, encoded.truncated, &encoded.ids)
     }
 
+    /// Reads the model's `output` for the window `input` (token ids, special tokens
+    /// included).
     fn to_classification(
         &self,
         output: &[f32],
         truncated: bool,
-        tokens: usize,
+        input: &[i64],
     ) -> Result<Classification> {
         let labels = &self.0.manifest.labels;
         if output.len() != labels.len() {
@@ -243,10 +256,20 @@ impl Classifier {
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(b.1))
             .ok_or_else(|| TriageError::Inference("model gave no scores".into()))?;
+        let unknown_tokens = self.0.encoder.unknown_tokens(input);
+        let text_tokens = input
+            .len()
+            .saturating_sub(self.0.encoder.added_by_processor());
+        let readable = unknown_tokens == 0
+            || self
+                .0
+                .manifest
+                .max_unknown_share
+                .is_none_or(|share| (unknown_tokens as f32) < share * text_tokens as f32);
         Ok(Classification {
             label: labels[best].clone(),
             score,
-            confident: score >= self.0.manifest.threshold,
+            confident: readable && score >= self.0.manifest.threshold,
             scores: Scores(
                 labels
                     .iter()
@@ -255,7 +278,9 @@ impl Classifier {
                     .collect(),
             ),
             truncated,
-            tokens,
+            tokens: input.len(),
+            unknown_tokens,
+            readable,
         })
     }
 }

@@ -21,6 +21,8 @@ pub struct Embedded {
     pub truncated: bool,
     /// Tokens the model saw, special tokens included.
     pub tokens: usize,
+    /// How many of them are the tokenizer's unknown token (`[UNK]`).
+    pub unknown_tokens: usize,
 }
 
 /// An embedding bundle verified and loaded, before deployment settings (kept in a
@@ -134,6 +136,7 @@ impl Embedder {
             vector,
             truncated: encoded.truncated,
             tokens: encoded.ids.len(),
+            unknown_tokens: self.bundle.encoder.unknown_tokens(&encoded.ids),
         })
     }
 }

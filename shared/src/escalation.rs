@@ -117,9 +117,11 @@ impl Escalation {
         }))
     }
 
-    /// Whether `local` should be sent to the remote model.
+    /// Whether `local` should be sent to the remote model: its score is under the
+    /// escalation threshold, or the model could not read the text (mostly `[UNK]`, see
+    /// [`Classification::readable`]).
     pub fn wants(&self, local: &Classification) -> bool {
-        local.score < self.threshold
+        local.score < self.threshold || !local.readable
     }
 
     /// The request that asks the remote model about `text`, carrying the local answer.
@@ -321,6 +323,8 @@ mod tests {
             scores: Scores(vec![("ham".into(), 1.0 - score), ("spam".into(), score)]),
             truncated: false,
             tokens: 9,
+            unknown_tokens: 0,
+            readable: true,
         }
     }
 
@@ -398,6 +402,14 @@ mod tests {
         assert!(escalation.wants(&local(0.61)));
         assert!(!escalation.wants(&local(0.8)));
         assert!(!escalation.wants(&local(0.97)));
+        let unreadable = Classification {
+            readable: false,
+            ..local(0.97)
+        };
+        assert!(
+            escalation.wants(&unreadable),
+            "text the model cannot read escalates"
+        );
     }
 
     #[test]

@@ -256,6 +256,8 @@ impl Parser {
                     scores: answer.scores.unwrap_or(Scores(Vec::new())),
                     truncated: embedded.truncated,
                     tokens: embedded.tokens,
+                    unknown_tokens: embedded.unknown_tokens,
+                    readable: true,
                 })
             })
             .collect()

@@ -46,6 +46,8 @@ pub struct TextEncoder {
     max_token_id: u32,
     /// Ids of every special token: added tokens marked special and the post-processor's.
     special_ids: BTreeSet<u32>,
+    /// The tokenizer model's unknown token, if it has one.
+    unknown_id: Option<u32>,
     /// Special tokens the post-processor adds to one text (2 for `[CLS] .. [SEP]`).
     added_by_processor: usize,
 }
@@ -62,7 +64,8 @@ impl TextEncoder {
         tokenizer_guard::check_file(bytes).map_err(refused)?;
         let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(|e| refused(e.to_string()))?;
         let max_token_id = tokenizer_guard::check_loaded(&tokenizer).map_err(refused)?;
-        let special_ids = tokenizer_guard::special_ids(&tokenizer).map_err(refused)?;
+        let unknown_id = tokenizer_guard::unknown_id(&tokenizer).map_err(refused)?;
+        let special_ids = tokenizer_guard::special_ids(&tokenizer, unknown_id).map_err(refused)?;
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(None)
@@ -76,6 +79,7 @@ impl TextEncoder {
             max_tokens,
             max_token_id,
             special_ids,
+            unknown_id,
             added_by_processor,
         };
         encoder.set_max_tokens(max_tokens)?;
@@ -153,6 +157,14 @@ impl TextEncoder {
             .post_process(Encoding::from_tokens(tokens, 0), None, true)
             .map_err(|e| TriageError::Encode(e.to_string()))?;
         Ok(encoding.get_ids().iter().map(|&id| i64::from(id)).collect())
+    }
+
+    /// How many of `ids` are the tokenizer model's unknown token (`[UNK]`): pieces of text
+    /// its vocabulary has no entry for. 0 for a tokenizer without one.
+    pub fn unknown_tokens(&self, ids: &[i64]) -> usize {
+        self.unknown_id.map_or(0, |unknown| {
+            ids.iter().filter(|&&id| id == i64::from(unknown)).count()
+        })
     }
 
     /// Special tokens the post-processor adds around one text.

@@ -45,9 +45,13 @@ pub(crate) fn check_loaded(tokenizer: &Tokenizer) -> Result<u32, String> {
 }
 
 /// Ids of every special token of a loaded tokenizer: the added tokens marked `special`
-/// and the post-processor's (`"ids": [...]` in its templates). User text must never
-/// produce one of them.
-pub(crate) fn special_ids(tokenizer: &Tokenizer) -> Result<BTreeSet<u32>, String> {
+/// and the post-processor's (`"ids": [...]` in its templates), except `unknown` (the
+/// model's own unknown token, [`unknown_id`]): text may produce that one, and the model
+/// was trained on it. User text must never produce any other.
+pub(crate) fn special_ids(
+    tokenizer: &Tokenizer,
+    unknown: Option<u32>,
+) -> Result<BTreeSet<u32>, String> {
     let mut ids: BTreeSet<u32> = tokenizer
         .get_added_tokens_decoder()
         .into_iter()
@@ -58,18 +62,22 @@ pub(crate) fn special_ids(tokenizer: &Tokenizer) -> Result<BTreeSet<u32>, String
         let value = serde_json::to_value(processor).map_err(|e| e.to_string())?;
         collect_ids(&value, &mut ids);
     }
-    // The model's own unknown token is what it makes of text it has no piece for (and
-    // what it was trained on): text may produce it.
+    if let Some(unknown) = unknown {
+        ids.remove(&unknown);
+    }
+    Ok(ids)
+}
+
+/// The id of the tokenizer model's unknown token (`unk_token` of WordPiece, BPE and
+/// WordLevel, `unk_id` of Unigram): what it makes of text it has no piece for. `None` when
+/// the model has none (byte-level BPE reads every byte).
+pub(crate) fn unknown_id(tokenizer: &Tokenizer) -> Result<Option<u32>, String> {
     let model = serde_json::to_value(tokenizer.get_model()).map_err(|e| e.to_string())?;
-    let unk = match (model.get("unk_token"), model.get("unk_id")) {
+    Ok(match (model.get("unk_token"), model.get("unk_id")) {
         (Some(Value::String(token)), _) => tokenizer.token_to_id(token),
         (_, Some(id)) => id.as_u64().and_then(|id| u32::try_from(id).ok()),
         _ => None,
-    };
-    if let Some(unk) = unk {
-        ids.remove(&unk);
-    }
-    Ok(ids)
+    })
 }
 
 /// Every id under an `"ids"` array in `value`.

@@ -74,11 +74,11 @@ fn a_broken_manifest_is_refused() {
         let error = load_error(BundleBytes { manifest, ..good });
         assert!(matches!(error, TriageError::Manifest(_)), "{error:?}");
     }
-    let text = std::str::from_utf8(good.manifest).expect("utf-8");
-    let bad_threshold = text.replace("\"threshold\": 0.8", "\"threshold\": 2.0");
-    assert_ne!(bad_threshold, text, "manifest holds a threshold to corrupt");
+    let mut manifest: serde_json::Value = serde_json::from_slice(good.manifest).expect("json");
+    manifest["threshold"] = 2.0.into();
+    let bad_threshold = serde_json::to_vec(&manifest).expect("serialises");
     let error = load_error(BundleBytes {
-        manifest: bad_threshold.as_bytes(),
+        manifest: &bad_threshold,
         ..good
     });
     assert!(error.to_string().contains("threshold"), "{error}");

@@ -157,6 +157,48 @@ fn middleware_blocks_forwards_and_reports_origin_failures() {
     assert_eq!(passed.headers()["x-kept"], "1");
 }
 
+/// A label's action needs a confident answer: text the model is unsure of, or cannot read
+/// (mostly [UNK]), is annotated and forwarded, never blocked on a guess.
+#[test]
+fn middleware_forwards_unsure_answers_annotated_instead_of_blocking() {
+    let everything_blocked = r#"{"origin": "http://origin.internal:8080",
+      "routes": [{"path_prefix": "/contact", "text": "body",
+                  "labels": {"spam": "block"}, "otherwise": "block"}]}"#;
+    let service = service(&[("middleware", everything_blocked)]);
+    assert_eq!(
+        respond(service.serve(post("/contact", SURE))).status(),
+        StatusCode::FORBIDDEN
+    );
+    let mut unsure = 0;
+    for text in ["🙏🙏🙏 🎉", UNSURE, "hello there", "ok", "see you"] {
+        let answer = json(&service.handle(&classify(text)));
+        let step = service.serve(post("/contact", text));
+        if answer["confident"] == true {
+            // Every label is blocked here, when the model is sure.
+            assert_eq!(
+                respond(step).status(),
+                StatusCode::FORBIDDEN,
+                "{text}: {answer}"
+            );
+            continue;
+        }
+        unsure += 1;
+        let Step::Send(mut outbound) = step else {
+            panic!("{text}: an unsure answer is forwarded, not blocked: {answer}");
+        };
+        let request = outbound.take_request();
+        assert_eq!(request.uri(), "http://origin.internal:8080/contact");
+        assert_eq!(
+            request.headers()["x-triage-label"],
+            answer["label"].as_str().unwrap_or("")
+        );
+    }
+    assert!(
+        unsure > 0,
+        "the emoji-only text is unreadable, so never confident"
+    );
+}
+
 #[test]
 fn a_malformed_outbound_setting_answers_503_naming_it() {
     let bad_timeout = service(&[

@@ -2,14 +2,14 @@
 //! Every row runs on every adapter and asserts the exact outcome: a problem+json with its
 //! status and type (4xx, never a 5xx), or, for text that is odd but valid (NUL escapes,
 //! combining-character floods, RTL overrides), a classification within the token budget.
-//! After each row the same adapter must still classify a real spam message correctly.
+//! After each row the same adapter must still label a known positive correctly (a real
+//! spam email for spam-mini, a held-out attack for prompt-guard).
 
 use serde_json::{json, Value};
 use ureq::http::Method;
 
-use crate::cases::{assert_problem, budget_in, classify, models, CLASSIFY};
+use crate::cases::{assert_problem, budget_in, classify, known_positive, models, CLASSIFY};
 use crate::client::{Client, Reply};
-use crate::samples::SPAM;
 
 /// The budgets in force on the adapter, read from `GET /v1/models`.
 #[derive(Debug, Clone, Copy)]
@@ -252,9 +252,10 @@ pub fn check(client: &Client, row: &Row) {
             }
         }
     }
-    let after = classify(client, SPAM[0]);
+    let (text, label) = known_positive(client);
+    let after = classify(client, text);
     assert_eq!(
-        after["label"], "spam",
+        after["label"], label,
         "a good request after {}: {after}",
         row.name
     );

@@ -58,6 +58,17 @@ pub fn assert_problem(client: &Client, reply: &Reply, status: u16) -> Value {
     body
 }
 
+/// A text the served classifier must label as its positive label, with that label: a
+/// held-out spam email for spam-mini, a held-out attack for prompt-guard.
+pub(crate) fn known_positive(client: &Client) -> (&'static str, &'static str) {
+    match models(client)["models"][0]["name"].as_str() {
+        Some(name) if name.starts_with("prompt-guard") => {
+            (crate::prompt_guard::ATTACKS[0], "attack")
+        }
+        _ => (SPAM[0], "spam"),
+    }
+}
+
 pub(crate) fn classify(client: &Client, text: &str) -> Value {
     let reply = client.post_json(CLASSIFY, &json!({ "text": text }));
     reply.assert_status(200);
@@ -105,11 +116,45 @@ pub fn classifies_real_spam_as_spam(client: &Client) {
     }
 }
 
+/// Legitimate mail is never flagged: answered `ham`, or not confident (escalated by
+/// hybrid routing, forwarded annotated by middleware), never a confident `spam`.
 pub fn classifies_real_ham_as_ham(client: &Client) {
     for text in HAM {
         let body = classify(client, text);
-        assert_eq!(body["label"], "ham", "{text:.80}: {body}");
+        assert!(!flagged(&body), "{text:.80}: {body}");
     }
+}
+
+/// Whether an answer is a confident positive (`spam`): what blocks a message.
+fn flagged(body: &Value) -> bool {
+    body["label"] == "spam" && body["confident"] == true
+}
+
+/// Emoji-only messages and a script few vocabularies have pieces for (runic). A model
+/// whose manifest sets `max_unknown_share` (a WordPiece or Unigram vocabulary, which reads
+/// them as `[UNK]`) must report the `[UNK]` and never answer them `confident`, so hybrid
+/// routing escalates them. Without the setting the score alone decides.
+pub fn unreadable_text_is_never_confident(client: &Client) {
+    let models = models(client);
+    let Some(limit) = models["models"][0]["max_unknown_share"].as_f64() else {
+        return;
+    };
+    let mut unreadable = 0;
+    for text in ["🙏🙏🙏", "🎉 👍", "ᚠᚢᚦᚨᚱᚲ ᚷᚹᚺᚾ ᛁᛃ ᛇᛈᛉ"] {
+        let body = classify(client, text);
+        let unknown = body["unknown_tokens"].as_u64().unwrap_or(0) as f64;
+        let tokens = body["tokens"].as_u64().unwrap_or(0) as f64;
+        // At most the special tokens are not text; counting them as text only lowers the
+        // share, so a window over the limit by this count is over it by any.
+        if unknown >= limit * tokens {
+            unreadable += 1;
+            assert_eq!(body["confident"], false, "{text}: {body}");
+        }
+    }
+    assert!(
+        unreadable > 0,
+        "no sample read as [UNK] under a model that sets max_unknown_share"
+    );
 }
 
 pub fn batch_answers_in_request_order(client: &Client) {
@@ -285,7 +330,8 @@ pub(crate) const BENIGN_PARAGRAPH: &str = "Thanks for getting back to me so quic
 /// Cheap dilution does not hide spam: 100 filler words, a benign paragraph or typed
 /// control tokens before a real spam email, or a paragraph after a short spam text, leave
 /// it spam, because the model also reads short windows and a confident `spam` in any
-/// window wins. Ham with the same filler stays ham, and `tokens` stays within the budget.
+/// window wins. Ham with the same filler is not flagged, and `tokens` stays within the
+/// budget.
 /// (Filler before a spam text of about 20 tokens still dilutes its 48-token windows: see
 /// the model card's dilution section.)
 pub fn dilution_does_not_hide_spam(client: &Client) {
@@ -311,7 +357,7 @@ pub fn dilution_does_not_hide_spam(client: &Client) {
     for ham in HAM {
         for text in [format!("{the}{ham}"), format!("{BENIGN_PARAGRAPH} {ham}")] {
             let body = classify(client, &text);
-            assert_eq!(body["label"], "ham", "{text:.60}: {body}");
+            assert!(!flagged(&body), "{text:.60}: {body}");
         }
     }
     let short = classify(client, &format!("{the}{SHORT_SPAM}"));

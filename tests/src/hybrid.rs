@@ -36,9 +36,11 @@ fn sure_ham(marker: &str) -> String {
     format!("{} {marker}", HAM[0])
 }
 
-/// A text the edge model is not sure of (score about 0.5).
+/// A text the edge model is not sure of: runic script, which spam-mini reads as `[UNK]`
+/// (never confident under its `max_unknown_share`, and escalated whatever its score); it
+/// scores about 0.54.
 fn unsure(marker: &str) -> String {
-    format!("{} {marker}", SPAM[1])
+    format!("ᚠᚢᚦᚨᚱᚲ ᚷᚹᚺᚾ ᛁᛃ ᛇᛈᛉ {marker}")
 }
 
 /// The origins a hybrid deployment talks to.

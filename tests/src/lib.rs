@@ -14,6 +14,7 @@ pub mod client;
 pub mod hybrid;
 pub mod origin;
 pub mod parse_cases;
+pub mod prompt_guard;
 pub mod samples;
 pub mod schema;
 #[cfg(unix)]
@@ -55,6 +56,7 @@ pub const CASES: &[(&str, Case)] = named_cases![cases:
     padding_does_not_hide_the_text,
     typed_control_tokens_are_plain_text,
     dilution_does_not_hide_spam,
+    unreadable_text_is_never_confident,
 ];
 
 /// The cases of `/v1/parse` and ad-hoc labels, by name.
@@ -100,6 +102,40 @@ fn trials(client: &Arc<Client>) -> Vec<Trial> {
 /// it; it is not called for `--list`. With `TRIAGE_BASE_URL` set, the cases run against
 /// that already-running adapter instead and `start` is not called.
 pub fn run_harness<G>(start: impl FnOnce() -> (G, Client)) -> ExitCode {
+    run_trials(trials, start)
+}
+
+/// [`run_harness`] for an adapter serving `models/prompt-guard`: the cases of
+/// [`prompt_guard::CASES`], then the bad-input matrix (which holds for any classifier).
+pub fn run_prompt_guard_harness<G>(start: impl FnOnce() -> (G, Client)) -> ExitCode {
+    run_trials(
+        |client| {
+            let cases = prompt_guard::CASES.iter().map(|&(name, case)| {
+                let client = Arc::clone(client);
+                Trial::test(name, move || {
+                    case(&client);
+                    Ok(())
+                })
+            });
+            let rows = bad_input::ROWS.iter().map(|row| {
+                let client = Arc::clone(client);
+                Trial::test(format!("bad_input::{}", row.name), move || {
+                    bad_input::check(&client, row);
+                    Ok(())
+                })
+            });
+            cases.chain(rows).collect()
+        },
+        start,
+    )
+}
+
+/// Runs `trials` of a client with libtest's command line: against `TRIAGE_BASE_URL` when
+/// set, else against what `start` brings up (not called for `--list`).
+fn run_trials<G>(
+    trials: impl Fn(&Arc<Client>) -> Vec<Trial>,
+    start: impl FnOnce() -> (G, Client),
+) -> ExitCode {
     let args = Arguments::from_args();
     if args.list {
         // Listing runs nothing, so the client is never used.

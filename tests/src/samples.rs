@@ -1,10 +1,14 @@
 //! Real emails (subject and body) from the SpamAssassin public corpus (CC0), all from the
-//! held-out test split the model never trained on. Shared by the HTTP and CLI tests.
+//! held-out test split the model never trained on. Shared by the HTTP and CLI tests. They
+//! check that every adapter serves the model faithfully, not how often it is right (the
+//! model card measures that): since spam-mini 2 the second spam is the corpus's "Internet
+//! Service Providers" email instead of "Your Online Prescription Source", a subject line
+//! over a mail-server trial footer that spam-mini 2 answers ham 0.51, unsure.
 
 /// Spam messages.
 pub const SPAM: &[&str] = &[
     r#"Feeling fat? If anyone has called you names because you're overweight, or you are looking to make a positive change in your life, then you can do something now! Click here to find out how http://4xenical.com/loseweight.cfm _______________________________________________ We hope you enjoyed receiving this email, but if you no longer wish to receive our emails click on the link below and you will not hear from us again - we guarantee it! http://4xenical.com/remove.cfm mvuyrbjoefexbxbqnxqafujbgnn"#,
-    r#"Re: Your Online Prescription Source N ______________________________________________________________________ This messsage was sent using the trial version of the 1st Class Mail Server software. You can try it for free at http://www.1cis.com/download/1cismail.asp Is this unsolicited email? Instructions for reporting unsolicited email can be found at at http://www.1cis.com/articles/spam.asp"#,
+    r#"Hello ! Internet Service Providers We apologize if this is an unwanted email. We assure you this is a one time mailing only. We represent a marketing corporation interested in buying an ISP or partnership with an ISP. We want to provide services for bulk friendly hosting of non-illicit websites internationally. We seek your support so that we may provide dependable and efficient hosting to the growing clientele of this ever-expanding industry. Consider this proposition seriously. We believe this would be a lucrative endeavor for you. Please contact dockut3@hotmail.com soon for further discussion, questions, and problem solving. Sincerely. http://xent.com/mailman/listinfo/fork"#,
     r#"ADV: Search Engine Placement To remove see below. I work with a company that submits web sites to search engines and saw your listing on the internet. We can submit your site twice a month to over 400 search engines and directories for only $29.95 per month. We periodically mail you progress reports showing where you are ranked. To get your web site in the fast lane call our toll free number below! Sincerely, Brian Waters 888-892-7537 * All work is verified To be removed call: 888-800-6339 X1377"#,
     r#"ADV: Search Engine Registration To remove see below. I work with a company that submits web sites to search engines and saw your listing on the internet. We can submit your site twice a month to over 400 search engines and directories for only $29.95 per month. We periodically mail you progress reports showing where you are ranked. To get your web site in the fast lane call our toll free number below! Sincerely, Mike Bender 888-892-7537 * All work is verified To be removed call: 888-800-6339 X1377"#,
 ];

@@ -1,6 +1,7 @@
 //! `wrangler dev` as a test fixture: the prebuilt Cloudflare worker on workerd, on free
 //! loopback ports, from the repository root.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::served::{free_port, repo_root, Served};
@@ -23,4 +24,66 @@ pub fn dev(extra: &[&str]) -> Served {
         .env("TRIAGE_WORKER_PREBUILT", "1")
         .env("CI", "1");
     Served::spawn("wrangler-dev", command, port)
+}
+
+/// The R2 bucket wrangler.toml's `r2` environment binds as `MODELS`.
+const BUCKET: &str = "triage-models";
+
+/// A model store of wrangler.toml: the environment that reads the model from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// `--env r2`: the R2 bucket [`BUCKET`].
+    R2,
+    /// `--env kv`: the KV namespace bound as `MODELS`.
+    Kv,
+}
+
+impl Store {
+    /// The wrangler.toml environment that reads from this store.
+    pub fn env(self) -> &'static str {
+        match self {
+            Store::R2 => "r2",
+            Store::Kv => "kv",
+        }
+    }
+
+    /// Puts `bytes` under `prefix + key` in the local store kept under `state`
+    /// (`wrangler r2 object put` / `wrangler kv key put`, `--local --persist-to state`).
+    pub fn put(self, state: &Path, prefix: &str, key: &str, bytes: &[u8]) {
+        let file = state.join("upload.tmp");
+        std::fs::write(&file, bytes).expect("write the upload");
+        let mut command = Command::new(repo_root().join("scripts/wrangler"));
+        command.current_dir(repo_root());
+        match self {
+            Store::R2 => command
+                .args(["r2", "object", "put", &format!("{BUCKET}/{prefix}{key}")])
+                .arg("--file"),
+            Store::Kv => command
+                .args(["kv", "key", "put", &format!("{prefix}{key}")])
+                .args(["--binding", "MODELS", "--path"]),
+        };
+        command
+            .arg(&file)
+            .args(["--env", self.env(), "--local", "--persist-to"])
+            .arg(state);
+        let status = command.status().expect("run wrangler");
+        assert!(status.success(), "wrangler put {key} into {}", self.env());
+    }
+
+    /// Puts the bundle in `models/<bundle>` (manifest, tokenizer, model) under `prefix`.
+    pub fn put_bundle(self, state: &Path, bundle: &str, prefix: &str) {
+        let dir = repo_root().join("models").join(bundle);
+        for file in ["manifest.json", "tokenizer.json", "model.onnx"] {
+            let bytes = std::fs::read(dir.join(file)).expect("bundle file");
+            self.put(state, prefix, file, &bytes);
+        }
+    }
+}
+
+/// An empty directory under `target/wrangler-state/` for a test's local storage.
+pub fn state_dir(name: &str) -> PathBuf {
+    let dir = repo_root().join("target/wrangler-state").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("state dir");
+    dir
 }

@@ -5,55 +5,15 @@
 //! budgets that do not fit the memory budget. Runs with `--features cloudflare`.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use triage_contract::assert_problem;
 use triage_contract::samples::SPAM;
 use triage_contract::served::repo_root;
-use triage_contract::wrangler;
+use triage_contract::wrangler::{self, state_dir, Store};
 
-const BUCKET: &str = "triage-models";
 const PREFIX: &str = "spam-mini/";
-
-/// The binding a test seeds: the environment of wrangler.toml that reads from it.
-#[derive(Clone, Copy)]
-enum Store {
-    R2,
-    Kv,
-}
-
-impl Store {
-    fn env(self) -> &'static str {
-        match self {
-            Store::R2 => "r2",
-            Store::Kv => "kv",
-        }
-    }
-
-    /// Puts `bytes` under `PREFIX + key` in the local store kept under `state`.
-    fn put(self, state: &Path, key: &str, bytes: &[u8]) {
-        let file = state.join("upload.tmp");
-        std::fs::write(&file, bytes).expect("write the upload");
-        let mut command = Command::new(repo_root().join("scripts/wrangler"));
-        command.current_dir(repo_root());
-        match self {
-            Store::R2 => command
-                .args(["r2", "object", "put", &format!("{BUCKET}/{PREFIX}{key}")])
-                .arg("--file"),
-            Store::Kv => command
-                .args(["kv", "key", "put", &format!("{PREFIX}{key}")])
-                .args(["--binding", "MODELS", "--path"]),
-        };
-        command
-            .arg(&file)
-            .args(["--env", self.env(), "--local", "--persist-to"])
-            .arg(state);
-        let status = command.status().expect("run wrangler");
-        assert!(status.success(), "wrangler put {key} into {}", self.env());
-    }
-}
 
 /// Seeds `store` with the default bundle, its manifest renamed (so answers prove where
 /// the model came from) and its model bytes passed through `model`.
@@ -62,9 +22,14 @@ fn seed(store: Store, state: &Path, model: impl FnOnce(Vec<u8>) -> Vec<u8>) {
     let read = |name: &str| std::fs::read(dir.join(name)).expect("bundle file");
     let mut manifest: Value = serde_json::from_slice(&read("manifest.json")).expect("JSON");
     manifest["name"] = json!(format!("spam-mini-from-{}", store.env()));
-    store.put(state, "manifest.json", manifest.to_string().as_bytes());
-    store.put(state, "tokenizer.json", &read("tokenizer.json"));
-    store.put(state, "model.onnx", &model(read("model.onnx")));
+    store.put(
+        state,
+        PREFIX,
+        "manifest.json",
+        manifest.to_string().as_bytes(),
+    );
+    store.put(state, PREFIX, "tokenizer.json", &read("tokenizer.json"));
+    store.put(state, PREFIX, "model.onnx", &model(read("model.onnx")));
 }
 
 /// Starts the worker on `store`'s environment, seeded with the default bundle, and checks
@@ -82,13 +47,6 @@ fn serves_the_model_from(store: Store) {
     let reply = client.post_json("/v1/classify", &json!({ "text": SPAM[0] }));
     reply.assert_status(200);
     assert_eq!(reply.json()["label"], "spam");
-}
-
-fn state_dir(name: &str) -> std::path::PathBuf {
-    let dir = repo_root().join("target/wrangler-state").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("state dir");
-    dir
 }
 
 #[test]

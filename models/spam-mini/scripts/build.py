@@ -35,10 +35,13 @@ SEED = 7
 # Tatoeba sentences per language (en, es, uk). `unknown`: rows made mostly of [UNK].
 # `sms_spam_repeat`: how many times each training SMS spam appears. `threshold`: the one
 # model selection uses; the shipped one is chosen after training (`false_alarm_target`).
+# `diluted`: extra copies of training texts (half spam, half legitimate) with filler put
+# before or after them (or both), each keeping its original's labels. `max_unknown_share`: written to the manifest; a window at least this share [UNK] is never
+# confident (measured on the held-out sets: see the card).
 CONFIG = dict(vocab=8192, width=128, layers=2, heads=4, hidden=512, max_tokens=256,
               epochs=8, lr=2e-3, alpha=0.5, teacher_mix="minilm+tfidf", views=1,
               per_language=2000, unknown=1500, threshold=0.8, threads=2, sms_spam_repeat=3,
-              false_alarm_target=0.01)
+              false_alarm_target=0.01, max_unknown_share=0.3, diluted=4000)
 # The languages the training data has spam in; legitimate text in any other language is
 # trained towards 0.5 ("cannot know"), not towards ham.
 SPAM_LANGUAGES = {"en"}
@@ -68,6 +71,30 @@ def email_rows(examples, prefix, rng, views):
             if first.split():
                 rows.append(Row(first, e.label, group))
     return rows
+
+
+def non_latin_share(text: str) -> float:
+    """The share of the text's letters outside Latin (above U+024F): Hangul, CJK, Cyrillic..."""
+    letters = [c for c in text if c.isalpha()]
+    return sum(ord(c) > 0x24F for c in letters) / len(letters) if letters else 0.0
+
+
+FILLER_WORDS = ("the", "and", "a", "of", "to", "is", "in", "it", "you", "that", "ok", "thanks")
+
+
+def filler(rng, legitimate: list[str]) -> str:
+    """What an attacker puts before a spam text to dilute a mean-pooled model: one common
+    word repeated, common words at random, a legitimate training text, or typed special
+    tokens. Mirrors the contract's dilution case without using its texts."""
+    kind = int(rng.integers(4))
+    n = int(rng.integers(10, 160))
+    if kind == 0:
+        return " ".join([FILLER_WORDS[int(rng.integers(len(FILLER_WORDS)))]] * n)
+    if kind == 1:
+        return " ".join(FILLER_WORDS[int(i)] for i in rng.integers(len(FILLER_WORDS), size=n))
+    if kind == 2:
+        return legitimate[int(rng.integers(len(legitimate)))]
+    return " ".join([["[SEP]", "[CLS]", "[PAD]", "[MASK]"][int(rng.integers(4))]] * (n // 8 + 1))
 
 
 def unknown_rows(ids, count, tokenizer, rng):
@@ -163,6 +190,13 @@ def main():
     row_soft = np.full(len(rows), 0.5, dtype=np.float32)
     row_soft[[i for i, r in enumerate(rows) if r.teach]] = soft
     row_weight = np.array([1.0 if r.teach else 0.0 for r in rows], dtype=np.float32)
+    # Text mostly in a script the corpus has only spam in (its few Korean and Chinese
+    # emails are all spam) is "cannot know" too: otherwise the script itself is learnt as
+    # spam, and every Korean chat line is flagged. The teacher saw these rows; the student
+    # is taught 0.5 with no hard label.
+    foreign = [i for i, r in enumerate(rows) if non_latin_share(r.text) > 0.3]
+    row_soft[foreign], row_weight[foreign] = 0.5, 0.0
+    print(f"{len(foreign)} training rows mostly in a non-Latin script: taught 'cannot know'")
     row_label = np.array([r.label for r in rows])
 
     # Student vocabulary: the teacher's WordPiece, pruned to what the training texts use.
@@ -184,6 +218,27 @@ def main():
     row_label = np.concatenate([row_label, row_label[repeat]])
     row_soft = np.concatenate([row_soft, row_soft[repeat]])
     row_weight = np.concatenate([row_weight, row_weight[repeat]])
+
+    # Diluted copies: filler around a training text must not move its label (the model reads
+    # short windows too, but a text longer than a window is read with its filler).
+    if cfg["diluted"]:
+        taught_rows = [i for i, r in enumerate(rows) if r.teach]
+        ham_texts = [rows[i].text for i in taught_rows if rows[i].label == 0 and len(rows[i].text) < 600]
+        chosen = []
+        for label in (1, 0):
+            pool = [i for i in taught_rows if rows[i].label == label]
+            chosen += [int(i) for i in rng.choice(pool, cfg["diluted"] // 2, replace=False)]
+        # Filler before the text (a spam email after 100 "the"), after it (a one-line spam
+        # followed by a benign paragraph), or both.
+        def diluted(text):
+            where = int(rng.integers(3))
+            before = filler(rng, ham_texts) + " " if where != 1 else ""
+            after = " " + filler(rng, ham_texts) if where != 0 else ""
+            return before + text + after
+        train_ids += encode([diluted(rows[i].text) for i in chosen])
+        row_label = np.concatenate([row_label, row_label[chosen]])
+        row_soft = np.concatenate([row_soft, row_soft[chosen]])
+        row_weight = np.concatenate([row_weight, row_weight[chosen]])
 
     # Rows the vocabulary cannot read, taught as "cannot know".
     if cfg["unknown"]:
@@ -261,7 +316,7 @@ def main():
         name="spam-mini", version="2.0.0", task="classify", format="onnx", labels=["ham", "spam"],
         inputs=dict(input_ids="input_ids"), output=dict(name="logits", activation="softmax"),
         max_tokens=cfg["max_tokens"], processing=dict(pooling="mean"), threshold=threshold,
-        windows=dict(severe=["spam"], short_tokens=48),
+        max_unknown_share=cfg["max_unknown_share"], windows=dict(severe=["spam"], short_tokens=48),
         files=dict(model=dict(path="model.onnx", sha256=evaluate.sha256(int8_path)),
                    tokenizer=dict(path="tokenizer.json", sha256=evaluate.sha256(tokenizer_path))))
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -39,12 +39,13 @@ def spam_probability(sess, ids):
     return torch.tensor(export.logits(sess, ids)).softmax(-1)[:, 1].numpy()
 
 
-def write_parity(model_path, tokenizer, test, max_tokens, out_path, extra=()):
-    """Records onnxruntime's logits for PARITY_TEXTS real held-out emails and every
-    `(text, label)` of `extra` (short texts in other scripts)."""
+def write_parity(model_path, tokenizer, test, max_tokens, out_path, extra=(), labels=("ham", "spam")):
+    """Records onnxruntime's logits for PARITY_TEXTS real held-out texts (anything with
+    `.text` and a 0/1 `.label`, named by `labels`) and every `(text, label)` of `extra`
+    (short texts in other scripts)."""
     rng = np.random.default_rng(PARITY_SEED)
     chosen = sorted(rng.choice(len(test), PARITY_TEXTS, replace=False).tolist())
-    texts = [(test[i].text[:1500], ["ham", "spam"][test[i].label]) for i in chosen] + list(extra)
+    texts = [(test[i].text[:1500], labels[test[i].label]) for i in chosen] + list(extra)
     sess = export.session(model_path)
     cases = []
     for text, label in texts:

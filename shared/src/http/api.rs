@@ -127,6 +127,10 @@ pub struct ModelSummary {
     pub labels: Vec<String>,
     pub max_tokens: usize,
     pub threshold: f32,
+    /// The manifest's `max_unknown_share`: a window at least this share [UNK] is never
+    /// confident.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_unknown_share: Option<f32>,
     /// sha256 of the model file, so a client can tell which weights answered.
     pub sha256: String,
 }
@@ -140,6 +144,7 @@ impl From<&Manifest> for ModelSummary {
             labels: manifest.labels.clone(),
             max_tokens: manifest.max_tokens,
             threshold: manifest.threshold,
+            max_unknown_share: manifest.max_unknown_share,
             sha256: manifest.files.model.sha256.clone(),
         }
     }

@@ -333,8 +333,8 @@ impl Service {
     }
 
     /// Middleware mode: classifies the request if a route names its path, then blocks it
-    /// or forwards it (annotated) to the origin its label calls for; any other path goes to
-    /// the origin as it came.
+    /// or forwards it (annotated) to the origin its label calls for when the answer is
+    /// confident, else forwards it annotated; any other path goes to the origin as it came.
     fn pass_through(&self, middleware: &Middleware, request: Request<Vec<u8>>) -> Step {
         let (parts, body) = request.into_parts();
         let Some(rule) = middleware.rule_for(parts.uri.path()) else {
@@ -353,7 +353,14 @@ impl Service {
             Err(error) => return Step::Respond(problem_response(&Problem::from_error(&error))),
         };
         let label = Some((result.label.as_str(), result.score));
-        match rule.action_for(&result.label) {
+        // Block and route act only on what the model is sure of: an answer that is not
+        // confident (low score, or text the model cannot read) is annotated and forwarded.
+        let action = if result.confident {
+            rule.action_for(&result.label)
+        } else {
+            &Action::Annotate
+        };
+        match action {
             Action::Block => Step::Respond(problem_response(&Problem::new(
                 StatusCode::FORBIDDEN,
                 "blocked",

@@ -88,14 +88,22 @@ fn main() -> Result<()> {
     }
 }
 
-/// Loads the bundle under the settings in `TRIAGE_*` environment variables (the same
-/// names as the Cloudflare and Spin adapters); a bad value or a budget that does not fit
+/// Loads the bundle (`--model-dir`, else the compiled-in one `TRIAGE_DEFAULT_MODEL` names)
+/// under the settings in `TRIAGE_*` environment variables (the same names as the
+/// Cloudflare and Spin adapters); a bad value or a budget that does not fit
 /// the memory budget stops start-up, naming it.
 fn load(model_dir: Option<&std::path::Path>) -> Result<Classifier> {
     let settings = Settings::from_vars(|name| std::env::var(name).ok())?;
     let classifier = match model_dir {
         Some(dir) => Classifier::load_with(read_bundle_dir(dir)?.as_bytes(), &settings)?,
-        None => Classifier::load_with(bundle::embedded(), &settings)?,
+        // TRIAGE_DEFAULT_MODEL picks a compiled-in bundle (spam-mini unless set).
+        None => {
+            let name = std::env::var(Settings::var_name("default_model"))
+                .ok()
+                .filter(|name| !name.is_empty());
+            let bundle = bundle::embedded_named(name.as_deref().unwrap_or("spam-mini"))?;
+            Classifier::load_with(bundle, &settings)?
+        }
     };
     Ok(classifier)
 }

@@ -222,3 +222,36 @@ fn parse_with_an_unsupported_schema_fails_naming_the_keyword() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-schema"));
 }
+
+#[test]
+fn a_second_bundle_is_served_from_its_directory_or_by_name() {
+    let attack = triage_contract::prompt_guard::ATTACKS[0];
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/prompt-guard");
+    let from_dir = triage(&[
+        "--model-dir",
+        dir.to_str().expect("utf-8 path"),
+        "classify",
+        attack,
+    ]);
+    let by_name = triage_with_env(
+        &["classify", attack],
+        &[("TRIAGE_DEFAULT_MODEL", "prompt-guard")],
+    );
+    for out in [from_dir, by_name] {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let body: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+        assert_eq!(body["model"]["name"], "prompt-guard");
+        assert_eq!(body["label"], "attack", "{body}");
+    }
+    let unknown = triage_with_env(&["classify", attack], &[("TRIAGE_DEFAULT_MODEL", "nope")]);
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("default_model") && stderr.contains("prompt-guard"),
+        "{stderr}"
+    );
+}

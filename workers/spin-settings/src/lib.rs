@@ -18,7 +18,8 @@
 
 /// The Spin variables read, one per setting of the Triage component: the keys of
 /// `[component.triage.variables]` in `spin.toml` (a test checks they are the same).
-pub const KEYS: [&str; 12] = [
+pub const KEYS: [&str; 13] = [
+    "default_model",
     "threshold",
     "max_body_bytes",
     "max_text_bytes",

