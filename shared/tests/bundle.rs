@@ -6,18 +6,26 @@ use triage_core::{Budgets, Classifier, Manifest, TriageError};
 
 #[test]
 fn committed_files_match_their_manifest_sha256() {
-    let bundle = bundle::embedded();
-    let manifest = Manifest::from_json(bundle.manifest).expect("manifest parses");
-    assert_eq!(sha256_hex(bundle.model), manifest.files.model.sha256);
-    assert_eq!(
-        sha256_hex(bundle.tokenizer),
-        manifest.files.tokenizer.sha256
-    );
-    assert!(
-        bundle.model.len() <= 4 * 1024 * 1024,
-        "model file is {} bytes, budget 4 MiB",
-        bundle.model.len()
-    );
+    for &name in &bundle::EMBEDDED_CLASSIFIERS {
+        let bundle = bundle::embedded_named(name).expect("compiled in");
+        let manifest = Manifest::from_json(bundle.manifest).expect("manifest parses");
+        assert_eq!(manifest.name, name);
+        assert_eq!(sha256_hex(bundle.model), manifest.files.model.sha256);
+        assert_eq!(
+            sha256_hex(bundle.tokenizer),
+            manifest.files.tokenizer.sha256
+        );
+        assert!(
+            bundle.model.len() <= 4 * 1024 * 1024,
+            "{name}: model file is {} bytes, budget 4 MiB",
+            bundle.model.len()
+        );
+        // Both load and answer under the default budgets.
+        let classifier = Classifier::load(bundle, Budgets::default()).expect("loads");
+        assert_eq!(classifier.manifest().labels.len(), 2);
+    }
+    let unknown = bundle::embedded_named("nope").expect_err("not compiled in");
+    assert!(unknown.to_string().contains("default_model"), "{unknown}");
 }
 
 fn load_error(bundle: BundleBytes<'_>) -> TriageError {

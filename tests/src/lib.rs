@@ -73,20 +73,6 @@ pub const PARSE_CASES: &[(&str, Case)] = named_cases![parse_cases:
 /// Every trial against `client`: the cases, the rows of the bad-input matrix, then the
 /// hostile schemas.
 fn trials(client: &Arc<Client>) -> Vec<Trial> {
-    let cases = CASES.iter().chain(PARSE_CASES).map(|&(name, case)| {
-        let client = Arc::clone(client);
-        Trial::test(name, move || {
-            case(&client);
-            Ok(())
-        })
-    });
-    let rows = bad_input::ROWS.iter().map(|row| {
-        let client = Arc::clone(client);
-        Trial::test(format!("bad_input::{}", row.name), move || {
-            bad_input::check(&client, row);
-            Ok(())
-        })
-    });
     let hostile = parse_cases::HOSTILE.iter().map(|row| {
         let client = Arc::clone(client);
         Trial::test(format!("hostile_schema::{}", row.name), move || {
@@ -94,7 +80,35 @@ fn trials(client: &Arc<Client>) -> Vec<Trial> {
             Ok(())
         })
     });
-    cases.chain(rows).chain(hostile).collect()
+    case_trials(CASES.iter().chain(PARSE_CASES), client)
+        .chain(bad_input_trials(client))
+        .chain(hostile)
+        .collect()
+}
+
+/// One trial per case, named after it.
+fn case_trials<'a>(
+    cases: impl Iterator<Item = &'a (&'static str, Case)> + 'a,
+    client: &'a Arc<Client>,
+) -> impl Iterator<Item = Trial> + 'a {
+    cases.map(|&(name, case)| {
+        let client = Arc::clone(client);
+        Trial::test(name, move || {
+            case(&client);
+            Ok(())
+        })
+    })
+}
+
+/// One trial per row of the bad-input matrix, `bad_input::<row>`.
+fn bad_input_trials(client: &Arc<Client>) -> impl Iterator<Item = Trial> + '_ {
+    bad_input::ROWS.iter().map(|row| {
+        let client = Arc::clone(client);
+        Trial::test(format!("bad_input::{}", row.name), move || {
+            bad_input::check(&client, row);
+            Ok(())
+        })
+    })
 }
 
 /// The main of an adapter's contract test (a `harness = false` test target). `start`
@@ -110,21 +124,9 @@ pub fn run_harness<G>(start: impl FnOnce() -> (G, Client)) -> ExitCode {
 pub fn run_prompt_guard_harness<G>(start: impl FnOnce() -> (G, Client)) -> ExitCode {
     run_trials(
         |client| {
-            let cases = prompt_guard::CASES.iter().map(|&(name, case)| {
-                let client = Arc::clone(client);
-                Trial::test(name, move || {
-                    case(&client);
-                    Ok(())
-                })
-            });
-            let rows = bad_input::ROWS.iter().map(|row| {
-                let client = Arc::clone(client);
-                Trial::test(format!("bad_input::{}", row.name), move || {
-                    bad_input::check(&client, row);
-                    Ok(())
-                })
-            });
-            cases.chain(rows).collect()
+            case_trials(prompt_guard::CASES.iter(), client)
+                .chain(bad_input_trials(client))
+                .collect()
         },
         start,
     )
