@@ -95,7 +95,8 @@ macro_rules! embedded_bundle {
 #[cfg(feature = "embedded-model")]
 pub(crate) use embedded_bundle;
 
-/// The classifier bundles compiled in, by name: the default first.
+/// The classifier bundles [`embedded_named`] can return, by name: the default first. A
+/// binary carries only those it names (the Cloudflare worker: spam-mini alone).
 #[cfg(feature = "embedded-model")]
 pub const EMBEDDED_CLASSIFIERS: [&str; 2] = ["spam-mini", "prompt-guard"];
 

@@ -269,7 +269,7 @@ pub struct EscalationStatus {
 
 /// The answer to give for `local` once its escalation ended with `outcome`: the remote
 /// label and score when the remote model answered (`confident` then says whether its
-/// score reaches `threshold`; `scores`, `truncated` and `tokens` stay the edge model's
+/// score reaches `threshold`; `scores`, `truncated`, `tokens` and `unknown_tokens` stay the edge model's
 /// reading of the text), else `local` as it was, saying why the escalation failed.
 pub fn conclude(
     mut local: Classification,

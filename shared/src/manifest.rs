@@ -136,8 +136,9 @@ pub struct Manifest {
     /// For task `classify`: a window at least this share of whose tokens (special tokens
     /// not counted) are the tokenizer's unknown token (`[UNK]`) is never `confident`,
     /// whatever its score: the model cannot read it (an emoji-only message, a script its
-    /// vocabulary lacks), so hybrid routing escalates it and no route blocks on it. In
-    /// (0, 1]; unset, the score alone decides. spam-mini measures 0.3 on its held-out sets.
+    /// vocabulary lacks), so hybrid routing escalates it and middleware gives it the
+    /// route's `unsure` action. In (0, 1]; unset, the score alone decides. spam-mini and
+    /// prompt-guard set 0.3 (their cards measure what it applies to). Ignored for `embed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_unknown_share: Option<f32>,
     /// For task `classify`: read long texts in several windows (see [`Windows`]).

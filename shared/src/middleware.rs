@@ -1,6 +1,6 @@
 //! Middleware mode without I/O: for configured routes, classify the request passing through
 //! and then annotate it and forward it to the origin, block it, or send it to another origin,
-//! by label.
+//! by label when the answer is confident, and as `unsure` says when it is not.
 //!
 //! The core decides and builds the outbound request; the adapter sends it with its
 //! platform's client and passes the origin's response back through [`response_headers`].
@@ -16,7 +16,7 @@
 //!   "timeout_ms": 10000,
 //!   "routes": [
 //!     {"path_prefix": "/contact", "text": "form:message",
-//!      "labels": {"spam": "block"}, "otherwise": "annotate"},
+//!      "labels": {"spam": "block"}, "otherwise": "annotate", "unsure": "annotate"},
 //!     {"path_prefix": "/api/tickets", "text": "json:/body",
 //!      "labels": {"spam": {"route": "https://quarantine.example"}}}
 //!   ]
@@ -25,9 +25,12 @@
 //!
 //! `text` is `body` (the raw body as UTF-8), `form:<field>` (a field of an
 //! `application/x-www-form-urlencoded` body) or `json:<JSON pointer>` (a string in a JSON
-//! body). A label's action is `annotate` (add `X-Triage-Label` and `X-Triage-Score`, then
-//! forward), `block` (403 problem+json) or `{"route": "<origin>"}` (annotate, and forward to
-//! that origin instead). `otherwise` (default `annotate`) applies to unlisted labels.
+//! body). A label's action is `annotate` (add `X-Triage-Label`, `X-Triage-Score` and
+//! `X-Triage-Confident`, then forward), `block` (403 problem+json) or `{"route": "<origin>"}`
+//! (annotate, and forward to that origin instead). `otherwise` (default `annotate`) applies
+//! to unlisted labels. Labels act only on a confident answer; `unsure` (default `annotate`)
+//! is the action for an answer that is not (a low score, or text the model cannot read:
+//! padding a text with emoji makes it so, so a route that must fail closed sets `block`).
 //! Requests to paths no route names go to the origin unchanged and unclassified.
 //! `timeout_ms` (default 10000) bounds the wait for the origin.
 
@@ -45,6 +48,17 @@ use crate::http::problem::Problem;
 pub const LABEL_HEADER: &str = "x-triage-label";
 /// Header the forwarded request carries with the label's score.
 pub const SCORE_HEADER: &str = "x-triage-score";
+/// Header the forwarded request carries with `true` or `false`: whether the answer was
+/// confident (score at the threshold, text readable).
+pub const CONFIDENT_HEADER: &str = "x-triage-confident";
+
+/// The classification a forwarded request is annotated with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict<'a> {
+    pub label: &'a str,
+    pub score: f32,
+    pub confident: bool,
+}
 
 /// Headers that belong to one connection (RFC 9110, section 7.6.1), never forwarded.
 const HOP_BY_HOP: [&str; 8] = [
@@ -84,6 +98,7 @@ pub struct RouteRule {
     pub text: TextSource,
     labels: BTreeMap<String, Action>,
     otherwise: Action,
+    unsure: Action,
 }
 
 /// The middleware configuration: the origin and the classified routes.
@@ -116,6 +131,8 @@ struct RouteJson {
     labels: BTreeMap<String, ActionJson>,
     #[serde(default)]
     otherwise: Option<ActionJson>,
+    #[serde(default)]
+    unsure: Option<ActionJson>,
 }
 
 #[derive(Deserialize)]
@@ -188,15 +205,15 @@ impl Middleware {
                     .into_iter()
                     .map(|(label, action)| Ok((label, action.into_action()?)))
                     .collect::<Result<_>>()?;
-                let otherwise = match route.otherwise {
-                    Some(action) => action.into_action()?,
-                    None => Action::Annotate,
+                let or_annotate = |action: Option<ActionJson>| {
+                    action.map_or(Ok(Action::Annotate), ActionJson::into_action)
                 };
                 Ok(RouteRule {
                     path_prefix: route.path_prefix,
                     text,
                     labels,
-                    otherwise,
+                    otherwise: or_annotate(route.otherwise)?,
+                    unsure: or_annotate(route.unsure)?,
                 })
             })
             .collect::<Result<_>>()?;
@@ -226,13 +243,13 @@ impl Middleware {
 
     /// The request to send on: the incoming method, path, query and headers (less the
     /// hop-by-hop ones, `Host`, `Content-Length` and any client-sent `X-Triage-*`), the
-    /// label headers when there is a label, and the body exactly as received.
+    /// label headers when there is a verdict, and the body exactly as received.
     pub fn forward(
         &self,
         incoming: &http::request::Parts,
         body: Vec<u8>,
         to: Option<&Uri>,
-        label: Option<(&str, f32)>,
+        verdict: Option<Verdict<'_>>,
     ) -> Result<Request<Vec<u8>>> {
         let origin = to.unwrap_or(&self.origin);
         let path = incoming
@@ -257,21 +274,33 @@ impl Middleware {
         headers.remove(CONTENT_LENGTH);
         headers.remove(LABEL_HEADER);
         headers.remove(SCORE_HEADER);
-        if let Some((label, score)) = label {
+        headers.remove(CONFIDENT_HEADER);
+        if let Some(Verdict {
+            label,
+            score,
+            confident,
+        }) = verdict
+        {
             let value = HeaderValue::from_str(label)
                 .map_err(|_| TriageError::Config(format!("label {label:?} is not a header")))?;
             headers.insert(LABEL_HEADER, value);
             let score = HeaderValue::from_str(&format!("{score:.4}"))
                 .map_err(|_| TriageError::Config("score is not a header".into()))?;
             headers.insert(SCORE_HEADER, score);
+            let confident = if confident { "true" } else { "false" };
+            headers.insert(CONFIDENT_HEADER, HeaderValue::from_static(confident));
         }
         Ok(request)
     }
 }
 
 impl RouteRule {
-    /// The action configured for `label`.
-    pub fn action_for(&self, label: &str) -> &Action {
+    /// The action configured for an answer `label`: the label's own (else `otherwise`)
+    /// when the answer is `confident`, else `unsure`.
+    pub fn action_for(&self, label: &str, confident: bool) -> &Action {
+        if !confident {
+            return &self.unsure;
+        }
         self.labels.get(label).unwrap_or(&self.otherwise)
     }
 
@@ -408,15 +437,20 @@ mod tests {
     fn actions_by_label_and_otherwise() {
         let m = middleware();
         let contact = m.rule_for("/contact").unwrap();
-        assert_eq!(contact.action_for("spam"), &Action::Block);
-        assert_eq!(contact.action_for("ham"), &Action::Annotate);
+        assert_eq!(contact.action_for("spam", true), &Action::Block);
+        assert_eq!(contact.action_for("ham", true), &Action::Annotate);
+        assert_eq!(
+            contact.action_for("spam", false),
+            &Action::Annotate,
+            "unsure: annotate by default"
+        );
         let tickets = m.rule_for("/api/tickets").unwrap();
         assert_eq!(
-            tickets.action_for("spam"),
+            tickets.action_for("spam", true),
             &Action::Route("http://127.0.0.1:9001".parse().unwrap())
         );
         assert_eq!(
-            tickets.action_for("ham"),
+            tickets.action_for("ham", true),
             &Action::Annotate,
             "default otherwise"
         );
@@ -533,7 +567,16 @@ mod tests {
         );
         let body = vec![0u8, 159, 146, 150];
         let forwarded = m
-            .forward(&incoming, body.clone(), None, Some(("spam", 0.9712)))
+            .forward(
+                &incoming,
+                body.clone(),
+                None,
+                Some(Verdict {
+                    label: "spam",
+                    score: 0.9712,
+                    confident: true,
+                }),
+            )
             .unwrap();
         assert_eq!(
             forwarded.uri(),
@@ -544,6 +587,7 @@ mod tests {
         let headers = forwarded.headers();
         assert_eq!(headers[LABEL_HEADER], "spam", "ours, not the client's");
         assert_eq!(headers[SCORE_HEADER], "0.9712");
+        assert_eq!(headers[CONFIDENT_HEADER], "true");
         assert_eq!(headers["authorization"], "Bearer user");
         assert_eq!(headers["content-type"], "application/octet-stream");
         for gone in [

@@ -158,21 +158,22 @@ fn middleware_blocks_forwards_and_reports_origin_failures() {
 }
 
 /// A label's action needs a confident answer: text the model is unsure of, or cannot read
-/// (mostly [UNK]), is annotated and forwarded, never blocked on a guess.
+/// (mostly [UNK]), gets the route's `unsure` action: annotated and forwarded by default
+/// (`X-Triage-Confident: false`), blocked where the route says `"unsure": "block"`.
 #[test]
 fn middleware_forwards_unsure_answers_annotated_instead_of_blocking() {
     let everything_blocked = r#"{"origin": "http://origin.internal:8080",
       "routes": [{"path_prefix": "/contact", "text": "body",
                   "labels": {"spam": "block"}, "otherwise": "block"}]}"#;
-    let service = service(&[("middleware", everything_blocked)]);
+    let lenient = service(&[("middleware", everything_blocked)]);
     assert_eq!(
-        respond(service.serve(post("/contact", SURE))).status(),
+        respond(lenient.serve(post("/contact", SURE))).status(),
         StatusCode::FORBIDDEN
     );
     let mut unsure = 0;
     for text in ["🙏🙏🙏 🎉", UNSURE, "hello there", "ok", "see you"] {
-        let answer = json(&service.handle(&classify(text)));
-        let step = service.serve(post("/contact", text));
+        let answer = json(&lenient.handle(&classify(text)));
+        let step = lenient.serve(post("/contact", text));
         if answer["confident"] == true {
             // Every label is blocked here, when the model is sure.
             assert_eq!(
@@ -192,11 +193,22 @@ fn middleware_forwards_unsure_answers_annotated_instead_of_blocking() {
             request.headers()["x-triage-label"],
             answer["label"].as_str().unwrap_or("")
         );
+        assert_eq!(request.headers()["x-triage-confident"], "false");
     }
     assert!(
         unsure > 0,
         "the emoji-only text is unreadable, so never confident"
     );
+
+    // A route that must fail closed blocks what the model is unsure of, too: padding a
+    // text with emoji makes it unreadable, so never confident.
+    let fail_closed = everything_blocked.replace(r#""otherwise": "block""#, r#""unsure": "block""#);
+    let strict = service(&[("middleware", &fail_closed)]);
+    let padded = "free 🙏 cash 🙏 now 🙏";
+    assert_eq!(json(&strict.handle(&classify(padded)))["confident"], false);
+    let blocked = respond(strict.serve(post("/contact", padded)));
+    assert_eq!(blocked.status(), StatusCode::FORBIDDEN);
+    assert!(String::from_utf8_lossy(blocked.body()).contains("not confident"));
 }
 
 #[test]

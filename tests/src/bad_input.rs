@@ -252,7 +252,16 @@ pub fn check(client: &Client, row: &Row) {
             }
         }
     }
-    let (text, label) = known_positive(client);
+    let Some((text, label)) = known_positive(client) else {
+        // Another model: it must still answer, with one of its labels.
+        let after = classify(client, "a good request after a bad one");
+        let labels = models(client)["models"][0]["labels"].clone();
+        let known = labels
+            .as_array()
+            .is_some_and(|l| l.contains(&after["label"]));
+        assert!(known, "a good request after {}: {after}", row.name);
+        return;
+    };
     let after = classify(client, text);
     assert_eq!(
         after["label"], label,

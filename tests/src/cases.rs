@@ -58,14 +58,14 @@ pub fn assert_problem(client: &Client, reply: &Reply, status: u16) -> Value {
     body
 }
 
-/// A text the served classifier must label as its positive label, with that label: a
-/// held-out spam email for spam-mini, a held-out attack for prompt-guard.
-pub(crate) fn known_positive(client: &Client) -> (&'static str, &'static str) {
-    match models(client)["models"][0]["name"].as_str() {
-        Some(name) if name.starts_with("prompt-guard") => {
-            (crate::prompt_guard::ATTACKS[0], "attack")
-        }
-        _ => (SPAM[0], "spam"),
+/// For a shipped classifier, a text it must label as its positive label, with that
+/// label: a held-out spam email for spam-mini, a held-out attack for prompt-guard. `None`
+/// for any other model (your own bundle), whose answers the contract cannot know.
+pub(crate) fn known_positive(client: &Client) -> Option<(&'static str, &'static str)> {
+    match models(client)["models"][0]["name"].as_str()? {
+        "spam-mini" => Some((SPAM[0], "spam")),
+        "prompt-guard" => Some((crate::prompt_guard::ATTACKS[0], "attack")),
+        _ => None,
     }
 }
 
@@ -139,10 +139,11 @@ pub fn unreadable_text_is_never_confident(client: &Client) {
     let Some(limit) = models["models"][0]["max_unknown_share"].as_f64() else {
         return;
     };
-    let mut unreadable = 0;
+    let (mut unreadable, mut any_unknown) = (0, false);
     for text in ["🙏🙏🙏", "🎉 👍", "ᚠᚢᚦᚨᚱᚲ ᚷᚹᚺᚾ ᛁᛃ ᛇᛈᛉ"] {
         let body = classify(client, text);
         let unknown = body["unknown_tokens"].as_u64().unwrap_or(0) as f64;
+        any_unknown |= unknown > 0.0;
         let tokens = body["tokens"].as_u64().unwrap_or(0) as f64;
         // At most the special tokens are not text; counting them as text only lowers the
         // share, so a window over the limit by this count is over it by any.
@@ -151,10 +152,14 @@ pub fn unreadable_text_is_never_confident(client: &Client) {
             assert_eq!(body["confident"], false, "{text}: {body}");
         }
     }
-    assert!(
-        unreadable > 0,
-        "no sample read as [UNK] under a model that sets max_unknown_share"
-    );
+    // The shipped models' vocabularies read these as [UNK], so the rule must have applied;
+    // another vocabulary may have pieces for them (byte fallback, emoji pieces).
+    if known_positive(client).is_some() {
+        assert!(
+            any_unknown && unreadable > 0,
+            "no sample reached max_unknown_share"
+        );
+    }
 }
 
 pub fn batch_answers_in_request_order(client: &Client) {

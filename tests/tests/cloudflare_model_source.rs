@@ -99,6 +99,21 @@ fn unknown_model_source_is_503_naming_the_variable() {
     assert_problem(&client, &reply, 404);
 }
 
+/// The worker compiles in spam-mini only: naming another compiled-in model says where
+/// other bundles come from instead of silently serving spam-mini.
+#[test]
+fn a_default_model_the_worker_lacks_is_503_naming_the_setting() {
+    let server = wrangler::dev(&["--var", "TRIAGE_DEFAULT_MODEL:prompt-guard"]);
+    let client = server.client(Duration::from_secs(120));
+    let reply = client.post_json("/v1/classify", &json!({ "text": "hello" }));
+    let problem = assert_problem(&client, &reply, 503);
+    let detail = problem["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.contains("default_model") && detail.contains("TRIAGE_MODEL_SOURCE"),
+        "{detail}"
+    );
+}
+
 #[test]
 fn budgets_over_the_memory_budget_are_503_not_413() {
     let server = wrangler::dev(&["--var", "TRIAGE_MEMORY_BYTES:1000000"]);

@@ -39,7 +39,7 @@ SEED = 7
 # before or after them (or both), each keeping its original's labels. `max_unknown_share`: written to the manifest; a window at least this share [UNK] is never
 # confident (measured on the held-out sets: see the card).
 CONFIG = dict(vocab=8192, width=128, layers=2, heads=4, hidden=512, max_tokens=256,
-              epochs=8, lr=2e-3, alpha=0.5, teacher_mix="minilm+tfidf", views=1,
+              epochs=4, lr=2e-3, alpha=0.5, teacher_mix="minilm+tfidf", views=1,
               per_language=2000, unknown=1500, threshold=0.8, threads=2, sms_spam_repeat=3,
               false_alarm_target=0.01, max_unknown_share=0.3, diluted=4000)
 # The languages the training data has spam in; legitimate text in any other language is

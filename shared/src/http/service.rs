@@ -19,7 +19,7 @@ use crate::http::parser_slot::ParserSlot;
 use crate::http::problem::{Problem, PROBLEM_JSON};
 use crate::http::request::{ClassifyCall, ClassifyInput, ParseCall, SchemaRef, JSON};
 use crate::memory::current_memory_bytes;
-use crate::middleware::{Action, Middleware};
+use crate::middleware::{Action, Middleware, Verdict};
 use crate::parse::{Parser, SCHEMA_CACHE_ENTRIES};
 use crate::schema::LabelSpec;
 
@@ -334,7 +334,8 @@ impl Service {
 
     /// Middleware mode: classifies the request if a route names its path, then blocks it
     /// or forwards it (annotated) to the origin its label calls for when the answer is
-    /// confident, else forwards it annotated; any other path goes to the origin as it came.
+    /// confident, or as the route's `unsure` says when it is not; any other path goes to
+    /// the origin as it came.
     fn pass_through(&self, middleware: &Middleware, request: Request<Vec<u8>>) -> Step {
         let (parts, body) = request.into_parts();
         let Some(rule) = middleware.rule_for(parts.uri.path()) else {
@@ -352,27 +353,35 @@ impl Service {
             Ok(result) => result,
             Err(error) => return Step::Respond(problem_response(&Problem::from_error(&error))),
         };
-        let label = Some((result.label.as_str(), result.score));
-        // Block and route act only on what the model is sure of: an answer that is not
-        // confident (low score, or text the model cannot read) is annotated and forwarded.
-        let action = if result.confident {
-            rule.action_for(&result.label)
-        } else {
-            &Action::Annotate
-        };
-        match action {
+        let verdict = Some(Verdict {
+            label: &result.label,
+            score: result.score,
+            confident: result.confident,
+        });
+        // Labels act only on what the model is sure of; an answer that is not confident (a
+        // low score, or text the model cannot read) gets the route's `unsure` action.
+        match rule.action_for(&result.label, result.confident) {
             Action::Block => Step::Respond(problem_response(&Problem::new(
                 StatusCode::FORBIDDEN,
                 "blocked",
                 format!(
-                    "{} does not accept text classified as {} (score {:.3})",
-                    rule.path_prefix, result.label, result.score
+                    "{} does not accept text classified as {} (score {:.3}{})",
+                    rule.path_prefix,
+                    result.label,
+                    result.score,
+                    if result.confident {
+                        ""
+                    } else {
+                        ", not confident"
+                    }
                 ),
             ))),
-            Action::Annotate => forward(middleware, middleware.forward(&parts, body, None, label)),
+            Action::Annotate => {
+                forward(middleware, middleware.forward(&parts, body, None, verdict))
+            }
             Action::Route(to) => forward(
                 middleware,
-                middleware.forward(&parts, body, Some(to), label),
+                middleware.forward(&parts, body, Some(to), verdict),
             ),
         }
     }

@@ -88,7 +88,7 @@ async fn service(env: &Env) -> Result<&'static Service, Service> {
     };
     let source = ModelSource::from_env(env).map_err(unavailable)?;
     let loaded = match source {
-        ModelSource::Embedded => load_embedded(&settings).map_err(unavailable)?,
+        ModelSource::Embedded => load_embedded(env, &settings).map_err(unavailable)?,
         remote => {
             let bundle = remote.fetch(env).await.map_err(unavailable)?;
             // Another request may have finished loading while this one awaited the fetch.
@@ -120,10 +120,23 @@ fn load_embedder(_settings: &triage_core::Settings) -> triage_core::Result<Embed
     ))
 }
 
+/// The compiled-in spam-mini. The worker carries no other bundle (its size is cold start):
+/// `TRIAGE_DEFAULT_MODEL` naming another is a 503 saying where other models come from.
 #[cfg(feature = "embedded-model")]
 fn load_embedded(
+    env: &Env,
     settings: &triage_core::Settings,
 ) -> Result<triage_core::Result<Classifier>, model_source::FetchError> {
+    let embedded = triage_core::bundle::EMBEDDED_CLASSIFIERS[0];
+    if let Some(name) = settings::setting(env, "default_model").filter(|name| !name.is_empty()) {
+        if name != embedded {
+            return Ok(Err(triage_core::TriageError::Config(format!(
+                "setting `default_model` is {name:?}, but the worker compiles in only {embedded}: \
+                 serve other bundles from TRIAGE_MODEL_SOURCE (r2:, kv: or assets:) with \
+                 TRIAGE_MODEL_PREFIX"
+            ))));
+        }
+    }
     Ok(Classifier::load_with(
         triage_core::bundle::embedded(),
         settings,
@@ -132,6 +145,7 @@ fn load_embedded(
 
 #[cfg(not(feature = "embedded-model"))]
 fn load_embedded(
+    _env: &Env,
     _settings: &triage_core::Settings,
 ) -> Result<triage_core::Result<Classifier>, model_source::FetchError> {
     Err(model_source::FetchError::NotEmbedded)

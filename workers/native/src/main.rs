@@ -101,7 +101,8 @@ fn load(model_dir: Option<&std::path::Path>) -> Result<Classifier> {
             let name = std::env::var(Settings::var_name("default_model"))
                 .ok()
                 .filter(|name| !name.is_empty());
-            let bundle = bundle::embedded_named(name.as_deref().unwrap_or("spam-mini"))?;
+            let default = bundle::EMBEDDED_CLASSIFIERS[0];
+            let bundle = bundle::embedded_named(name.as_deref().unwrap_or(default))?;
             Classifier::load_with(bundle, &settings)?
         }
     };

@@ -154,22 +154,21 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
             Ok(settings) => settings,
             Err(error) => return Service::unavailable(&error),
         };
-        let mut prepared = match take_prepared() {
-            Some(prepared) => {
+        // The snapshot holds the default classifier (spam-mini); another compiled-in one
+        // named by `default_model` is loaded now, on the instance's first request.
+        let other = settings::lookup("default_model")
+            .filter(|name| !name.is_empty() && name != bundle::EMBEDDED_CLASSIFIERS[0]);
+        let prepared = match (take_prepared(), other) {
+            (Some(prepared), None) => {
                 from_snapshot = true;
                 prepared
             }
-            None => prepare(),
+            (Some(prepared), Some(name)) => Prepared {
+                classifier: bundle::embedded_named(&name).and_then(PreparedClassifier::load),
+                ..prepared
+            },
+            (None, name) => prepare(name.as_deref()),
         };
-        // The snapshot holds the default classifier (spam-mini); another compiled-in one
-        // named by `default_model` is loaded now, on the instance's first request.
-        if let Some(name) = settings::lookup("default_model").filter(|name| !name.is_empty()) {
-            if name != bundle::EMBEDDED_CLASSIFIERS[0] {
-                from_snapshot = false;
-                prepared.classifier =
-                    bundle::embedded_named(&name).and_then(PreparedClassifier::load);
-            }
-        }
         Service::from_load(
             prepared
                 .classifier
@@ -189,9 +188,12 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
     (service, Some(start))
 }
 
-fn prepare() -> Prepared {
+/// Loads the embedding model and the compiled-in classifier `classifier` names (the
+/// default when `None`).
+fn prepare(classifier: Option<&str>) -> Prepared {
+    let bundle = classifier.map_or(Ok(bundle::embedded()), bundle::embedded_named);
     Prepared {
-        classifier: PreparedClassifier::load(bundle::embedded()),
+        classifier: bundle.and_then(PreparedClassifier::load),
         embedder: PreparedEmbedder::load(embed::embedded()),
     }
 }
@@ -214,7 +216,7 @@ mod preinit {
     impl Guest for Preinit {
         fn wizer_initialize() {
             if let Ok(mut slot) = super::PREPARED.lock() {
-                slot.get_or_insert_with(super::prepare);
+                slot.get_or_insert_with(|| super::prepare(None));
             }
             // Loading reads environment variables (tokenizers does), so wasi-libc now
             // holds the build machine's environment; forget it, or the snapshot would
