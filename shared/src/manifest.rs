@@ -183,7 +183,8 @@ impl Manifest {
             (Task::Classify, None) => {}
         }
         if let Some(share) = self.max_unknown_share {
-            if !(share > 0.0 && share <= 1.0) {
+            let in_range = share > 0.0 && share <= 1.0;
+            if !in_range {
                 return fail(format!("max_unknown_share must be in (0, 1], is {share}"));
             }
         }

@@ -128,14 +128,14 @@ fn load_embedded(
     settings: &triage_core::Settings,
 ) -> Result<triage_core::Result<Classifier>, model_source::FetchError> {
     let embedded = triage_core::bundle::EMBEDDED_CLASSIFIERS[0];
-    if let Some(name) = settings::setting(env, "default_model").filter(|name| !name.is_empty()) {
-        if name != embedded {
-            return Ok(Err(triage_core::TriageError::Config(format!(
-                "setting `default_model` is {name:?}, but the worker compiles in only {embedded}: \
-                 serve other bundles from TRIAGE_MODEL_SOURCE (r2:, kv: or assets:) with \
-                 TRIAGE_MODEL_PREFIX"
-            ))));
-        }
+    let other =
+        settings::setting(env, "default_model").filter(|name| !name.is_empty() && name != embedded);
+    if let Some(name) = other {
+        return Ok(Err(triage_core::TriageError::Config(format!(
+            "setting `default_model` is {name:?}, but the worker compiles in only {embedded}: \
+             serve other bundles from TRIAGE_MODEL_SOURCE (r2:, kv: or assets:) with \
+             TRIAGE_MODEL_PREFIX"
+        ))));
     }
     Ok(Classifier::load_with(
         triage_core::bundle::embedded(),
