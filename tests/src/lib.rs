@@ -6,7 +6,9 @@
 //! (filters, `--list`, `--test-threads`), then stops the runtime. The cases and the
 //! rows of the bad-input matrix ([`bad_input::ROWS`], run as `bad_input::<row>`) and of
 //! the hostile schemas ([`parse_cases::HOSTILE`], run as `hostile_schema::<row>`) are
-//! written once, here; adapters never copy them.
+//! written once, here; adapters never copy them. An adapter serving prompt-guard instead of
+//! spam-mini calls [`run_prompt_guard_harness`]: [`prompt_guard::CASES`] and the
+//! bad-input matrix.
 
 pub mod bad_input;
 pub mod cases;
