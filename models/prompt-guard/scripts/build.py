@@ -9,7 +9,6 @@ the two bundles are built the same way from different data.
 import argparse
 import hashlib
 import json
-import platform
 import random
 import re
 import sys
@@ -17,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 import torch
 from safetensors.numpy import load_file
 from tokenizers import Tokenizer
@@ -175,25 +173,15 @@ def main():
     # Held-out prompts as JSON lines, for `cargo run --example heldout_eval` (the card).
     sources.write_jsonl(test, cache / "heldout" / "test.jsonl")
 
-    manifest = dict(
-        name="prompt-guard", version="1.0.0", task="classify", format="onnx", labels=LABELS,
-        inputs=dict(input_ids="input_ids"), output=dict(name="logits", activation="softmax"),
-        max_tokens=cfg["max_tokens"], processing=dict(pooling="mean"), threshold=threshold,
-        max_unknown_share=cfg["max_unknown_share"], windows=dict(severe=["attack"], short_tokens=48),
-        files=dict(model=dict(path="model.onnx", sha256=evaluate.sha256(int8_path)),
-                   tokenizer=dict(path="tokenizer.json", sha256=evaluate.sha256(tokenizer_path))))
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    evaluate.write_manifest(args.out, "prompt-guard", "1.0.0", LABELS, cfg, threshold, ["attack"],
+                            int8_path, tokenizer_path)
     report = dict(
         config=cfg, seed=SEED, data=splits.summary(),
         training=dict(rows=len(train_ids), attacks=int(row_label.sum()), without_label=int((row_weight == 0).sum())),
         teacher_validation=teacher_scores, student_best_validation_score=best_val,
         quantized_tensors=quantized, threshold=dict(chosen=threshold, validation_sweep=sweep),
-        onnxruntime=results, parameters=sum(q.numel() for q in net.parameters()),
-        versions=dict(python=platform.python_version(), torch=torch.__version__,
-                      onnxruntime=onnxruntime.__version__),
-        seconds=round(time.time() - started))
-    (args.out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({k: report[k] for k in ("onnxruntime", "threshold", "parameters", "seconds")}, indent=1))
+        onnxruntime=results)
+    evaluate.write_report(args.out, report, net, started, ("onnxruntime", "threshold"))
 
 
 if __name__ == "__main__":

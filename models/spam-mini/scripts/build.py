@@ -8,14 +8,12 @@ evaluation, parity fixture, held-out sets and manifest.
 import argparse
 import hashlib
 import json
-import platform
 import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 import torch
 from safetensors.numpy import load_file
 from tokenizers import Tokenizer
@@ -312,15 +310,8 @@ def main():
     # Held-out sets as JSON lines, for `cargo run --example heldout_eval` (the card's tables).
     heldout.write_all(args.corpus, args.packages, cache / "heldout")
 
-    manifest = dict(
-        name="spam-mini", version="2.0.0", task="classify", format="onnx", labels=["ham", "spam"],
-        inputs=dict(input_ids="input_ids"), output=dict(name="logits", activation="softmax"),
-        max_tokens=cfg["max_tokens"], processing=dict(pooling="mean"), threshold=threshold,
-        max_unknown_share=cfg["max_unknown_share"], windows=dict(severe=["spam"], short_tokens=48),
-        files=dict(model=dict(path="model.onnx", sha256=evaluate.sha256(int8_path)),
-                   tokenizer=dict(path="tokenizer.json", sha256=evaluate.sha256(tokenizer_path))))
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-
+    evaluate.write_manifest(args.out, "spam-mini", "2.0.0", ["ham", "spam"], cfg, threshold,
+                            ["spam"], int8_path, tokenizer_path)
     report = dict(
         config=cfg, seed=SEED, split_seed=data.SPLIT_SEED,
         training=dict(rows=len(train_ids), spam=int(row_label.sum()),
@@ -330,13 +321,8 @@ def main():
         teacher=teacher_scores, student_best_validation_score=best_val, quantized_tensors=quantized,
         threshold=dict(chosen=threshold, validation_sweep=sweep),
         onnxruntime=results,
-        int8_f1_drop_points=100 * (results["fp32"]["test"]["emails"]["f1"] - results["int8"]["test"]["emails"]["f1"]),
-        parameters=sum(p.numel() for p in net.parameters()),
-        versions=dict(python=platform.python_version(), torch=torch.__version__,
-                      onnxruntime=onnxruntime.__version__),
-        seconds=round(time.time() - started))
-    (args.out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({k: report[k] for k in ("onnxruntime", "int8_f1_drop_points", "parameters", "seconds")}, indent=1))
+        int8_f1_drop_points=100 * (results["fp32"]["test"]["emails"]["f1"] - results["int8"]["test"]["emails"]["f1"]))
+    evaluate.write_report(args.out, report, net, started, ("onnxruntime", "int8_f1_drop_points"))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,36 @@ def spam_probability(sess, ids):
     return torch.tensor(export.logits(sess, ids)).softmax(-1)[:, 1].numpy()
 
 
+def write_manifest(out_dir, name, version, labels, cfg, threshold, severe, model_path, tokenizer_path):
+    """Writes a classifier bundle's `manifest.json` (the format `shared/src/manifest.rs`
+    reads): one mean-pooled 2-label graph, `threshold` and `cfg`'s `max_tokens` and
+    `max_unknown_share`, windows with `severe` labels, the files' sha256s."""
+    manifest = dict(
+        name=name, version=version, task="classify", format="onnx", labels=list(labels),
+        inputs=dict(input_ids="input_ids"), output=dict(name="logits", activation="softmax"),
+        max_tokens=cfg["max_tokens"], processing=dict(pooling="mean"), threshold=threshold,
+        max_unknown_share=cfg["max_unknown_share"], windows=dict(severe=list(severe), short_tokens=48),
+        files=dict(model=dict(path=Path(model_path).name, sha256=sha256(model_path)),
+                   tokenizer=dict(path=Path(tokenizer_path).name, sha256=sha256(tokenizer_path))))
+    (Path(out_dir) / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def write_report(out_dir, report, net, started, summary_keys):
+    """Writes `metrics.json`: `report` plus the parameter count, library versions and build
+    seconds; prints the `summary_keys` part."""
+    import platform
+    import time
+
+    import onnxruntime
+
+    report = dict(report, parameters=sum(p.numel() for p in net.parameters()),
+                  versions=dict(python=platform.python_version(), torch=torch.__version__,
+                                onnxruntime=onnxruntime.__version__),
+                  seconds=round(time.time() - started))
+    (Path(out_dir) / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: report[k] for k in (*summary_keys, "parameters", "seconds")}, indent=1))
+
+
 def write_parity(model_path, tokenizer, test, max_tokens, out_path, extra=(), labels=("ham", "spam")):
     """Records onnxruntime's logits for PARITY_TEXTS real held-out texts (anything with
     `.text` and a 0/1 `.label`, named by `labels`) and every `(text, label)` of `extra`
