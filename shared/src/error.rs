@@ -31,8 +31,9 @@ pub enum TriageError {
     #[error("model `{file}` could not be loaded: {reason}")]
     Model { file: String, reason: String },
 
-    /// The configured budgets contradict each other or the model.
-    #[error("budgets are inconsistent: {0}")]
+    /// A deployment setting is malformed or contradicts the model (budgets, threshold,
+    /// escalation, middleware, `default_model`); the message names the setting.
+    #[error("invalid configuration: {0}")]
     Config(String),
 
     /// A request exceeded one of the budgets.
