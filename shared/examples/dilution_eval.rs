@@ -12,7 +12,10 @@
 //! split is the model card's held-out test split (592 texts, 181 spam). Attacks put filler
 //! before the spam text: 50 copies of "the", 50 common words, one benign paragraph.
 
+mod support;
+
 use serde_json::Value;
+use support::{floor_char_boundary, percent};
 use triage_core::{bundle, BundleBytes, Classifier, Settings};
 
 const COMMON: &str = "the of and to in is it that for you was with on as have be at one \
@@ -95,9 +98,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "| {name} | {b}/{} ({:.1}%) | {a}/{} ({:.1}%) |",
             spam.len(),
-            pct(b, spam.len()),
+            percent(b, spam.len()),
             spam.len(),
-            pct(a, spam.len())
+            percent(a, spam.len())
         );
     }
     let flagged = |c: &Classifier| -> Result<usize, Box<dyn std::error::Error>> {
@@ -111,9 +114,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "| ham flagged spam (false positives) | {b}/{} ({:.1}%) | {a}/{} ({:.1}%) |",
         ham.len(),
-        pct(b, ham.len()),
+        percent(b, ham.len()),
         ham.len(),
-        pct(a, ham.len())
+        percent(a, ham.len())
     );
     Ok(())
 }
@@ -122,16 +125,4 @@ fn manifest_short(manifest: &[u8]) -> String {
     serde_json::from_slice::<Value>(manifest)
         .map(|m| m["windows"]["short_tokens"].to_string())
         .unwrap_or_default()
-}
-
-fn pct(n: usize, of: usize) -> f64 {
-    100.0 * n as f64 / of.max(1) as f64
-}
-
-fn floor_char_boundary(text: &str, max: usize) -> usize {
-    let mut end = max.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    end
 }

@@ -17,10 +17,13 @@
 //! Calibration is the expected calibration error of the answered label's score (10 equal-
 //! width bins; Guo et al. 2017, "On Calibration of Modern Neural Networks").
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::Value;
+use support::{floor_char_boundary, percent};
 use triage_core::{bundle, BundleBytes, Classifier, Settings};
 
 /// Upper bounds (inclusive, in whitespace-separated words) of the length buckets.
@@ -235,14 +238,6 @@ fn read_bundle(dir: &std::path::Path) -> Result<BundleFiles, Box<dyn std::error:
     Ok((manifest, model, tokenizer))
 }
 
-fn floor_char_boundary(text: &str, max: usize) -> usize {
-    let mut end = max.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    end
-}
-
 fn bucket(words: usize) -> usize {
     BUCKETS
         .iter()
@@ -270,8 +265,4 @@ fn calibration_error(scored: &[Scored]) -> f64 {
 
 fn share(n: usize, of: usize) -> String {
     format!("{n} ({:.1}%)", percent(n, of))
-}
-
-fn percent(n: usize, of: usize) -> f64 {
-    100.0 * n as f64 / of.max(1) as f64
 }
