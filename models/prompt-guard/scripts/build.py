@@ -7,7 +7,6 @@ the two bundles are built the same way from different data.
 """
 
 import argparse
-import hashlib
 import json
 import random
 import re
@@ -91,18 +90,8 @@ def main():
     texts = dict(train=[r[0] for r in taught], val=val_texts)
     labels = np.array([r[1] for r in taught])
     groups = np.array([r[2] for r in taught])
-    digest = hashlib.sha256("\0".join(t for v in texts.values() for t in v).encode()).hexdigest()[:16]
-    emb_path = cache / f"teacher-{cfg['max_tokens']}-{digest}.npz"
-    if emb_path.exists():
-        emb = dict(np.load(emb_path))
-    else:
-        tok, model = teacher_mod.load(args.teacher)
-        emb = {k: teacher_mod.embed(tok, model, v, cfg["max_tokens"]) for k, v in texts.items()}
-        np.savez(emb_path, **emb)
-    soft, head = teacher_mod.soft_labels(emb["train"], labels, SEED, groups)
-    tfidf_soft, tfidf_p = teacher_mod.tfidf_soft_labels(texts["train"], labels, {"val": val_texts}, groups)
-    soft = (soft + tfidf_soft) / 2
-    teacher_val = (head.predict_proba(emb["val"])[:, 1] + tfidf_p["val"]) / 2
+    soft, teacher_p = teacher_mod.ensemble(args.teacher, texts, labels, groups, cfg["max_tokens"], cache, SEED)
+    teacher_val = teacher_p["val"]
     teacher_scores = evaluate.metrics(val_y, teacher_val)
     print("teacher (validation)", json.dumps(teacher_scores))
     row_soft = np.full(len(rows), 0.5, dtype=np.float32)

@@ -6,7 +6,6 @@ evaluation, parity fixture, held-out sets and manifest.
 """
 
 import argparse
-import hashlib
 import json
 import random
 import time
@@ -165,25 +164,11 @@ def main():
     labels = np.array([r.label for r in taught])
     groups = np.array([r.group for r in taught])
     teacher_json = json.loads((args.teacher / "tokenizer.json").read_text())
-    digest = hashlib.sha256("\0".join(t for v in texts.values() for t in v).encode()).hexdigest()[:16]
-    emb_path = cache / f"teacher-{cfg['max_tokens']}-{digest}.npz"
-    if emb_path.exists():
-        emb = dict(np.load(emb_path))
-    else:
-        tok, model = teacher_mod.load(args.teacher)
-        emb = {k: teacher_mod.embed(tok, model, v, cfg["max_tokens"]) for k, v in texts.items()}
-        np.savez(emb_path, **emb)
-    others = [k for k in texts if k != "train"]
-    soft, head = teacher_mod.soft_labels(emb["train"], labels, SEED, groups)
-    teacher_p = {k: head.predict_proba(emb[k])[:, 1] for k in others}
-    if cfg["teacher_mix"] == "minilm+tfidf":
-        # Averaged with a TF-IDF logistic regression, which reads the whole email.
-        tfidf_soft, tfidf_p = teacher_mod.tfidf_soft_labels(
-            texts["train"], labels, {k: texts[k] for k in others}, groups)
-        soft = (soft + tfidf_soft) / 2
-        teacher_p = {k: (teacher_p[k] + tfidf_p[k]) / 2 for k in others}
+    # Averaged with a TF-IDF logistic regression, which reads the whole email.
+    soft, teacher_p = teacher_mod.ensemble(args.teacher, texts, labels, groups, cfg["max_tokens"],
+                                           cache, SEED, tfidf=cfg["teacher_mix"] == "minilm+tfidf")
     truth = {f"val_{k}": v[1] for k, v in checks.items()} | {f"test_{k}": v[1] for k, v in report_sets.items()}
-    teacher_scores = {k: evaluate.metrics(truth[k], teacher_p[k]) for k in others}
+    teacher_scores = {k: evaluate.metrics(truth[k], p) for k, p in teacher_p.items()}
     print("teacher", json.dumps(teacher_scores, indent=1))
     row_soft = np.full(len(rows), 0.5, dtype=np.float32)
     row_soft[[i for i, r in enumerate(rows) if r.teach]] = soft

@@ -63,3 +63,29 @@ def tfidf_soft_labels(train_texts, train_y, others, groups=None):
                             method="predict_proba")[:, 1]
     pipeline.fit(train_texts, train_y)
     return oof, {k: pipeline.predict_proba(v)[:, 1] for k, v in others.items()}
+
+
+def ensemble(model_dir, texts, labels, groups, max_tokens, cache, seed, tfidf=True):
+    """The teacher both model builds use. `texts` maps a name to a list of texts; "train" is
+    the taught rows (with `labels` and `groups`). MiniLM embeddings of every list are cached
+    in `cache`, keyed by the texts. Returns the out-of-fold probabilities of the training
+    rows (by group) and, for every other list, the fitted head's probabilities; with
+    `tfidf`, each is averaged with a TF-IDF logistic regression's."""
+    import hashlib
+
+    digest = hashlib.sha256("\0".join(t for v in texts.values() for t in v).encode()).hexdigest()[:16]
+    emb_path = cache / f"teacher-{max_tokens}-{digest}.npz"
+    if emb_path.exists():
+        emb = dict(np.load(emb_path))
+    else:
+        tokenizer, model = load(model_dir)
+        emb = {k: embed(tokenizer, model, v, max_tokens) for k, v in texts.items()}
+        np.savez(emb_path, **emb)
+    others = [k for k in texts if k != "train"]
+    soft, head = soft_labels(emb["train"], labels, seed, groups)
+    probabilities = {k: head.predict_proba(emb[k])[:, 1] for k in others}
+    if tfidf:
+        tfidf_soft, tfidf_p = tfidf_soft_labels(texts["train"], labels, {k: texts[k] for k in others}, groups)
+        soft = (soft + tfidf_soft) / 2
+        probabilities = {k: (probabilities[k] + tfidf_p[k]) / 2 for k in others}
+    return soft, probabilities
