@@ -8,6 +8,10 @@ use crate::served::{free_port, repo_root, Served};
 
 /// Starts `scripts/wrangler dev` with `extra` arguments (e.g. `--env r2`), reusing the
 /// existing build (`scripts/build-worker`). Output goes to `target/wrangler-dev-<port>.log`.
+///
+/// Without a `--persist-to` in `extra`, the server keeps its local storage in its own
+/// empty [`state_dir`]: workerd instances sharing wrangler's default `.wrangler/state`
+/// lock each other's SQLite files (`SQLITE_BUSY`) when tests start them in parallel.
 pub fn dev(extra: &[&str]) -> Served {
     let port = free_port();
     let inspector = free_port();
@@ -23,6 +27,11 @@ pub fn dev(extra: &[&str]) -> Served {
         .args(extra)
         .env("TRIAGE_WORKER_PREBUILT", "1")
         .env("CI", "1");
+    if !extra.contains(&"--persist-to") {
+        command
+            .arg("--persist-to")
+            .arg(state_dir(&format!("dev-{port}")));
+    }
     Served::spawn("wrangler-dev", command, port)
 }
 
