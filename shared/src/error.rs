@@ -31,10 +31,20 @@ pub enum TriageError {
     #[error("model `{file}` could not be loaded: {reason}")]
     Model { file: String, reason: String },
 
-    /// A deployment setting is malformed or contradicts the model (budgets, threshold,
-    /// escalation, middleware, `default_model`); the message names the setting.
+    /// The deployment's configuration cannot work as a whole (budgets that contradict
+    /// the model, two bundles with one name, a model built without a part it needs).
     #[error("invalid configuration: {0}")]
     Config(String),
+
+    /// One deployment setting (snake-case `key`, e.g. `max_tokens`, read from
+    /// `TRIAGE_MAX_TOKENS` or the Spin variable `max_tokens`) is malformed or names
+    /// something the deployment lacks; `reason` says what was found and what was expected.
+    #[error("invalid configuration: setting `{key}` {reason}")]
+    Setting { key: String, reason: String },
+
+    /// A request named a model the deployment does not serve (`known`: the names it does).
+    #[error("no model named {name:?}: this deployment serves {known}")]
+    UnknownModel { name: String, known: String },
 
     /// A request exceeded one of the budgets.
     #[error(transparent)]
@@ -51,6 +61,17 @@ pub enum TriageError {
     /// tract failed while running the model on a valid input.
     #[error("inference failed: {0}")]
     Inference(String),
+}
+
+impl TriageError {
+    /// [`TriageError::Setting`] for `key`: `reason` reads after "setting `key` ", e.g.
+    /// `is "lots", expected a whole number`.
+    pub fn setting(key: &str, reason: impl Into<String>) -> TriageError {
+        TriageError::Setting {
+            key: key.to_owned(),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// Result alias used across the core.

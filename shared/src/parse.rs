@@ -99,7 +99,8 @@ impl Parser {
     /// Adds the deployment's named schemas: a JSON object of name to schema. Each is
     /// compiled now, so a schema that cannot be decoded stops start-up naming it.
     pub fn with_named_schemas(mut self, json: &str) -> Result<Parser> {
-        let config = |reason: String| TriageError::Config(format!("setting `schemas`: {reason}"));
+        let config =
+            |reason: String| TriageError::setting("schemas", format!("is invalid: {reason}"));
         let schemas: Map<String, Value> =
             serde_json::from_str(json).map_err(|e| config(format!("not a JSON object: {e}")))?;
         for (name, document) in schemas {

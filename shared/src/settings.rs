@@ -47,9 +47,7 @@ impl Settings {
             match value(&lookup, key) {
                 None => Ok(default),
                 Some(text) => text.parse::<usize>().map_err(|_| {
-                    TriageError::Config(format!(
-                        "setting `{key}` is {text:?}, expected a whole number"
-                    ))
+                    TriageError::setting(key, format!("is {text:?}, expected a whole number"))
                 }),
             }
         };
@@ -67,9 +65,10 @@ impl Settings {
                     .ok()
                     .filter(|t| (0.0..=1.0).contains(t))
                     .ok_or_else(|| {
-                        TriageError::Config(format!(
-                            "setting `threshold` is {text:?}, expected a number in [0, 1]"
-                        ))
+                        TriageError::setting(
+                            "threshold",
+                            format!("is {text:?}, expected a number in [0, 1]"),
+                        )
                     })?,
             ),
         };

@@ -5,7 +5,7 @@
 use http::{Request, Response, StatusCode};
 use serde_json::{json, Value};
 use triage_core::http::{SendError, Service, Step};
-use triage_core::{bundle, Budgets, Classifier};
+use triage_core::{bundle, Budgets, Classifier, Settings};
 
 /// Real spam the model is sure of, and a text it is not (score about 0.5).
 const SURE: &str = "ADV: Search Engine Placement To remove see below. I work with a company that submits web sites to search engines. Call our toll free number below!";
@@ -17,8 +17,11 @@ fn service(settings: &[(&str, &str)]) -> Service {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    Service::new(classifier)
-        .configure(move |key| owned.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
+    Service::builder(&Settings::default())
+        .classifier(Ok(classifier))
+        .build_or_unavailable(move |key| {
+            owned.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        })
 }
 
 fn classify(text: &str) -> Request<Vec<u8>> {

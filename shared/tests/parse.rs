@@ -153,9 +153,10 @@ fn a_malformed_schemas_setting_makes_parse_answer_503_naming_it() {
     let classifier =
         Classifier::load_with(bundle::embedded(), &Settings::default()).expect("loads");
     let embedder = Embedder::load_with(embed::embedded(), &Settings::default());
-    let service = Service::new(classifier)
-        .with_embedder(embedder)
-        .configure(|key| (key == "schemas").then(|| "{\"x\": 1}".to_owned()));
+    let service = Service::builder(&Settings::default())
+        .classifier(Ok(classifier))
+        .embedder(embedder)
+        .build_or_unavailable(|key| (key == "schemas").then(|| "{\"x\": 1}".to_owned()));
     let request = http::Request::post("/v1/parse")
         .header("content-type", "application/json")
         .body(br#"{"text": "hi", "schema": "support-ticket"}"#.to_vec())
@@ -174,12 +175,13 @@ fn a_lazy_embedder_loads_once_and_only_for_parse_requests() {
     static LOADS: AtomicUsize = AtomicUsize::new(0);
     let classifier =
         Classifier::load_with(bundle::embedded(), &Settings::default()).expect("loads");
-    let service = Service::new(classifier)
-        .with_lazy_embedder(|| {
+    let service = Service::builder(&Settings::default())
+        .classifier(Ok(classifier))
+        .lazy_embedder(|| {
             LOADS.fetch_add(1, Ordering::SeqCst);
             Embedder::load_with(embed::embedded(), &Settings::default())
         })
-        .configure(|key| {
+        .build_or_unavailable(|key| {
             (key == "schemas").then(|| {
                 r#"{"mood": {"type": "object", "properties": {"happy": {"type": "boolean", "description": "glad"}}}}"#.to_owned()
             })

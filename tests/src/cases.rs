@@ -22,6 +22,16 @@ pub(crate) fn models(client: &Client) -> Value {
     reply.json()
 }
 
+/// The default model's entry in a `GET /v1/models` body (the one its `default` names).
+pub(crate) fn default_model(models: &Value) -> Value {
+    let name = &models["default"];
+    models["models"]
+        .as_array()
+        .and_then(|all| all.iter().find(|model| model["name"] == *name))
+        .cloned()
+        .unwrap_or_else(|| panic!("the default model {name} is listed: {models}"))
+}
+
 /// Budget `name` from a `GET /v1/models` body.
 pub(crate) fn budget_in(models: &Value, name: &str) -> usize {
     models["budgets"][name]
@@ -62,7 +72,7 @@ pub fn assert_problem(client: &Client, reply: &Reply, status: u16) -> Value {
 /// label: a held-out spam email for spam-mini, a held-out attack for prompt-guard. `None`
 /// for any other model (your own bundle), whose answers the contract cannot know.
 pub(crate) fn known_positive(client: &Client) -> Option<(&'static str, &'static str)> {
-    match models(client)["models"][0]["name"].as_str()? {
+    match default_model(&models(client))["name"].as_str()? {
         "spam-mini" => Some((SPAM[0], "spam")),
         "prompt-guard" => Some((crate::prompt_guard::ATTACKS[0], "attack")),
         _ => None,
@@ -82,13 +92,13 @@ pub fn health_names_the_model(client: &Client) {
     reply.assert_status(200);
     let body = reply.json();
     assert_conforms(&openapi(client), "Health", &body);
-    assert_eq!(body["model"]["name"], models(client)["models"][0]["name"]);
+    assert_eq!(body["model"]["name"], models(client)["default"]);
 }
 
 pub fn models_reports_model_budgets_and_memory(client: &Client) {
     let body = models(client);
     assert_conforms(&openapi(client), "ModelsResponse", &body);
-    let model = &body["models"][0];
+    let model = &default_model(&body);
     assert_eq!(model["task"], "classify");
     assert!(body["budgets"]["max_tokens"].as_u64() <= model["max_tokens"].as_u64());
     let memory = &body["memory"];
@@ -136,7 +146,7 @@ fn flagged(body: &Value) -> bool {
 /// routing escalates them. Without the setting the score alone decides.
 pub fn unreadable_text_is_never_confident(client: &Client) {
     let models = models(client);
-    let Some(limit) = models["models"][0]["max_unknown_share"].as_f64() else {
+    let Some(limit) = default_model(&models)["max_unknown_share"].as_f64() else {
         return;
     };
     let (mut unreadable, mut any_unknown) = (0, false);

@@ -1,5 +1,6 @@
 //! The hybrid contract: escalation of unsure answers and middleware mode, against recording
-//! origins on 127.0.0.1 ([`crate::origin`]). An adapter's hybrid test starts its runtime
+//! origins on 127.0.0.1 ([`crate::origin`]). The deployment serves spam-mini (the default,
+//! the one escalated) and prompt-guard, which the `/chat` middleware route names. An adapter's hybrid test starts its runtime
 //! with [`Hybrid::vars`] (or [`Hybrid::setting`]) and calls [`run_hybrid_harness`], which
 //! runs [`ONLINE`] with the origins up, then stops them and runs [`OFFLINE`].
 
@@ -72,7 +73,9 @@ impl Hybrid {
                 {"path_prefix": "/contact", "text": "form:message",
                  "labels": {"spam": "block"}, "otherwise": "annotate"},
                 {"path_prefix": "/tickets", "text": "json:/ticket/body",
-                 "labels": {"spam": {"route": self.quarantine.url()}}}
+                 "labels": {"spam": {"route": self.quarantine.url()}}},
+                {"path_prefix": "/chat", "text": "json:/prompt", "model": "prompt-guard",
+                 "labels": {"attack": "block"}}
             ]
         });
         vec![
@@ -123,6 +126,8 @@ pub const ONLINE: &[(&str, HybridCase)] = named![
     binary_body_on_an_unclassified_path_arrives_intact,
     middleware_route_without_its_text_is_a_client_error,
     requests_cannot_steer_the_destination,
+    middleware_route_reads_with_its_own_model,
+    only_the_escalated_model_escalates,
 ];
 
 /// Cases run after the origins were stopped.
@@ -179,9 +184,10 @@ pub fn run_hybrid_harness<G>(start: impl FnOnce(&Hybrid) -> (G, Client)) -> Exit
 }
 
 /// Asserts a problem+json answer with `status` and type `urn:triage:problem:<slug>`.
-fn problem(client: &Client, reply: &Reply, status: u16, slug: &str) {
+fn problem(client: &Client, reply: &Reply, status: u16, slug: &str) -> Value {
     let body = assert_problem(client, reply, status);
     assert_eq!(body["type"], format!("urn:triage:problem:{slug}"), "{body}");
+    body
 }
 
 fn classify(client: &Client, text: &str) -> Value {
@@ -326,6 +332,53 @@ fn middleware_blocks_a_label(hybrid: &Hybrid, client: &Client) {
         hybrid.origin.received_with("block-1").is_empty(),
         "a blocked request is not forwarded"
     );
+}
+
+/// The `/chat` route names prompt-guard: an attack on the LLM behind it is blocked, a
+/// question goes through labelled by prompt-guard, not by the default spam-mini.
+fn middleware_route_reads_with_its_own_model(hybrid: &Hybrid, client: &Client) {
+    let attack = json!({
+        "prompt": format!("{} [chat-1]", crate::prompt_guard::ATTACKS[1]),
+    });
+    let reply = client.post_json("/chat", &attack);
+    let blocked = problem(client, &reply, 403, "blocked");
+    assert!(
+        blocked["detail"].as_str().unwrap_or("").contains("attack"),
+        "{blocked}"
+    );
+    assert!(hybrid.origin.received_with("chat-1").is_empty());
+    let question = json!({
+        "prompt": format!("{} [chat-2]", crate::prompt_guard::BENIGN[0]),
+    });
+    let reply = client.post_json("/chat", &question);
+    reply.assert_status(201);
+    let received = hybrid.origin.received_with("chat-2");
+    assert_eq!(received.len(), 1, "forwarded once");
+    let label = received[0].header("x-triage-label");
+    assert!(
+        matches!(label, Some("benign" | "attack")),
+        "labelled by prompt-guard: {label:?}"
+    );
+}
+
+/// Escalation answers for the default model (spam-mini): another model's unsure answer
+/// stays local, however unsure.
+fn only_the_escalated_model_escalates(hybrid: &Hybrid, client: &Client) {
+    let marker = "[other-model-1]";
+    let reply = client.post_json(
+        "/v1/classify",
+        &json!({ "text": unsure(marker), "model": "prompt-guard" }),
+    );
+    reply.assert_status(200);
+    let answer = reply.json();
+    assert_eq!(answer["model"]["name"], "prompt-guard", "{answer}");
+    assert_eq!(
+        answer["confident"], false,
+        "runic script is unreadable: {answer}"
+    );
+    assert_eq!(answer["source"], "local", "{answer}");
+    assert!(answer.get("escalation").is_none(), "{answer}");
+    assert!(hybrid.origin.received_with(marker).is_empty());
 }
 
 fn middleware_annotates_and_forwards_byte_for_byte(hybrid: &Hybrid, client: &Client) {

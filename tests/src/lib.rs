@@ -2,7 +2,8 @@
 //!
 //! The HTTP contract every Triage adapter serves, as test cases that take a base URL.
 //! An adapter's test harness starts its runtime on loopback and calls [`run_harness`],
-//! which runs every case of [`CASES`] and [`PARSE_CASES`] against it with libtest's command line and output
+//! which runs every case of [`CASES`], [`PARSE_CASES`] and [`MODEL_CASES`] (two
+//! classifiers and the embedding model side by side) against it with libtest's command line and output
 //! (filters, `--list`, `--test-threads`), then stops the runtime. The cases and the
 //! rows of the bad-input matrix ([`bad_input::ROWS`], run as `bad_input::<row>`) and of
 //! the hostile schemas ([`parse_cases::HOSTILE`], run as `hostile_schema::<row>`) are
@@ -14,6 +15,7 @@ pub mod bad_input;
 pub mod cases;
 pub mod client;
 pub mod hybrid;
+pub mod model_cases;
 pub mod origin;
 pub mod parse_cases;
 pub mod prompt_guard;
@@ -72,6 +74,16 @@ pub const PARSE_CASES: &[(&str, Case)] = named_cases![parse_cases:
     models_lists_the_embedding_model_and_schemas,
 ];
 
+/// The cases of a deployment serving several models side by side, by name.
+pub const MODEL_CASES: &[(&str, Case)] = named_cases![model_cases:
+    two_classifiers_and_the_embedding_model_serve_side_by_side,
+    each_named_model_answers_with_its_own_labels,
+    prompt_guard_answers_beside_spam_mini,
+    unknown_model_is_404_naming_it,
+    model_and_labels_together_are_refused,
+    models_listing_conforms,
+];
+
 /// Every trial against `client`: the cases, the rows of the bad-input matrix, then the
 /// hostile schemas.
 fn trials(client: &Arc<Client>) -> Vec<Trial> {
@@ -82,7 +94,7 @@ fn trials(client: &Arc<Client>) -> Vec<Trial> {
             Ok(())
         })
     });
-    case_trials(CASES.iter().chain(PARSE_CASES), client)
+    case_trials(CASES.iter().chain(PARSE_CASES).chain(MODEL_CASES), client)
         .chain(bad_input_trials(client))
         .chain(hostile)
         .collect()

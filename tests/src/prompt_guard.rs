@@ -50,6 +50,10 @@ pub const CASES: &[(&str, Case)] = &[
         "unreadable_text_is_never_confident",
         cases::unreadable_text_is_never_confident,
     ),
+    (
+        "unknown_model_is_404_naming_it",
+        crate::model_cases::unknown_model_is_404_naming_it,
+    ),
 ];
 
 pub fn health_and_models_name_prompt_guard(client: &Client) {
@@ -57,7 +61,7 @@ pub fn health_and_models_name_prompt_guard(client: &Client) {
     health.assert_status(200);
     assert_eq!(health.json()["model"]["name"], "prompt-guard");
     cases::models_reports_model_budgets_and_memory(client);
-    let model = &models(client)["models"][0];
+    let model = &cases::default_model(&models(client));
     assert_eq!(model["labels"], json!(["benign", "attack"]));
 }
 

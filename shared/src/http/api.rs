@@ -4,20 +4,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::budget::Budgets;
 use crate::classify::Classification;
-use crate::escalation::Provenance;
+use crate::http::hybrid::escalation::Provenance;
+use crate::http::problem::Problem;
 use crate::manifest::{Manifest, Task};
 use crate::memory::MemoryEstimate;
 use crate::parse::Parsed;
 use crate::schema::{LabelSpec, SchemaBudgets};
 
-/// `POST /v1/classify` body: exactly one of `text` or `texts`, and optionally `labels`
-/// to choose among instead of the classifier's.
+/// `POST /v1/classify` body: exactly one of `text` or `texts`; optionally `model`, the
+/// name of the classifier to answer (default: the deployment's default model), or
+/// `labels` to choose among instead of a classifier's.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifyRequest {
     pub text: Option<String>,
     pub texts: Option<Vec<String>>,
     pub labels: Option<Vec<LabelInput>>,
+    pub model: Option<String>,
 }
 
 /// An ad-hoc label: its name alone, or with a description and example texts.
@@ -82,7 +85,7 @@ impl From<&Manifest> for ModelRef {
 }
 
 /// One text's answer: its classification and where that came from (`source`: `local`,
-/// or `remote` when an unsure answer was escalated; see [`crate::escalation`]).
+/// or `remote` when an unsure answer was escalated; see [`crate::http::hybrid::escalation`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Answer {
     #[serde(flatten)]
@@ -133,10 +136,14 @@ pub struct ModelSummary {
     pub max_unknown_share: Option<f32>,
     /// sha256 of the model file, so a client can tell which weights answered.
     pub sha256: String,
+    /// This model's worst case under the deployment's budgets: what it keeps resident,
+    /// and the largest request it may serve (estimated, [`MemoryEstimate`]).
+    pub memory: MemoryEstimate,
 }
 
-impl From<&Manifest> for ModelSummary {
-    fn from(manifest: &Manifest) -> Self {
+impl ModelSummary {
+    /// The summary of a loaded model: its manifest and its memory estimate.
+    pub fn new(manifest: &Manifest, memory: MemoryEstimate) -> Self {
         ModelSummary {
             name: manifest.name.clone(),
             version: manifest.version.clone(),
@@ -146,11 +153,21 @@ impl From<&Manifest> for ModelSummary {
             threshold: manifest.threshold,
             max_unknown_share: manifest.max_unknown_share,
             sha256: manifest.files.model.sha256.clone(),
+            memory,
         }
     }
 }
 
-/// Memory as the worker sees it.
+/// A model the deployment names but could not load, and why (the problem its requests
+/// answer).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnavailableModel {
+    pub name: String,
+    pub problem: Problem,
+}
+
+/// Memory as the worker sees it: the estimate is for every loaded model together (all
+/// resident, one request at a time).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MemoryReport {
     #[serde(flatten)]
@@ -164,7 +181,14 @@ pub struct MemoryReport {
 /// `GET /v1/models` body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelsResponse {
+    /// The classifier that answers requests naming no `model`.
+    pub default: String,
+    /// Every classifier the deployment serves, in the order configured, then the
+    /// embedding model when one is loaded.
     pub models: Vec<ModelSummary>,
+    /// Classifiers the deployment names but could not load (left out when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<UnavailableModel>,
     pub budgets: Budgets,
     pub memory: MemoryReport,
     /// What `/v1/parse` offers, when an embedding model is loaded.

@@ -7,7 +7,8 @@ use http_body::Body;
 use http_body_util::BodyExt;
 
 use crate::http::problem::Problem;
-use crate::http::service::{problem_response, Service};
+use crate::http::routes::problem_response;
+use crate::http::service::Service;
 
 /// How much of a refused body [`Service::read_body`] reads and drops at most before it
 /// answers. Clients (and proxies such as `wrangler dev`'s) that are still sending when the

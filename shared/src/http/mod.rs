@@ -1,18 +1,23 @@
-//! Everything HTTP-shaped that adapters share: bodies, problem details, the routing of
-//! the contract, and its OpenAPI document.
+//! Everything HTTP-shaped that adapters share: the [`Service`] made by one
+//! [`ServiceBuilder`], what each route answers ([`routes`]), requests and their bodies,
+//! problem details, the one outbound request hybrid routing may need, and the contract's
+//! OpenAPI document.
 
 pub mod api;
 mod body;
+mod builder;
+pub mod hybrid;
 pub mod outbound;
-mod parser_slot;
 pub mod problem;
 pub mod request;
+pub mod routes;
 pub mod service;
+mod slot;
 
 pub use body::DRAIN_LIMIT_BYTES;
+pub use builder::ServiceBuilder;
 pub use outbound::{Outbound, SendError, Step};
 pub use problem::{Problem, PROBLEM_JSON};
 pub use request::{ClassifyCall, ClassifyInput, ParseCall, SchemaRef};
-pub use service::{
-    append_server_timing, problem_response, Service, MIDDLEWARE_KEY, OPENAPI_JSON, SCHEMAS_KEY,
-};
+pub use routes::{append_server_timing, problem_response, OPENAPI_JSON};
+pub use service::{Service, DEFAULT_MODEL_KEY, MIDDLEWARE_KEY, SCHEMAS_KEY};

@@ -21,11 +21,11 @@ use std::time::Duration;
 use http::{Request, Response, StatusCode};
 
 use crate::classify::Classification;
-use crate::escalation::{self, EscalationFailure};
 use crate::http::api::{Answer, ClassifyResponse, ModelRef};
+use crate::http::hybrid::escalation::{self, EscalationFailure};
+use crate::http::hybrid::middleware::response_headers;
 use crate::http::problem::Problem;
-use crate::http::service::{json_response, problem_response, with_server_timing};
-use crate::middleware::response_headers;
+use crate::http::routes::{json_response, problem_response, with_server_timing};
 use crate::Timings;
 
 /// What the service needs to answer a request.

@@ -71,6 +71,9 @@ impl Problem {
                 limit: Some(*limit),
                 ..Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "schema-too-large", detail)
             },
+            TriageError::UnknownModel { .. } => {
+                Problem::new(StatusCode::NOT_FOUND, "unknown-model", detail)
+            }
             TriageError::Encode(_) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unencodable-text", detail)
             }
@@ -84,7 +87,8 @@ impl Problem {
             | TriageError::ChecksumMismatch { .. }
             | TriageError::Tokenizer { .. }
             | TriageError::Model { .. }
-            | TriageError::Config(_) => {
+            | TriageError::Config(_)
+            | TriageError::Setting { .. } => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "model-unavailable", detail)
             }
         }

@@ -26,11 +26,13 @@ pub enum ClassifyInput {
 }
 
 /// A valid classify request: its texts, and the ad-hoc labels to choose among, if any
-/// (without them the deployment's classifier answers).
+/// (without them one of the deployment's classifiers answers: `model`, else the default).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClassifyCall {
     pub input: ClassifyInput,
     pub labels: Option<Vec<LabelSpec>>,
+    /// The classifier asked for by name; `None`: the deployment's default model.
+    pub model: Option<String>,
 }
 
 impl ClassifyCall {
@@ -45,13 +47,21 @@ impl ClassifyCall {
             body,
             "request body is empty; send {\"text\": \"...\"} or {\"texts\": [...]}",
         )?;
-        let labels = request
+        let labels: Option<Vec<LabelSpec>> = request
             .labels
             .take()
             .map(|labels| labels.into_iter().map(LabelInput::into_spec).collect());
+        let model = request.model.take();
+        if labels.is_some() && model.is_some() {
+            return Err(invalid(
+                "give `labels` or `model`, not both: ad-hoc labels are answered by the \
+                 embedding model, `model` names one of the deployment's classifiers",
+            ));
+        }
         Ok(ClassifyCall {
             input: texts_of(request)?,
             labels,
+            model,
         })
     }
 }

@@ -2,8 +2,11 @@
 //!
 //! The Triage HTTP contract on Cloudflare Workers. The worker only maps HTTP: it reads the
 //! body under the budget, hands the request to [`triage_core::http::Service`], and returns
-//! its answer. The model is loaded on the first request an isolate receives and kept in a
-//! global for every later request that isolate serves.
+//! its answer. The default model is loaded on the first request an isolate receives and
+//! kept in a global for every later request that isolate serves; the bundles
+//! `TRIAGE_MODELS` names are fetched and loaded by the first request that needs each, and
+//! the embedding model by the first parse or labels request, so an isolate pays only for
+//! the models it serves.
 //!
 //! Configuration comes from the worker's variables and secrets (see [`settings`] and
 //! [`model_source`]); escalation and middleware mode send their one outbound request
@@ -18,11 +21,18 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::Full;
-use triage_core::http::{append_server_timing, Problem, Service, Step};
+use triage_core::http::{append_server_timing, Problem, Service, Step, DEFAULT_MODEL_KEY};
 use triage_core::{Classifier, Embedder};
 use worker::{event, Context, Date, Env, HttpRequest};
 
 use crate::model_source::ModelSource;
+
+/// The classifier compiled into the worker (spam-mini), if any. The worker carries no
+/// other bundle: its size is cold start.
+#[cfg(feature = "embedded-model")]
+const EMBEDDED: Option<&str> = Some(triage_core::bundle::EMBEDDED_CLASSIFIERS[0]);
+#[cfg(not(feature = "embedded-model"))]
+const EMBEDDED: Option<&str> = None;
 
 /// The isolate's service, loaded by the first request. Workers run one thread per isolate,
 /// so a plain `OnceLock` is enough; it lives as long as the isolate.
@@ -39,8 +49,8 @@ async fn fetch(
     let service = service(&env).await;
     let load_ms = Date::now().as_millis().saturating_sub(started);
     let mut response = match service {
-        Ok(service) => answer(service, request).await,
-        Err(unreachable) => answer(&unreachable, request).await,
+        Ok(service) => answer(service, request, &env).await,
+        Err(unreachable) => answer(&unreachable, request, &env).await,
     };
     if loading && SERVICE.get().is_some() {
         report_load(response.headers_mut(), load_ms);
@@ -57,15 +67,22 @@ fn report_load(headers: &mut http::HeaderMap, load_ms: u64) {
     append_server_timing(headers, &entry);
 }
 
-/// Reads the body under the budget and answers with the core, sending the outbound
-/// request it asks for, if any (escalation, middleware mode).
-async fn answer(service: &Service, request: HttpRequest) -> http::Response<Vec<u8>> {
+/// Reads the body under the budget, fetches the bundles the request needs that this
+/// isolate has not loaded yet, and answers with the core, sending the outbound request it
+/// asks for, if any (escalation, middleware mode).
+async fn answer(service: &Service, request: HttpRequest, env: &Env) -> http::Response<Vec<u8>> {
     let (parts, body) = request.into_parts();
     let bytes = match service.read_body(&parts.headers, body).await {
         Ok(bytes) => bytes,
         Err(refusal) => return refusal,
     };
-    match service.serve(http::Request::from_parts(parts, bytes)) {
+    let request = http::Request::from_parts(parts, bytes);
+    for name in service.wanted_models(&request) {
+        if let Err(refusal) = provide(service, env, &name).await {
+            return refusal;
+        }
+    }
+    match service.serve(request) {
         Step::Respond(response) => response,
         Step::Send(mut outbound) => {
             let outcome = outbound::send(&mut outbound).await;
@@ -87,24 +104,65 @@ async fn service(env: &Env) -> Result<&'static Service, Service> {
         Err(error) => return Ok(SERVICE.get_or_init(|| Service::unavailable(&error))),
     };
     let source = ModelSource::from_env(env).map_err(unavailable)?;
-    let loaded = match source {
-        ModelSource::Embedded => load_embedded(env, &settings).map_err(unavailable)?,
-        remote => {
-            let bundle = remote.fetch(env).await.map_err(unavailable)?;
+    let named = model_source::model_names(settings::var(env, model_source::MODELS_VAR).as_deref());
+    let mut builder = Service::builder(&settings)
+        .default_model(settings::setting(env, DEFAULT_MODEL_KEY))
+        // The embedding model loads with the first parse or labels request: a cold
+        // isolate that only classifies never pays for it.
+        .lazy_embedder(move || load_embedder(&settings));
+    match (&source, named.is_empty()) {
+        (ModelSource::Embedded, true) => {
+            builder = builder.classifier(load_embedded(&settings).map_err(unavailable)?);
+        }
+        // The one bundle under TRIAGE_MODEL_PREFIX, in place of the compiled-in model.
+        (_, true) => {
+            let bundle = source.fetch(env).await.map_err(unavailable)?;
             // Another request may have finished loading while this one awaited the fetch.
             if let Some(service) = SERVICE.get() {
                 return Ok(service);
             }
-            Classifier::load_with(bundle.as_bytes(), &settings)
+            builder = builder.classifier(Classifier::load_with(bundle.as_bytes(), &settings));
         }
-    };
-    Ok(SERVICE.get_or_init(|| {
-        // The embedding model loads with the first parse or labels request: a cold
-        // isolate that only classifies never pays for it.
-        Service::from_load(loaded)
-            .with_lazy_embedder(move || load_embedder(&settings))
-            .configure(|key| settings::setting(env, key))
-    }))
+        (ModelSource::Embedded, false) => {
+            builder = builder.unavailable(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "model-unavailable",
+                format!(
+                    "{} names bundles to fetch, but {} is embedded: set it to r2:, kv: or \
+                     assets:<BINDING>",
+                    model_source::MODELS_VAR,
+                    model_source::SOURCE_VAR
+                ),
+            ));
+        }
+        // The compiled-in model, and the TRIAGE_MODELS bundles, each fetched on first use
+        // (one named like the compiled-in model replaces it).
+        (_, false) => {
+            if EMBEDDED.is_some_and(|embedded| !named.iter().any(|name| name == embedded)) {
+                builder = builder.classifier(load_embedded(&settings).map_err(unavailable)?);
+            }
+            for name in &named {
+                builder = builder.pending_classifier(name.as_str());
+            }
+        }
+    }
+    Ok(SERVICE.get_or_init(|| builder.build_or_unavailable(|key| settings::setting(env, key))))
+}
+
+/// Fetches and loads bundle `name` of `TRIAGE_MODELS` into the isolate's service. A fetch
+/// that fails answers this request 503 and leaves the model to the next request (the
+/// binding may recover); a bundle that fails to load is kept as the model's 503.
+async fn provide(service: &Service, env: &Env, name: &str) -> Result<(), http::Response<Vec<u8>>> {
+    let source = ModelSource::from_env(env)
+        .map_err(|error| triage_core::http::problem_response(&fetch_problem(error)))?;
+    let bundle = source
+        .fetch_named(env, name)
+        .await
+        .map_err(|error| triage_core::http::problem_response(&fetch_problem(error)))?;
+    let settings = settings::from_env(env)
+        .map_err(|error| triage_core::http::problem_response(&Problem::from_error(&error)))?;
+    service.provide_classifier(name, Classifier::load_with(bundle.as_bytes(), &settings));
+    Ok(())
 }
 
 /// The embedding model behind `/v1/parse` and ad-hoc labels: always the embedded one.
@@ -121,22 +179,11 @@ fn load_embedder(_settings: &triage_core::Settings) -> triage_core::Result<Embed
 }
 
 /// The compiled-in spam-mini. The worker carries no other bundle (its size is cold start):
-/// `TRIAGE_DEFAULT_MODEL` naming another is a 503 saying where other models come from.
+/// others come from `TRIAGE_MODEL_SOURCE` (`TRIAGE_MODELS`).
 #[cfg(feature = "embedded-model")]
 fn load_embedded(
-    env: &Env,
     settings: &triage_core::Settings,
 ) -> Result<triage_core::Result<Classifier>, model_source::FetchError> {
-    let embedded = triage_core::bundle::EMBEDDED_CLASSIFIERS[0];
-    let other =
-        settings::setting(env, "default_model").filter(|name| !name.is_empty() && name != embedded);
-    if let Some(name) = other {
-        return Ok(Err(triage_core::TriageError::Config(format!(
-            "setting `default_model` is {name:?}, but the worker compiles in only {embedded}: \
-             serve other bundles from TRIAGE_MODEL_SOURCE (r2:, kv: or assets:) with \
-             TRIAGE_MODEL_PREFIX"
-        ))));
-    }
     Ok(Classifier::load_with(
         triage_core::bundle::embedded(),
         settings,
@@ -145,16 +192,19 @@ fn load_embedded(
 
 #[cfg(not(feature = "embedded-model"))]
 fn load_embedded(
-    _env: &Env,
     _settings: &triage_core::Settings,
 ) -> Result<triage_core::Result<Classifier>, model_source::FetchError> {
     Err(model_source::FetchError::NotEmbedded)
 }
 
-fn unavailable(error: model_source::FetchError) -> Service {
-    Service::without_model(Problem::new(
+fn fetch_problem(error: model_source::FetchError) -> Problem {
+    Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "model-unavailable",
         error.to_string(),
-    ))
+    )
+}
+
+fn unavailable(error: model_source::FetchError) -> Service {
+    Service::without_model(fetch_problem(error))
 }

@@ -1,5 +1,7 @@
-//! Where the worker finds its model bundle: compiled in (the default), or fetched once per
-//! isolate from a static-assets, KV or R2 binding named in `TRIAGE_MODEL_SOURCE`.
+//! Where the worker finds its model bundles: compiled in (the default), or fetched once per
+//! isolate from a static-assets, KV or R2 binding named in `TRIAGE_MODEL_SOURCE`: either the
+//! one bundle under `TRIAGE_MODEL_PREFIX`, or each bundle `TRIAGE_MODELS` names, under
+//! `TRIAGE_MODEL_PREFIX` + name + `/`, fetched when a request first needs it.
 
 use triage_core::{Manifest, OwnedBundle};
 use worker::Env;
@@ -8,6 +10,20 @@ use worker::Env;
 pub const SOURCE_VAR: &str = "TRIAGE_MODEL_SOURCE";
 /// Variable giving the key prefix (a folder) of the bundle's files in the binding.
 pub const PREFIX_VAR: &str = "TRIAGE_MODEL_PREFIX";
+/// Variable naming, comma-separated, the bundles to serve from the source beside the
+/// compiled-in ones: bundle `name` is under `TRIAGE_MODEL_PREFIX` + `name/`.
+pub const MODELS_VAR: &str = "TRIAGE_MODELS";
+
+/// The bundle names in `TRIAGE_MODELS` (trimmed, empty entries dropped).
+pub fn model_names(value: Option<&str>) -> Vec<String> {
+    value
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
 
 /// A configured model source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,18 +86,31 @@ impl ModelSource {
         ModelSource::parse(var(SOURCE_VAR).as_deref(), var(PREFIX_VAR).as_deref())
     }
 
-    /// Fetches `manifest.json` and the files it names. The checksums are checked later,
-    /// when the core loads the bundle.
+    /// Fetches `manifest.json` and the files it names, under the prefix. The checksums
+    /// are checked later, when the core loads the bundle.
     pub async fn fetch(&self, env: &Env) -> Result<OwnedBundle, FetchError> {
-        let manifest = self.fetch_file(env, "manifest.json").await?;
+        self.fetch_bundle(env, "").await
+    }
+
+    /// [`ModelSource::fetch`] for the bundle `TRIAGE_MODELS` calls `name`: its files are
+    /// under the prefix + `name/`.
+    pub async fn fetch_named(&self, env: &Env, name: &str) -> Result<OwnedBundle, FetchError> {
+        self.fetch_bundle(env, &format!("{name}/")).await
+    }
+
+    async fn fetch_bundle(&self, env: &Env, folder: &str) -> Result<OwnedBundle, FetchError> {
+        let manifest_file = format!("{folder}manifest.json");
+        let manifest = self.fetch_file(env, &manifest_file).await?;
         let parsed = Manifest::from_json(&manifest).map_err(|e| FetchError::Manifest {
             source_name: self.name(),
-            key: self.key("manifest.json"),
+            key: self.key(&manifest_file),
             reason: e.to_string(),
         })?;
+        let model = format!("{folder}{}", parsed.files.model.path);
+        let tokenizer = format!("{folder}{}", parsed.files.tokenizer.path);
         Ok(OwnedBundle {
-            model: self.fetch_file(env, &parsed.files.model.path).await?,
-            tokenizer: self.fetch_file(env, &parsed.files.tokenizer.path).await?,
+            model: self.fetch_file(env, &model).await?,
+            tokenizer: self.fetch_file(env, &tokenizer).await?,
             manifest,
         })
     }

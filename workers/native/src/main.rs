@@ -9,19 +9,21 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use triage_core::http::api::{Answer, ClassifyResponse, ModelRef, ParseResponse};
-use triage_core::http::{Problem, Service};
+use triage_core::http::{Problem, Service, DEFAULT_MODEL_KEY};
 use triage_core::parse::Parser as SchemaParser;
 use triage_core::{bundle, embed, Classifier, Embedder, Settings, Timings};
-use triage_native::bundle_dir::read_bundle_dir;
+use triage_native::bundle_dir::{bundle_dirs, read_bundle_dir};
 use triage_native::server::{default_addr, serve_until_ctrl_c};
 
 /// Tiny quantized models for edge decisions: classify text locally, in milliseconds.
 #[derive(Debug, Parser)]
 #[command(name = "triage", version)]
 struct Cli {
-    /// Load the model bundle from this directory instead of the compiled-in default.
+    /// Serve the classifier bundle in this directory, or every bundle in its
+    /// subdirectories, instead of the compiled-in ones. Repeatable; the first bundle
+    /// given is the default model unless TRIAGE_DEFAULT_MODEL names another.
     #[arg(long, global = true, value_name = "DIR")]
-    model_dir: Option<PathBuf>,
+    model_dir: Vec<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -37,6 +39,9 @@ enum Command {
         /// Read one text per line from this file ("-" for stdin).
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
+        /// The classifier to answer (default: the default model).
+        #[arg(long, value_name = "NAME")]
+        model: Option<String>,
     },
     /// Parse one text into a JSON object that conforms to a schema, and print the answer
     /// as `/v1/parse` gives it.
@@ -67,56 +72,98 @@ fn main() -> Result<()> {
     if let Command::Parse { text, schema } = &cli.command {
         return parse_one(text, schema);
     }
-    let classifier = load(cli.model_dir.as_deref()).context("loading the model bundle")?;
+    let settings = Settings::from_vars(env_var)?;
+    let classifiers = load_classifiers(&cli.model_dir, &settings)?;
+    let with_embedder = matches!(cli.command, Command::Serve { .. });
+    let mut builder = Service::builder(&settings).default_model(setting(DEFAULT_MODEL_KEY));
+    for classifier in classifiers {
+        builder = builder.classifier(Ok(classifier));
+    }
+    if with_embedder {
+        builder = builder.embedder(load_embedder(&settings));
+    }
+    // Settings and the set of models are checked together: a bad value, a name the
+    // deployment does not serve, or models that do not fit the memory budget together
+    // stop start-up, naming it.
+    let service = builder
+        .build(setting)
+        .context("checking the models and settings")?;
     match cli.command {
         Command::Classify {
-            text: Some(text), ..
-        } => classify_one(&classifier, &text),
+            text: Some(text),
+            model,
+            ..
+        } => classify_one(pick(&service, model.as_deref())?, &text),
         Command::Classify {
-            file: Some(file), ..
-        } => classify_lines(&classifier, &file),
+            file: Some(file),
+            model,
+            ..
+        } => classify_lines(pick(&service, model.as_deref())?, &file),
         Command::Classify { .. } => bail!("give a text or --file"),
         Command::Parse { .. } => unreachable!("answered above"),
         Command::Serve { addr } => {
-            let service = Service::new(classifier)
-                .with_embedder(load_embedder())
-                .try_configure(|key| std::env::var(Settings::var_name(key)).ok())
-                .context("reading the escalation and middleware settings")?;
             let service = Arc::new(service);
             tokio::runtime::Runtime::new()?.block_on(serve_until_ctrl_c(addr, service))
         }
     }
 }
 
-/// Loads the bundle (`--model-dir`, else the compiled-in one `TRIAGE_DEFAULT_MODEL` names)
-/// under the settings in `TRIAGE_*` environment variables (the same names as the
-/// Cloudflare and Spin adapters); a bad value or a budget that does not fit
-/// the memory budget stops start-up, naming it.
-fn load(model_dir: Option<&std::path::Path>) -> Result<Classifier> {
-    let settings = Settings::from_vars(|name| std::env::var(name).ok())?;
-    let classifier = match model_dir {
-        Some(dir) => Classifier::load_with(read_bundle_dir(dir)?.as_bytes(), &settings)?,
-        // TRIAGE_DEFAULT_MODEL picks a compiled-in bundle (spam-mini unless set).
-        None => {
-            let name = std::env::var(Settings::var_name("default_model"))
-                .ok()
-                .filter(|name| !name.is_empty());
-            let default = bundle::EMBEDDED_CLASSIFIERS[0];
-            let bundle = bundle::embedded_named(name.as_deref().unwrap_or(default))?;
-            Classifier::load_with(bundle, &settings)?
+/// An environment variable, if set.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Core setting `key` from its variable, `TRIAGE_<KEY>`.
+fn setting(key: &str) -> Option<String> {
+    env_var(&Settings::var_name(key))
+}
+
+/// The classifiers to serve, under `settings`: the bundles in `model_dirs` (each a bundle
+/// or a directory of bundles), else every compiled-in one. A bundle that fails to load
+/// stops start-up, naming it.
+fn load_classifiers(model_dirs: &[PathBuf], settings: &Settings) -> Result<Vec<Classifier>> {
+    if model_dirs.is_empty() {
+        return bundle::EMBEDDED_CLASSIFIERS
+            .iter()
+            .map(|name| {
+                let bundle = bundle::embedded_named(name)?;
+                Classifier::load_with(bundle, settings)
+                    .with_context(|| format!("loading the compiled-in {name}"))
+            })
+            .collect();
+    }
+    let mut classifiers = Vec::new();
+    for dir in model_dirs {
+        for bundle_dir in bundle_dirs(dir)? {
+            let bundle = read_bundle_dir(&bundle_dir)?;
+            let classifier = Classifier::load_with(bundle.as_bytes(), settings)
+                .with_context(|| format!("loading the bundle in {}", bundle_dir.display()))?;
+            classifiers.push(classifier);
         }
-    };
-    Ok(classifier)
+    }
+    Ok(classifiers)
+}
+
+/// The classifier `name` names (the default when `None`), or why there is none.
+fn pick<'a>(service: &'a Service, name: Option<&str>) -> Result<&'a Classifier> {
+    service.classifier(name).with_context(|| {
+        format!(
+            "no model named {:?}: the models are {}",
+            name.unwrap_or_default(),
+            service.model_names().collect::<Vec<_>>().join(", ")
+        )
+    })
 }
 
 /// The embedding model behind `/v1/parse` and ad-hoc labels, under the same settings.
-fn load_embedder() -> triage_core::Result<Embedder> {
-    let settings = Settings::from_vars(|name| std::env::var(name).ok())?;
-    Embedder::load_with(embed::embedded(), &settings)
+fn load_embedder(settings: &Settings) -> triage_core::Result<Embedder> {
+    Embedder::load_with(embed::embedded(), settings)
 }
 
 fn parse_one(text: &str, schema: &str) -> Result<()> {
-    let parser = SchemaParser::new(load_embedder().context("loading the embedding model")?);
+    let settings = Settings::from_vars(env_var)?;
+    let parser =
+        SchemaParser::new(load_embedder(&settings).context("loading the embedding model")?);
     let compiled = match parser.named(schema) {
         Ok(compiled) => compiled,
         Err(_) => {

@@ -255,3 +255,106 @@ fn a_second_bundle_is_served_from_its_directory_or_by_name() {
         "{stderr}"
     );
 }
+
+fn bundle_dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models")
+        .join(name)
+}
+
+#[test]
+fn model_dir_repeats_or_holds_several_bundles() {
+    let attack = triage_contract::prompt_guard::ATTACKS[1];
+    let spam = bundle_dir("spam-mini");
+    let guard = bundle_dir("prompt-guard");
+    // Repeated: the first is the default; `--model` picks another.
+    let repeated = [
+        "--model-dir",
+        spam.to_str().expect("utf-8 path"),
+        "--model-dir",
+        guard.to_str().expect("utf-8 path"),
+        "classify",
+    ];
+    let default = triage(&[&repeated[..], &[attack]].concat());
+    let default: Value = serde_json::from_slice(&default.stdout).expect("JSON on stdout");
+    assert_eq!(default["model"]["name"], "spam-mini");
+    let named = triage(&[&repeated[..], &["--model", "prompt-guard", attack]].concat());
+    let named: Value = serde_json::from_slice(&named.stdout).expect("JSON on stdout");
+    assert_eq!(named["model"]["name"], "prompt-guard");
+    assert_eq!(named["label"], "attack", "{named}");
+    // A directory of bundles: each subdirectory with a manifest, in name order.
+    let dir = scratch("bundles");
+    for (name, from) in [("a-guard", &guard), ("b-spam", &spam)] {
+        let to = dir.join(name);
+        std::fs::create_dir_all(&to).expect("bundle dir");
+        for file in ["manifest.json", "tokenizer.json", "model.onnx"] {
+            std::fs::copy(from.join(file), to.join(file)).expect("copy bundle");
+        }
+    }
+    std::fs::create_dir_all(dir.join("notes")).expect("a directory that is no bundle");
+    let all = dir.to_str().expect("utf-8 path");
+    let out = triage(&[
+        "--model-dir",
+        all,
+        "classify",
+        "--model",
+        "spam-mini",
+        SPAM_TEXT,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(body["model"]["name"], "spam-mini");
+    let out = triage(&["--model-dir", all, "classify", attack]);
+    let body: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(body["model"]["name"], "prompt-guard", "a-guard comes first");
+    // A name the deployment does not serve.
+    let out = triage(&["--model-dir", all, "classify", "--model", "intent", "hi"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("intent") && stderr.contains("spam-mini"),
+        "{stderr}"
+    );
+    // A directory with no bundle at all.
+    let empty = scratch("no-bundles");
+    let out = triage(&[
+        "--model-dir",
+        empty.to_str().expect("utf-8"),
+        "classify",
+        "hi",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no bundle"));
+}
+
+const SPAM_TEXT: &str = triage_contract_samples::SPAM[0];
+
+/// Each shipped classifier alone needs about 19.6 MB under the default budgets, both
+/// together about 24.4 MB (`GET /v1/models`): 22 MB holds either, not both.
+#[test]
+fn a_set_of_models_over_the_memory_budget_stops_start_up() {
+    let budget = [("TRIAGE_MEMORY_BYTES", "22000000")];
+    let both = triage_with_env(&["classify", "hello"], &budget);
+    assert!(!both.status.success(), "the set was accepted");
+    let stderr = String::from_utf8_lossy(&both.stderr);
+    assert!(stderr.contains("memory budget is 22000000"), "{stderr}");
+    let spam = bundle_dir("spam-mini");
+    let one = triage_with_env(
+        &[
+            "--model-dir",
+            spam.to_str().expect("utf-8"),
+            "classify",
+            "hello",
+        ],
+        &budget,
+    );
+    assert!(
+        one.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
+}

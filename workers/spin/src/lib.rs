@@ -7,9 +7,11 @@
 //!
 //! Spin and `wasmtime serve` may start a fresh instance for every request, so loading the
 //! models must not happen per request. The component exports `wizer-initialize`, which
-//! loads and optimises the embedded models (classifier and embedder); `scripts/build-spin` runs it once with
-//! `wasmtime wizer` and snapshots the result into the component, so an instance starts
-//! with the model in memory. Without that step the first request of each instance loads it.
+//! loads and optimises every compiled-in model (the classifiers of
+//! [`bundle::EMBEDDED_CLASSIFIERS`] and the embedder); `scripts/build-spin` runs it once
+//! with `wasmtime wizer` and snapshots the result into the component, so an instance
+//! starts with the models in memory. Without that step the first request of each instance
+//! loads them.
 
 pub mod outbound;
 pub mod settings;
@@ -21,17 +23,20 @@ use bytes::Bytes;
 use futures_util::TryStreamExt;
 use http::HeaderMap;
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
-use triage_core::http::{append_server_timing, problem_response, Problem, Service, Step};
+use triage_core::http::{
+    append_server_timing, problem_response, Problem, Service, Step, DEFAULT_MODEL_KEY,
+};
 use triage_core::{bundle, embed, Classifier, Embedder, PreparedClassifier, PreparedEmbedder};
 
-/// The embedded models (classifier, and embedder for `/v1/parse`), parsed and optimised,
-/// before deployment settings. Filled by `wizer-initialize` (at build time, when
-/// pre-initialised) or by the first request.
+/// The embedded models (the classifiers, and the embedder for `/v1/parse`), parsed and
+/// optimised, before deployment settings. Filled by `wizer-initialize` (at build time,
+/// when pre-initialised) or by the first request.
 static PREPARED: Mutex<Option<Prepared>> = Mutex::new(None);
 
-/// Both embedded models, each loaded or the reason it did not.
+/// Every embedded model, each loaded or the reason it did not.
 struct Prepared {
-    classifier: triage_core::Result<PreparedClassifier>,
+    /// In the order of [`bundle::EMBEDDED_CLASSIFIERS`]: the first is the default model.
+    classifiers: Vec<triage_core::Result<PreparedClassifier>>,
     embedder: triage_core::Result<PreparedEmbedder>,
 }
 
@@ -154,32 +159,27 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
             Ok(settings) => settings,
             Err(error) => return Service::unavailable(&error),
         };
-        // The snapshot holds the default classifier (spam-mini); another compiled-in one
-        // named by `default_model` is loaded now, on the instance's first request.
-        let other = settings::lookup("default_model")
-            .filter(|name| !name.is_empty() && name != bundle::EMBEDDED_CLASSIFIERS[0]);
-        let prepared = match (take_prepared(), other) {
-            (Some(prepared), None) => {
+        let prepared = match take_prepared() {
+            Some(prepared) => {
                 from_snapshot = true;
                 prepared
             }
-            (Some(prepared), Some(name)) => Prepared {
-                classifier: bundle::embedded_named(&name).and_then(PreparedClassifier::load),
-                ..prepared
-            },
-            (None, name) => prepare(name.as_deref()),
+            None => prepare(),
         };
-        Service::from_load(
-            prepared
-                .classifier
-                .and_then(|prepared| Classifier::new(prepared, &settings)),
-        )
-        .with_embedder(
-            prepared
-                .embedder
-                .and_then(|prepared| Embedder::new(prepared, &settings)),
-        )
-        .configure(settings::lookup)
+        // Every compiled-in classifier, from the snapshot; `default_model` picks the one
+        // that answers requests naming none.
+        let mut builder = Service::builder(&settings)
+            .default_model(settings::lookup(DEFAULT_MODEL_KEY))
+            .embedder(
+                prepared
+                    .embedder
+                    .and_then(|prepared| Embedder::new(prepared, &settings)),
+            );
+        for classifier in prepared.classifiers {
+            builder = builder
+                .classifier(classifier.and_then(|prepared| Classifier::new(prepared, &settings)));
+        }
+        builder.build_or_unavailable(settings::lookup)
     });
     let start = InstanceStart {
         from_snapshot,
@@ -188,12 +188,13 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
     (service, Some(start))
 }
 
-/// Loads the embedding model and the compiled-in classifier `classifier` names (the
-/// default when `None`).
-fn prepare(classifier: Option<&str>) -> Prepared {
-    let bundle = classifier.map_or(Ok(bundle::embedded()), bundle::embedded_named);
+/// Loads the embedding model and every compiled-in classifier.
+fn prepare() -> Prepared {
     Prepared {
-        classifier: bundle.and_then(PreparedClassifier::load),
+        classifiers: bundle::EMBEDDED_CLASSIFIERS
+            .iter()
+            .map(|name| bundle::embedded_named(name).and_then(PreparedClassifier::load))
+            .collect(),
         embedder: PreparedEmbedder::load(embed::embedded()),
     }
 }
@@ -216,7 +217,7 @@ mod preinit {
     impl Guest for Preinit {
         fn wizer_initialize() {
             if let Ok(mut slot) = super::PREPARED.lock() {
-                slot.get_or_insert_with(|| super::prepare(None));
+                slot.get_or_insert_with(super::prepare);
             }
             // Loading reads environment variables (tokenizers does), so wasi-libc now
             // holds the build machine's environment; forget it, or the snapshot would

@@ -12,8 +12,8 @@ pub fn read() -> triage_core::Result<Settings> {
     Settings::from_lookup(lookup)
 }
 
-/// Setting `key` (snake case), as [`read`] finds it: for the escalation and middleware
-/// settings ([`triage_core::http::Service::configure`]).
+/// Setting `key` (snake case), as [`read`] finds it: for the default model, escalation and
+/// middleware settings ([`triage_core::http::ServiceBuilder::build`]).
 pub fn lookup(key: &'static str) -> Option<String> {
     std::env::var(Settings::var_name(key)).ok()
 }

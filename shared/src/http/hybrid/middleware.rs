@@ -17,6 +17,8 @@
 //!   "routes": [
 //!     {"path_prefix": "/contact", "text": "form:message",
 //!      "labels": {"spam": "block"}, "otherwise": "annotate", "unsure": "annotate"},
+//!     {"path_prefix": "/api/chat", "text": "json:/prompt", "model": "prompt-guard",
+//!      "labels": {"attack": "block"}, "unsure": "block"},
 //!     {"path_prefix": "/api/tickets", "text": "json:/body",
 //!      "labels": {"spam": {"route": "https://quarantine.example"}}}
 //!   ]
@@ -25,7 +27,8 @@
 //!
 //! `text` is `body` (the raw body as UTF-8), `form:<field>` (a field of an
 //! `application/x-www-form-urlencoded` body) or `json:<JSON pointer>` (a string in a JSON
-//! body). A label's action is `annotate` (add `X-Triage-Label`, `X-Triage-Score` and
+//! body). `model` names the classifier that reads it (default: the deployment's default
+//! model; a name the deployment does not serve makes the configuration invalid). A label's action is `annotate` (add `X-Triage-Label`, `X-Triage-Score` and
 //! `X-Triage-Confident`, then forward), `block` (403 problem+json) or `{"route": "<origin>"}`
 //! (annotate, and forward to that origin instead). `otherwise` (default `annotate`) applies
 //! to unlisted labels. Labels act only on a confident answer; `unsure` (default `annotate`)
@@ -96,6 +99,9 @@ pub enum TextSource {
 pub struct RouteRule {
     pub path_prefix: String,
     pub text: TextSource,
+    /// The classifier that reads the route's text (`"model"`); `None`: the deployment's
+    /// default model.
+    pub model: Option<String>,
     labels: BTreeMap<String, Action>,
     otherwise: Action,
     unsure: Action,
@@ -128,6 +134,8 @@ struct RouteJson {
     path_prefix: String,
     text: String,
     #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
     labels: BTreeMap<String, ActionJson>,
     #[serde(default)]
     otherwise: Option<ActionJson>,
@@ -143,7 +151,7 @@ enum ActionJson {
 }
 
 fn config_error(detail: impl std::fmt::Display) -> TriageError {
-    TriageError::Config(format!("setting `middleware`: {detail}"))
+    TriageError::setting("middleware", format!("is invalid: {detail}"))
 }
 
 /// An absolute http(s) URI with no path beyond `/`, query or fragment: an origin.
@@ -211,6 +219,7 @@ impl Middleware {
                 Ok(RouteRule {
                     path_prefix: route.path_prefix,
                     text,
+                    model: route.model.filter(|name| !name.trim().is_empty()),
                     labels,
                     otherwise: or_annotate(route.otherwise)?,
                     unsure: or_annotate(route.unsure)?,
@@ -227,6 +236,11 @@ impl Middleware {
             timeout,
             routes,
         })
+    }
+
+    /// The routes, in the order they are matched.
+    pub fn routes(&self) -> &[RouteRule] {
+        &self.routes
     }
 
     /// The first route whose prefix matches `path` on a segment boundary, if any.

@@ -32,11 +32,12 @@ use crate::error::{Result, TriageError};
 use crate::http::api::ModelRef;
 
 /// The escalation settings, in snake case like [`crate::Settings::KEYS`].
-pub const KEYS: [&str; 4] = [
+pub const KEYS: [&str; 5] = [
     "escalation_url",
     "escalation_threshold",
     "escalation_timeout_ms",
     "escalation_token",
+    "escalation_model",
 ];
 
 /// How long the remote model may take when no timeout is configured.
@@ -50,8 +51,13 @@ pub const MAX_REPLY_BYTES: usize = 64 * 1024;
 pub struct Escalation {
     /// The only destination: it comes from configuration, never from a request.
     pub url: Uri,
-    /// Local answers whose top score is below this go to the remote model.
-    pub threshold: f32,
+    /// Local answers whose top score is below this go to the remote model; `None`: the
+    /// answering model's own threshold.
+    pub threshold: Option<f32>,
+    /// The classifier whose answers escalate (`escalation_model`); `None`: the
+    /// deployment's default model. The remote model answers for that model's labels, so
+    /// the others' answers stay local.
+    pub model: Option<String>,
     /// How long to wait for the remote model before answering locally.
     pub timeout: Duration,
     /// Sent as a bearer token; from the platform's secrets.
@@ -63,6 +69,7 @@ impl std::fmt::Debug for Escalation {
         f.debug_struct("Escalation")
             .field("url", &self.url)
             .field("threshold", &self.threshold)
+            .field("model", &self.model)
             .field("timeout", &self.timeout)
             .field("token", &self.token.as_ref().map(|_| "<secret>"))
             .finish()
@@ -71,12 +78,13 @@ impl std::fmt::Debug for Escalation {
 
 impl Escalation {
     /// Reads the [`KEYS`] through `lookup` (as [`crate::Settings::from_lookup`] does).
-    /// Without `escalation_url` there is no escalation. The threshold defaults to
-    /// `default_threshold` (the model's); a value that does not parse is an error naming
-    /// the setting, and so is a URL that is not absolute `http` or `https`.
+    /// Without `escalation_url` there is no escalation. Unset, the threshold is the
+    /// model's and the model the default one; a value that does not parse is
+    /// [`TriageError::Setting`] naming the setting, and so is a URL that is not absolute
+    /// `http` or `https`. Whether `escalation_model` names a served model is the
+    /// service's check.
     pub fn from_lookup(
         lookup: impl Fn(&'static str) -> Option<String>,
-        default_threshold: f32,
     ) -> Result<Option<Escalation>> {
         let value = |key: &'static str| {
             lookup(key)
@@ -93,12 +101,13 @@ impl Escalation {
             .filter(|url| url.host().is_some())
             .ok_or_else(|| bad("escalation_url", &url_text, "an absolute http(s) URL"))?;
         let threshold = match value("escalation_threshold") {
-            None => default_threshold,
-            Some(text) => text
-                .parse::<f32>()
-                .ok()
-                .filter(|t| (0.0..=1.0).contains(t))
-                .ok_or_else(|| bad("escalation_threshold", &text, "a number in [0, 1]"))?,
+            None => None,
+            Some(text) => Some(
+                text.parse::<f32>()
+                    .ok()
+                    .filter(|t| (0.0..=1.0).contains(t))
+                    .ok_or_else(|| bad("escalation_threshold", &text, "a number in [0, 1]"))?,
+            ),
         };
         let timeout = match value("escalation_timeout_ms") {
             None => DEFAULT_TIMEOUT,
@@ -114,14 +123,17 @@ impl Escalation {
             threshold,
             timeout,
             token: value("escalation_token"),
+            model: value("escalation_model"),
         }))
     }
 
     /// Whether `local` should be sent to the remote model: its score is under the
     /// escalation threshold, or the model could not read the text (mostly `[UNK]`, see
     /// [`Classification::readable`]).
-    pub fn wants(&self, local: &Classification) -> bool {
-        local.score < self.threshold || !local.readable
+    /// `model_threshold` is the answering model's threshold, used when no
+    /// `escalation_threshold` is set.
+    pub fn wants(&self, local: &Classification, model_threshold: f32) -> bool {
+        local.score < self.threshold.unwrap_or(model_threshold) || !local.readable
     }
 
     /// The request that asks the remote model about `text`, carrying the local answer.
@@ -149,7 +161,7 @@ impl Escalation {
             .map_err(|e| TriageError::Config(format!("escalation request: {e}")))?;
         if let Some(token) = &self.token {
             let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                TriageError::Config("setting `escalation_token` is not a valid header".into())
+                TriageError::setting("escalation_token", "is not a valid header value")
             })?;
             request.headers_mut().insert(AUTHORIZATION, value);
         }
@@ -158,7 +170,7 @@ impl Escalation {
 }
 
 fn bad(key: &str, text: &str, expected: &str) -> TriageError {
-    TriageError::Config(format!("setting `{key}` is {text:?}, expected {expected}"))
+    TriageError::setting(key, format!("is {text:?}, expected {expected}"))
 }
 
 #[derive(Serialize)]
@@ -337,9 +349,9 @@ mod tests {
 
     #[test]
     fn no_url_means_no_escalation() {
-        assert_eq!(Escalation::from_lookup(lookup(&[]), 0.8).unwrap(), None);
+        assert_eq!(Escalation::from_lookup(lookup(&[])).unwrap(), None);
         let blank = lookup(&[("escalation_url", "  ")]);
-        assert_eq!(Escalation::from_lookup(blank, 0.8).unwrap(), None);
+        assert_eq!(Escalation::from_lookup(blank).unwrap(), None);
     }
 
     #[test]
@@ -349,19 +361,20 @@ mod tests {
             ("escalation_timeout_ms", "250"),
             ("escalation_token", "s3cret"),
         ];
-        let escalation = Escalation::from_lookup(lookup(pairs), 0.8)
+        let escalation = Escalation::from_lookup(lookup(pairs))
             .unwrap()
             .expect("configured");
         assert_eq!(
-            escalation.threshold, 0.8,
+            escalation.threshold, None,
             "the model's threshold by default"
         );
+        assert_eq!(escalation.model, None, "the default model by default");
         assert_eq!(escalation.timeout, Duration::from_millis(250));
         assert!(
             !format!("{escalation:?}").contains("s3cret"),
             "secret not in Debug"
         );
-        let default_timeout = Escalation::from_lookup(lookup(&pairs[..1]), 0.8)
+        let default_timeout = Escalation::from_lookup(lookup(&pairs[..1]))
             .unwrap()
             .expect("configured");
         assert_eq!(default_timeout.timeout, DEFAULT_TIMEOUT);
@@ -387,7 +400,7 @@ mod tests {
                 "escalation_timeout_ms",
             ),
         ] {
-            let error = Escalation::from_lookup(lookup(pairs), 0.8)
+            let error = Escalation::from_lookup(lookup(pairs))
                 .unwrap_err()
                 .to_string();
             assert!(error.contains(key), "{error}");
@@ -396,18 +409,18 @@ mod tests {
 
     #[test]
     fn only_unsure_answers_escalate() {
-        let escalation = Escalation::from_lookup(lookup(&[("escalation_url", "http://x/")]), 0.8)
+        let escalation = Escalation::from_lookup(lookup(&[("escalation_url", "http://x/")]))
             .unwrap()
             .expect("configured");
-        assert!(escalation.wants(&local(0.61)));
-        assert!(!escalation.wants(&local(0.8)));
-        assert!(!escalation.wants(&local(0.97)));
+        assert!(escalation.wants(&local(0.61), 0.8));
+        assert!(!escalation.wants(&local(0.8), 0.8));
+        assert!(!escalation.wants(&local(0.97), 0.8));
         let unreadable = Classification {
             readable: false,
             ..local(0.97)
         };
         assert!(
-            escalation.wants(&unreadable),
+            escalation.wants(&unreadable, 0.8),
             "text the model cannot read escalates"
         );
     }
@@ -418,7 +431,7 @@ mod tests {
             ("escalation_url", "https://origin.example:8443/v1/escalate"),
             ("escalation_token", "s3cret"),
         ];
-        let escalation = Escalation::from_lookup(lookup(pairs), 0.8)
+        let escalation = Escalation::from_lookup(lookup(pairs))
             .unwrap()
             .expect("configured");
         let request = escalation

@@ -1,0 +1,278 @@
+//! How every adapter makes its [`Service`]: the classifiers (loaded now, or on first use),
+//! the embedding model, the default model, then the settings read once, checked against
+//! what is served.
+//!
+//! ```no_run
+//! # use triage_core::{bundle, embed, Classifier, Embedder, Settings};
+//! # use triage_core::http::Service;
+//! let settings = Settings::default();
+//! let service = Service::builder(&settings)
+//!     .classifier(Classifier::load_with(bundle::embedded(), &settings))
+//!     .classifier(Classifier::load_with(bundle::embedded_named("prompt-guard")?, &settings))
+//!     .embedder(Embedder::load_with(embed::embedded(), &settings))
+//!     .default_model(Some("prompt-guard".into()))
+//!     .build(|key| std::env::var(Settings::var_name(key)).ok())?;
+//! # Ok::<(), triage_core::TriageError>(())
+//! ```
+
+use crate::classify::Classifier;
+use crate::embed::Embedder;
+use crate::error::TriageError;
+use crate::http::hybrid::escalation::Escalation;
+use crate::http::hybrid::middleware::Middleware;
+use crate::http::problem::Problem;
+use crate::http::service::{
+    NamedClassifier, Service, DEFAULT_MODEL_KEY, MIDDLEWARE_KEY, SCHEMAS_KEY,
+};
+use crate::http::slot::Slot;
+use crate::memory::MemoryEstimate;
+use crate::parse::Parser;
+use crate::settings::Settings;
+
+/// A [`Service`] being put together; see the module docs.
+#[must_use = "a builder does nothing until `build`"]
+pub struct ServiceBuilder {
+    settings: Settings,
+    classifiers: Vec<NamedClassifier>,
+    /// The first model that failed to load, or the adapter's own reason (a source it
+    /// could not reach): the service's model routes answer it.
+    failure: Option<Problem>,
+    default: Option<String>,
+    /// `None`: no embedding model was given.
+    parser: Option<Slot<Parser>>,
+}
+
+impl ServiceBuilder {
+    pub(crate) fn new(settings: &Settings) -> ServiceBuilder {
+        ServiceBuilder {
+            settings: *settings,
+            classifiers: Vec::new(),
+            failure: None,
+            default: None,
+            parser: None,
+        }
+    }
+
+    /// Adds a loaded classifier, served under its manifest's name. One that failed to
+    /// load makes every model route answer 503 naming why (adapters that can refuse to
+    /// start do so before this).
+    pub fn classifier(mut self, loaded: crate::Result<Classifier>) -> ServiceBuilder {
+        match loaded {
+            Ok(classifier) => self.classifiers.push(NamedClassifier {
+                name: classifier.manifest().name.clone(),
+                slot: Slot::ready(Ok(classifier)),
+            }),
+            Err(error) => {
+                self.failure.get_or_insert(Problem::from_error(&error));
+            }
+        }
+        self
+    }
+
+    /// Adds a classifier served as `name`, loaded by the first request that asks for it
+    /// (Workers: an isolate pays only for the models it serves). The loaded bundle's
+    /// manifest must name itself `name`, and it must fit the memory budget beside what is
+    /// loaded by then; otherwise requests for it answer 503 naming why.
+    pub fn lazy_classifier(
+        mut self,
+        name: impl Into<String>,
+        load: impl Fn() -> crate::Result<Classifier> + Send + Sync + 'static,
+    ) -> ServiceBuilder {
+        let name = name.into();
+        let expected = name.clone();
+        let load = move || {
+            let classifier = load()?;
+            let found = &classifier.manifest().name;
+            if *found != expected {
+                return Err(TriageError::Config(format!(
+                    "the bundle served as {expected:?} is named {found:?} in its manifest"
+                )));
+            }
+            Ok(classifier)
+        };
+        self.classifiers.push(NamedClassifier {
+            name,
+            slot: Slot::lazy(load),
+        });
+        self
+    }
+
+    /// Adds a classifier served as `name` whose bundle the adapter fetches itself (from a
+    /// bucket, a KV namespace), when a request first needs it: before serving, the adapter
+    /// asks [`Service::wanted_models`] and hands each bundle over with
+    /// [`Service::provide_classifier`]. For platforms whose reads are asynchronous, so
+    /// the core, which does no I/O, cannot load it on its own.
+    pub fn pending_classifier(mut self, name: impl Into<String>) -> ServiceBuilder {
+        let name = name.into();
+        let pending = Problem::new(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "model-unavailable",
+            format!("model {name:?} has not been fetched yet"),
+        );
+        self.classifiers.push(NamedClassifier {
+            name,
+            slot: Slot::pending(pending),
+        });
+        self
+    }
+
+    /// Adds the embedding model that answers `/v1/parse` and `/v1/classify` with `labels`.
+    /// If it failed to load, or it does not fit the memory budget beside the classifiers,
+    /// those requests answer 503 naming why; the classifiers' routes are unaffected.
+    pub fn embedder(mut self, loaded: crate::Result<Embedder>) -> ServiceBuilder {
+        let parser = loaded
+            .map(Parser::new)
+            .map_err(|error| Problem::from_error(&error));
+        self.parser = Some(Slot::ready(parser));
+        self
+    }
+
+    /// [`ServiceBuilder::embedder`], but the model is loaded by the first request that
+    /// needs it: for Workers, where every cold isolate would otherwise pay for it.
+    pub fn lazy_embedder(
+        mut self,
+        load: impl Fn() -> crate::Result<Embedder> + Send + Sync + 'static,
+    ) -> ServiceBuilder {
+        self.parser = Some(Slot::lazy(move || Ok(Parser::new(load()?))));
+        self
+    }
+
+    /// Makes every model route answer `problem` (503): for an adapter that could not reach
+    /// its models.
+    pub fn unavailable(mut self, problem: Problem) -> ServiceBuilder {
+        self.failure.get_or_insert(problem);
+        self
+    }
+
+    /// The classifier that answers requests naming none; `None` (or empty): the first
+    /// one given. [`ServiceBuilder::build`] checks it is served (setting `default_model`).
+    pub fn default_model(mut self, name: Option<String>) -> ServiceBuilder {
+        self.default = name.filter(|name| !name.trim().is_empty());
+        self
+    }
+
+    /// Reads the service settings through `lookup` (snake-case keys, as
+    /// [`Settings::from_lookup`]): [`crate::http::hybrid::escalation::KEYS`],
+    /// [`MIDDLEWARE_KEY`] and [`SCHEMAS_KEY`], and checks the set: names unique, the
+    /// default model and every model a setting names served, the loaded classifiers
+    /// together within the memory budget. The embedding model is checked beside them
+    /// (it answers 503 if it does not fit, the classifiers are served).
+    ///
+    /// Errors: [`TriageError::Setting`] naming a malformed setting or a model that is not
+    /// served, [`TriageError::Config`] for two bundles of one name,
+    /// [`TriageError::Budget`] (memory) for a set over the budget.
+    pub fn build(self, lookup: impl Fn(&'static str) -> Option<String>) -> crate::Result<Service> {
+        let ServiceBuilder {
+            settings,
+            classifiers,
+            failure,
+            default,
+            parser,
+        } = self;
+        for (index, entry) in classifiers.iter().enumerate() {
+            if classifiers[..index].iter().any(|e| e.name == entry.name) {
+                return Err(TriageError::Config(format!(
+                    "two bundles are named {:?}: every model needs its own name",
+                    entry.name
+                )));
+            }
+        }
+        let known = || {
+            let names: Vec<&str> = classifiers.iter().map(|e| e.name.as_str()).collect();
+            names.join(", ")
+        };
+        let served = |key: &str, name: &str| -> crate::Result<()> {
+            if failure.is_some() || classifiers.iter().any(|e| e.name == name) {
+                Ok(())
+            } else {
+                Err(TriageError::setting(
+                    key,
+                    format!("names {name:?}; this deployment serves {}", known()),
+                ))
+            }
+        };
+        let default_index = match &default {
+            Some(name) => {
+                served(DEFAULT_MODEL_KEY, name)?;
+                classifiers.iter().position(|e| &e.name == name)
+            }
+            None => (!classifiers.is_empty()).then_some(0),
+        };
+        let loaded: Option<MemoryEstimate> = classifiers
+            .iter()
+            .filter_map(|entry| entry.slot.peek().map(|c| *c.memory()))
+            .reduce(|all, one| all.alongside(&one));
+        if let Some(estimate) = loaded {
+            estimate.check_fits(&settings.budgets)?;
+        }
+        let escalation = Escalation::from_lookup(&lookup)?;
+        if let Some(name) = escalation.as_ref().and_then(|e| e.model.as_deref()) {
+            served("escalation_model", name)?;
+        }
+        let middleware = lookup(MIDDLEWARE_KEY)
+            .filter(|text| !text.trim().is_empty())
+            .map(|text| Middleware::from_json(&text))
+            .transpose()?;
+        for rule in middleware.iter().flat_map(|m| m.routes()) {
+            if let Some(name) = rule.model.as_deref() {
+                served(MIDDLEWARE_KEY, name)?;
+            }
+        }
+        let parser = match parser {
+            None => Slot::ready(Err(no_embedder())),
+            Some(slot) => {
+                // An embedding model loaded now must fit beside the loaded classifiers.
+                let fits = move |parser: Parser| {
+                    let mut estimate = parser.memory();
+                    if let Some(classifiers) = loaded {
+                        estimate = estimate.alongside(&classifiers);
+                    }
+                    estimate.check_fits(&settings.budgets)?;
+                    Ok(parser)
+                };
+                let slot = if slot.is_settled() {
+                    keep_problem(slot.then(fits))
+                } else {
+                    slot
+                };
+                match lookup(SCHEMAS_KEY).filter(|text| !text.trim().is_empty()) {
+                    Some(json) => slot.then(move |parser| parser.with_named_schemas(&json))?,
+                    None => slot,
+                }
+            }
+        };
+        Ok(Service {
+            classifiers,
+            default: default_index,
+            failure,
+            parser,
+            budgets: settings.budgets,
+            escalation,
+            middleware,
+        })
+    }
+
+    /// [`ServiceBuilder::build`], but an error makes every model route answer 503 naming
+    /// it: for adapters that cannot refuse to start (Workers, Spin).
+    pub fn build_or_unavailable(self, lookup: impl Fn(&'static str) -> Option<String>) -> Service {
+        match self.build(lookup) {
+            Ok(service) => service,
+            Err(error) => Service::unavailable(&error),
+        }
+    }
+}
+
+/// A loaded embedding model that fails a check keeps the failure as its answer, instead
+/// of failing the build.
+fn keep_problem(checked: crate::Result<Slot<Parser>>) -> Slot<Parser> {
+    checked.unwrap_or_else(|error| Slot::ready(Err(Problem::from_error(&error))))
+}
+
+/// The 503 for parse and label requests when no embedding model was given.
+fn no_embedder() -> Problem {
+    Problem::new(
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        "model-unavailable",
+        "no embedding model is loaded: /v1/parse and /v1/classify with labels need one",
+    )
+}

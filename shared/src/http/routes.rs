@@ -1,0 +1,391 @@
+//! What each route of the contract answers, given the [`Service`] it runs in: health, the
+//! model list, classify (by a named classifier, or by ad-hoc labels), parse, and middleware
+//! mode's pass-through; and the response helpers they share.
+
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use serde::Serialize;
+
+use crate::classify::{Classifier, Timings};
+use crate::error::TriageError;
+use crate::http::api::{
+    Answer, ClassifyBatchResponse, ClassifyResponse, Health, MemoryReport, ModelRef, ModelSummary,
+    ModelsResponse, ParseInfo, ParseResponse, UnavailableModel,
+};
+use crate::http::hybrid::escalation::Escalation;
+use crate::http::hybrid::middleware::{Action, Middleware, Verdict};
+use crate::http::outbound::{Outbound, Step};
+use crate::http::problem::{Problem, PROBLEM_JSON};
+use crate::http::request::{ClassifyCall, ClassifyInput, ParseCall, SchemaRef, JSON};
+use crate::http::service::Service;
+use crate::memory::current_memory_bytes;
+use crate::parse::{Parser, SCHEMA_CACHE_ENTRIES};
+use crate::schema::LabelSpec;
+
+/// The OpenAPI 3.1 document of the contract, served at `GET /openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+pub(crate) fn openapi() -> Response<Vec<u8>> {
+    bytes_response(StatusCode::OK, JSON, OPENAPI_JSON.as_bytes().to_vec())
+}
+
+/// `GET /healthz`: the default model, which must load.
+pub(crate) fn health(service: &Service) -> Response<Vec<u8>> {
+    match service.classifier_named(None) {
+        Ok(classifier) => json_response(
+            StatusCode::OK,
+            &Health {
+                status: "ok",
+                model: ModelRef::from(classifier.manifest()),
+            },
+        ),
+        Err(problem) => problem_response(&problem),
+    }
+}
+
+/// `GET /v1/models`: every classifier (loading the lazy ones: an operator asking what the
+/// deployment serves gets every model's checksum and budget), then the embedding model.
+/// 503 when the default model cannot load; another that cannot is listed as unavailable.
+pub(crate) fn models(service: &Service) -> Response<Vec<u8>> {
+    let default = match service.classifier_named(None) {
+        Ok(classifier) => classifier.manifest().name.clone(),
+        Err(problem) => return problem_response(&problem),
+    };
+    let mut models = Vec::new();
+    let mut unavailable = Vec::new();
+    for name in service.model_names() {
+        match service.classifier_named(Some(name)) {
+            Ok(classifier) => models.push(ModelSummary::new(
+                classifier.manifest(),
+                *classifier.memory(),
+            )),
+            Err(problem) => unavailable.push(UnavailableModel {
+                name: name.to_owned(),
+                problem,
+            }),
+        }
+    }
+    let parser = service.parser();
+    if let Some(parser) = parser {
+        models.push(ModelSummary::new(
+            parser.embedder().manifest(),
+            parser.memory(),
+        ));
+    }
+    let budgets = *service.budgets();
+    let Some(estimate) = service.loaded_memory() else {
+        return problem_response(&Problem::from_error(&TriageError::Config(
+            "no model is loaded".into(),
+        )));
+    };
+    json_response(
+        StatusCode::OK,
+        &ModelsResponse {
+            default,
+            parse: parser.map(|parser| ParseInfo {
+                model: ModelRef::from(parser.embedder().manifest()),
+                schemas: parser.schema_names().map(str::to_owned).collect(),
+                budgets: *parser.budgets(),
+                cache_entries: SCHEMA_CACHE_ENTRIES,
+            }),
+            models,
+            unavailable,
+            budgets,
+            memory: MemoryReport {
+                estimate,
+                budget_bytes: budgets.memory_bytes,
+                current_bytes: current_memory_bytes(),
+            },
+        },
+    )
+}
+
+/// `POST /v1/classify`: by the classifier the request names (or the default), or by the
+/// embedding model when it gives labels.
+pub(crate) fn classify<B: AsRef<[u8]>>(
+    service: &Service,
+    request: &Request<B>,
+    escalate: bool,
+) -> Step {
+    let call = match ClassifyCall::parse(
+        request.headers(),
+        request.body().as_ref(),
+        service.budgets(),
+    ) {
+        Ok(call) => call,
+        Err(problem) => return Step::Respond(problem_response(&problem)),
+    };
+    // The parser is only asked for (and, when lazy, loaded) for labels.
+    if let Some(labels) = call.labels {
+        return Step::Respond(match service.parser_slot() {
+            Ok(parser) => classify_labels(parser, call.input, &labels),
+            Err(problem) => problem_response(problem),
+        });
+    }
+    let classifier = match service.classifier_named(call.model.as_deref()) {
+        Ok(classifier) => classifier,
+        Err(problem) => return Step::Respond(problem_response(&problem)),
+    };
+    let escalation = service
+        .escalation()
+        .filter(|_| escalate)
+        .filter(|escalation| escalates(service, escalation, classifier));
+    classify_with(classifier, call.input, escalation)
+}
+
+/// Whether `escalation` applies to `classifier`'s answers: those of the model it names,
+/// else the default model's.
+fn escalates(service: &Service, escalation: &Escalation, classifier: &Classifier) -> bool {
+    let escalated = escalation.model.as_deref().or(service.default_model());
+    escalated == Some(classifier.manifest().name.as_str())
+}
+
+/// Middleware mode: classifies the request if a route names its path (with the route's
+/// model), then blocks it or forwards it (annotated) to the origin its label calls for
+/// when the answer is confident, or as the route's `unsure` says when it is not; any other
+/// path goes to the origin as it came.
+pub(crate) fn pass_through(
+    service: &Service,
+    middleware: &Middleware,
+    request: Request<Vec<u8>>,
+) -> Step {
+    let (parts, body) = request.into_parts();
+    let Some(rule) = middleware.rule_for(parts.uri.path()) else {
+        return forward(middleware, middleware.forward(&parts, body, None, None));
+    };
+    let classifier = match service.classifier_named(rule.model.as_deref()) {
+        Ok(classifier) => classifier,
+        Err(problem) => return Step::Respond(problem_response(&problem)),
+    };
+    let text = match rule.text_of(&parts.headers, &body) {
+        Ok(text) => text,
+        Err(problem) => return Step::Respond(problem_response(&problem)),
+    };
+    let result = match classifier.classify(&text) {
+        Ok(result) => result,
+        Err(error) => return Step::Respond(problem_response(&Problem::from_error(&error))),
+    };
+    let verdict = Some(Verdict {
+        label: &result.label,
+        score: result.score,
+        confident: result.confident,
+    });
+    // Labels act only on what the model is sure of; an answer that is not confident (a
+    // low score, or text the model cannot read) gets the route's `unsure` action.
+    match rule.action_for(&result.label, result.confident) {
+        Action::Block => Step::Respond(problem_response(&Problem::new(
+            StatusCode::FORBIDDEN,
+            "blocked",
+            format!(
+                "{} does not accept text classified as {} (score {:.3}{})",
+                rule.path_prefix,
+                result.label,
+                result.score,
+                if result.confident {
+                    ""
+                } else {
+                    ", not confident"
+                }
+            ),
+        ))),
+        Action::Annotate => forward(middleware, middleware.forward(&parts, body, None, verdict)),
+        Action::Route(to) => forward(
+            middleware,
+            middleware.forward(&parts, body, Some(to), verdict),
+        ),
+    }
+}
+
+/// The 404 for a path that is neither the contract's nor a middleware route.
+pub(crate) fn no_route<B>(request: &Request<B>) -> Response<Vec<u8>> {
+    problem_response(&Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        format!("no route {}; see /openapi.json", request.uri().path()),
+    ))
+}
+
+/// The step that sends `request` on to an origin.
+fn forward(middleware: &Middleware, request: crate::Result<Request<Vec<u8>>>) -> Step {
+    match request {
+        Ok(request) => Step::Send(Box::new(Outbound::forward(request, middleware.timeout))),
+        Err(error) => Step::Respond(problem_response(&Problem::from_error(&error))),
+    }
+}
+
+fn classify_with(
+    classifier: &Classifier,
+    input: ClassifyInput,
+    escalation: Option<&Escalation>,
+) -> Step {
+    let model = ModelRef::from(classifier.manifest());
+    let threshold = classifier.manifest().threshold;
+    let mut timings = Timings::default();
+    let response = match input {
+        ClassifyInput::One(text) => {
+            let result = match classifier.classify_timed(&text, &mut timings) {
+                Ok(result) => result,
+                Err(error) => return Step::Respond(problem_response(&Problem::from_error(&error))),
+            };
+            if let Some(escalation) = escalation.filter(|e| e.wants(&result, threshold)) {
+                return match escalation.request(&text, &result, &model) {
+                    Ok(outbound) => Step::Send(Box::new(Outbound::escalation(
+                        outbound,
+                        escalation.timeout,
+                        model,
+                        result,
+                        threshold,
+                        timings,
+                    ))),
+                    Err(error) => Step::Respond(problem_response(&Problem::from_error(&error))),
+                };
+            }
+            let answer = Answer::local(result);
+            json_response(StatusCode::OK, &ClassifyResponse { model, answer })
+        }
+        ClassifyInput::Many(texts) => match classifier.classify_batch_timed(&texts, &mut timings) {
+            Ok(results) => {
+                let results = results.into_iter().map(Answer::local).collect();
+                json_response(StatusCode::OK, &ClassifyBatchResponse { model, results })
+            }
+            Err(error) => return Step::Respond(problem_response(&Problem::from_error(&error))),
+        },
+    };
+    Step::Respond(with_server_timing(response, &timings))
+}
+
+/// Ad-hoc labels, zero/few-shot by the embedding model. Never escalated: the escalation
+/// endpoint answers for the deployment's labels, not the request's.
+fn classify_labels(
+    parser: &Parser,
+    input: ClassifyInput,
+    labels: &[LabelSpec],
+) -> Response<Vec<u8>> {
+    let model = ModelRef::from(parser.embedder().manifest());
+    let mut timings = Timings::default();
+    let results = match parser.classify_labels(input.texts(), labels, &mut timings) {
+        Ok(results) => results,
+        Err(error) => return problem_response(&Problem::from_error(&error)),
+    };
+    let response = match input {
+        ClassifyInput::One(_) => match results.into_iter().next() {
+            Some(result) => json_response(
+                StatusCode::OK,
+                &ClassifyResponse {
+                    model,
+                    answer: Answer::local(result),
+                },
+            ),
+            None => problem_response(&Problem::from_error(&TriageError::Inference(
+                "no result for the text".into(),
+            ))),
+        },
+        ClassifyInput::Many(_) => {
+            let results = results.into_iter().map(Answer::local).collect();
+            json_response(StatusCode::OK, &ClassifyBatchResponse { model, results })
+        }
+    };
+    with_server_timing(response, &timings)
+}
+
+/// `POST /v1/parse`: the text decoded into an object its schema allows.
+pub(crate) fn parse<B: AsRef<[u8]>>(service: &Service, request: &Request<B>) -> Response<Vec<u8>> {
+    let parser = match service.parser_slot() {
+        Ok(parser) => parser,
+        Err(problem) => return problem_response(problem),
+    };
+    let call = match ParseCall::parse(
+        request.headers(),
+        request.body().as_ref(),
+        parser.embedder().budgets(),
+        parser.budgets().max_schema_bytes,
+    ) {
+        Ok(call) => call,
+        Err(problem) => return problem_response(&problem),
+    };
+    let mut timings = Timings::default();
+    let (name, compiled) = match call.schema {
+        SchemaRef::Named(name) => {
+            let compiled = parser.named(&name);
+            (Some(name), compiled)
+        }
+        SchemaRef::Inline(document, bytes) => (None, parser.compile(document, bytes)),
+    };
+    let parsed = compiled
+        .and_then(|compiled| parser.parse(&call.text, &compiled, call.threshold, &mut timings));
+    match parsed {
+        Ok(parsed) => with_server_timing(
+            json_response(
+                StatusCode::OK,
+                &ParseResponse {
+                    model: ModelRef::from(parser.embedder().manifest()),
+                    schema: name,
+                    parsed,
+                    source: "local",
+                },
+            ),
+            &timings,
+        ),
+        Err(error) => problem_response(&Problem::from_error(&error)),
+    }
+}
+
+/// Adds the tokenize and inference times to `response` as `Server-Timing`.
+pub(crate) fn with_server_timing(
+    mut response: Response<Vec<u8>>,
+    timings: &Timings,
+) -> Response<Vec<u8>> {
+    let timing = format!(
+        "tokenize;dur={:.3}, inference;dur={:.3}",
+        timings.tokenize_ms, timings.inference_ms
+    );
+    if let Ok(value) = HeaderValue::from_str(&timing) {
+        response.headers_mut().insert(SERVER_TIMING, value);
+    }
+    response
+}
+
+/// Appends `entry` (`name;dur=<ms>[;desc="..."]`) to a response's `Server-Timing`, after
+/// any entries already there: for adapters reporting their own costs, such as what a cold
+/// instance paid to load its models.
+pub fn append_server_timing(headers: &mut HeaderMap, entry: &str) {
+    let value = match headers.get(SERVER_TIMING).and_then(|v| v.to_str().ok()) {
+        Some(existing) => format!("{existing}, {entry}"),
+        None => entry.to_owned(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert(SERVER_TIMING, value);
+    }
+}
+
+const SERVER_TIMING: &str = "server-timing";
+
+/// A problem+json response.
+pub fn problem_response(problem: &Problem) -> Response<Vec<u8>> {
+    let body = serde_json::to_vec(problem).unwrap_or_default();
+    bytes_response(problem.status_code(), PROBLEM_JSON, body)
+}
+
+pub(crate) fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response<Vec<u8>> {
+    match serde_json::to_vec(value) {
+        Ok(body) => bytes_response(status, JSON, body),
+        Err(e) => problem_response(&Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("response could not be serialised: {e}"),
+        )),
+    }
+}
+
+fn bytes_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> Response<Vec<u8>> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
