@@ -2,6 +2,7 @@
 //! The binary (`triage`) adds a CLI on top; the contract tests start [`serve`] in-process.
 
 pub mod bundle_dir;
+pub mod bundle_tool;
 pub mod outbound;
 pub mod server;
 

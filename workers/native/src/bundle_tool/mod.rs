@@ -1,0 +1,387 @@
+//! `triage bundle`: turns a user's ONNX classifier and its `tokenizer.json` into a
+//! verified bundle (model, tokenizer, manifest with sha256s), loaded by the same core code
+//! every worker loads it with.
+//!
+//! The source is an `.onnx` file or a folder as Hugging Face tooling leaves it (optimum's
+//! `model.onnx` or `onnx/model.onnx`, `tokenizer.json`, and `config.json`, whose `id2label`
+//! gives the labels and `max_position_embeddings` the token limit when not given). The
+//! tool maps the graph's inputs by name, optionally stores the weights as int8
+//! ([`quantize`]), writes the bundle, loads it with tract at several lengths, and, given
+//! reference outputs (`--reference`, JSON lines of `{"text", "logits"}` or
+//! `{"text", "scores"}` from onnxruntime or PyTorch), checks the scores the worker would
+//! serve against them.
+
+pub mod graph;
+pub mod quantize;
+pub mod reference;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use prost::Message;
+use serde::Serialize;
+use serde_json::Value;
+use triage_core::bundle::sha256_hex;
+use triage_core::manifest::{
+    Activation, FileEntry, Files, Manifest, ModelFormat, Output, Processing, Task,
+};
+use triage_core::memory::MemoryEstimate;
+use triage_core::{Classifier, OwnedBundle, Settings};
+
+/// The token limit when neither `--max-tokens` nor `config.json` gives one.
+pub const DEFAULT_MAX_TOKENS: usize = 256;
+
+/// What to build, as `triage bundle` takes it.
+#[derive(Debug, Clone)]
+pub struct BundleSpec {
+    /// An `.onnx` file, or a folder holding one.
+    pub source: PathBuf,
+    /// `tokenizer.json`; default: the one in the source folder.
+    pub tokenizer: Option<PathBuf>,
+    /// Labels in the order of the model's output; default: `config.json`'s `id2label`.
+    pub labels: Option<Vec<String>>,
+    /// The bundle's name (what requests' `model` names); default: the folder's name or
+    /// the file's stem.
+    pub name: Option<String>,
+    pub version: String,
+    /// Most tokens per text, special tokens included.
+    pub max_tokens: Option<usize>,
+    /// Confidence threshold in [0, 1].
+    pub threshold: f32,
+    /// Store weights as per-channel int8.
+    pub quantize: bool,
+    /// The graph output holding the logits.
+    pub output: Option<String>,
+    /// The output is already probabilities (no softmax).
+    pub probabilities: bool,
+    /// JSON lines of texts and expected outputs.
+    pub reference: Option<PathBuf>,
+    /// Largest score difference `reference` allows.
+    pub tolerance: f32,
+    /// Where the bundle is written (created; files in it are replaced).
+    pub out: PathBuf,
+}
+
+/// What the tool did and measured, printed as JSON.
+#[derive(Debug, Serialize)]
+pub struct BundleReport {
+    pub out: PathBuf,
+    pub manifest: Manifest,
+    /// Size of the source model and of the bundled one, in bytes.
+    pub model_bytes_before: usize,
+    pub model_bytes_after: usize,
+    /// Weight matrices stored as int8 (0 without `--quantize`).
+    pub quantized_tensors: usize,
+    /// Token lengths the bundle was run at, every output finite and one per label.
+    pub checked_lengths: Vec<usize>,
+    /// The worker's worst case for this model under the default budgets.
+    pub memory: MemoryEstimate,
+    /// One classification of a text of half the token limit, in ms (unoptimised runs
+    /// are slower: use a release build for a figure that means something).
+    pub classify_ms: f64,
+    /// The comparison with `--reference`, when given (also written to `parity.json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parity: Option<reference::Parity>,
+}
+
+/// Builds, writes and verifies the bundle `spec` describes.
+///
+/// Errors: a source, tokenizer or labels it cannot find; a graph input it cannot map
+/// (named); a graph tract cannot run (tract's node and reason); outputs that are not one
+/// score per label; reference scores further than the tolerance.
+pub fn make_bundle(spec: &BundleSpec) -> Result<BundleReport> {
+    let source = Source::find(spec)?;
+    let model_bytes =
+        fs::read(&source.model).with_context(|| format!("reading {}", source.model.display()))?;
+    let tokenizer_bytes = fs::read(&source.tokenizer)
+        .with_context(|| format!("reading {}", source.tokenizer.display()))?;
+    let mut proto = graph::decode(&model_bytes)
+        .with_context(|| format!("reading {}", source.model.display()))?;
+    let io = graph::io(&proto);
+    let inputs = graph::map_inputs(&io)?;
+    let output = graph::pick_output(&io, spec.output.as_deref())?;
+    let labels = source.labels(spec)?;
+    let max_tokens = source.max_tokens(spec);
+    let (bundled, quantized_tensors) = if spec.quantize {
+        let count = quantize::quantize(&mut proto)?;
+        (proto.encode_to_vec(), count)
+    } else {
+        (model_bytes.clone(), 0)
+    };
+    if !(0.0..=1.0).contains(&spec.threshold) {
+        bail!(
+            "--threshold is {}, expected a number in [0, 1]",
+            spec.threshold
+        );
+    }
+    let manifest = Manifest {
+        name: spec.name.clone().unwrap_or_else(|| source.name.clone()),
+        version: spec.version.clone(),
+        task: Task::Classify,
+        format: ModelFormat::Onnx,
+        labels,
+        inputs,
+        output: Output {
+            name: output,
+            activation: if spec.probabilities {
+                Activation::None
+            } else {
+                Activation::Softmax
+            },
+        },
+        max_tokens,
+        processing: Processing {
+            pooling: "graph".into(),
+        },
+        embedding: None,
+        threshold: spec.threshold,
+        max_unknown_share: None,
+        windows: None,
+        files: Files {
+            model: FileEntry {
+                path: "model.onnx".into(),
+                sha256: sha256_hex(&bundled),
+            },
+            tokenizer: FileEntry {
+                path: "tokenizer.json".into(),
+                sha256: sha256_hex(&tokenizer_bytes),
+            },
+        },
+    };
+    let manifest_json = serde_json::to_vec_pretty(&manifest)?;
+    // The manifest is checked as every worker checks it before anything is written.
+    Manifest::from_json(&manifest_json).context("the manifest made for this model")?;
+    let bundle = OwnedBundle {
+        manifest: manifest_json,
+        model: bundled,
+        tokenizer: tokenizer_bytes,
+    };
+    let classifier = Classifier::load_with(bundle.as_bytes(), &Settings::default())
+        .context("loading the bundle as a worker does")?;
+    let checked_lengths = check_lengths(&classifier)?;
+    let started = Instant::now();
+    classifier.classify(&text_of_tokens(
+        &classifier,
+        classifier.budgets().max_tokens / 2,
+    ))?;
+    let classify_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let parity = match &spec.reference {
+        Some(path) => Some(reference::compare(&classifier, path, spec.tolerance)?),
+        None => None,
+    };
+    write_bundle(&spec.out, &bundle, parity.as_ref())?;
+    if let Some(parity) = &parity {
+        parity.check(spec.tolerance).with_context(|| {
+            format!(
+                "the bundle is written to {} all the same, with the comparison in parity.json",
+                spec.out.display()
+            )
+        })?;
+    }
+    Ok(BundleReport {
+        out: spec.out.clone(),
+        manifest,
+        model_bytes_before: model_bytes.len(),
+        model_bytes_after: bundle.model.len(),
+        quantized_tensors,
+        checked_lengths,
+        memory: *classifier.memory(),
+        classify_ms,
+        parity,
+    })
+}
+
+/// Writes the three bundle files (and `parity.json`) into `out`.
+fn write_bundle(
+    out: &Path,
+    bundle: &OwnedBundle,
+    parity: Option<&reference::Parity>,
+) -> Result<()> {
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let write = |name: &str, bytes: &[u8]| {
+        let path = out.join(name);
+        fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
+    };
+    write("model.onnx", &bundle.model)?;
+    write("tokenizer.json", &bundle.tokenizer)?;
+    let mut manifest = bundle.manifest.clone();
+    manifest.push(b'\n');
+    write("manifest.json", &manifest)?;
+    if let Some(parity) = parity {
+        let mut json = serde_json::to_vec_pretty(parity)?;
+        json.push(b'\n');
+        write("parity.json", &json)?;
+    }
+    Ok(())
+}
+
+/// Runs the classifier on texts of a few token lengths up to its limit: every run must
+/// give one finite score per label. Returns the lengths run.
+fn check_lengths(classifier: &Classifier) -> Result<Vec<usize>> {
+    let max = classifier.budgets().max_tokens;
+    let mut lengths = vec![1, 2, max / 4, max / 2, max];
+    lengths.retain(|&n| n >= 1);
+    lengths.sort_unstable();
+    lengths.dedup();
+    let mut checked = Vec::new();
+    for length in lengths {
+        let text = text_of_tokens(classifier, length);
+        let result = classifier
+            .classify(&text)
+            .with_context(|| format!("running the model on {length} tokens"))?;
+        if result.scores.0.iter().any(|(_, score)| !score.is_finite()) {
+            bail!("the model gave scores that are not numbers at {length} tokens: {result:?}");
+        }
+        checked.push(result.tokens);
+    }
+    checked.dedup();
+    Ok(checked)
+}
+
+/// A text the classifier's tokenizer reads as about `tokens` tokens (special tokens
+/// included; cut to the limit).
+fn text_of_tokens(classifier: &Classifier, tokens: usize) -> String {
+    let mut text = String::from("hello");
+    for _ in 0..tokens.saturating_mul(2) {
+        let count = classifier
+            .encoder()
+            .encode(&text)
+            .map(|encoded| encoded.ids.len())
+            .unwrap_or(usize::MAX);
+        if count >= tokens {
+            break;
+        }
+        text.push_str(" hello");
+    }
+    text
+}
+
+/// Where the model, tokenizer and config are.
+struct Source {
+    model: PathBuf,
+    tokenizer: PathBuf,
+    config: Option<Value>,
+    /// The folder's name, or the file's stem.
+    name: String,
+}
+
+impl Source {
+    fn find(spec: &BundleSpec) -> Result<Source> {
+        let path = &spec.source;
+        let (model, folder) = if path.is_dir() {
+            let candidates = [path.join("model.onnx"), path.join("onnx/model.onnx")];
+            let model = candidates.iter().find(|p| p.is_file()).cloned();
+            let model = match model {
+                Some(model) => model,
+                None => single_onnx(path)?,
+            };
+            (model, path.clone())
+        } else if path.is_file() {
+            let folder = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            (path.clone(), folder)
+        } else {
+            bail!("{} is neither an .onnx file nor a folder", path.display());
+        };
+        let tokenizer = match &spec.tokenizer {
+            Some(tokenizer) => tokenizer.clone(),
+            None => {
+                let found = folder.join("tokenizer.json");
+                if !found.is_file() {
+                    bail!(
+                        "no tokenizer.json beside {}; give one with --tokenizer",
+                        model.display()
+                    );
+                }
+                found
+            }
+        };
+        let config_path = folder.join("config.json");
+        let config = if config_path.is_file() {
+            let text = fs::read_to_string(&config_path)
+                .with_context(|| format!("reading {}", config_path.display()))?;
+            Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("reading {}", config_path.display()))?,
+            )
+        } else {
+            None
+        };
+        let name = if path.is_dir() {
+            path.canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        } else {
+            path.file_stem().map(|n| n.to_string_lossy().into_owned())
+        };
+        Ok(Source {
+            model,
+            tokenizer,
+            config,
+            name: name.unwrap_or_else(|| "model".into()),
+        })
+    }
+
+    /// `--labels`, else `config.json`'s `id2label` in id order.
+    fn labels(&self, spec: &BundleSpec) -> Result<Vec<String>> {
+        if let Some(labels) = &spec.labels {
+            return Ok(labels.clone());
+        }
+        let Some(id2label) = self
+            .config
+            .as_ref()
+            .and_then(|config| config["id2label"].as_object())
+        else {
+            bail!("give the labels with --labels a,b,c (no config.json with id2label beside the model)");
+        };
+        let mut pairs = Vec::new();
+        for (id, label) in id2label {
+            let id: usize = id
+                .parse()
+                .with_context(|| format!("config.json id2label has the id {id:?}"))?;
+            let label = label
+                .as_str()
+                .with_context(|| format!("config.json id2label[{id}] is not a string"))?;
+            pairs.push((id, label.to_owned()));
+        }
+        pairs.sort();
+        if pairs.iter().enumerate().any(|(i, (id, _))| i != *id) {
+            bail!("config.json id2label does not number its labels 0, 1, 2...");
+        }
+        Ok(pairs.into_iter().map(|(_, label)| label).collect())
+    }
+
+    /// `--max-tokens`, else `config.json`'s `max_position_embeddings`, else
+    /// [`DEFAULT_MAX_TOKENS`].
+    fn max_tokens(&self, spec: &BundleSpec) -> usize {
+        spec.max_tokens
+            .or_else(|| {
+                self.config.as_ref().and_then(|config| {
+                    config["max_position_embeddings"]
+                        .as_u64()
+                        .map(|n| n as usize)
+                })
+            })
+            .unwrap_or(DEFAULT_MAX_TOKENS)
+    }
+}
+
+/// The one `.onnx` file in `folder`.
+fn single_onnx(folder: &Path) -> Result<PathBuf> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(folder).with_context(|| format!("reading {}", folder.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "onnx") {
+            found.push(path);
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => bail!("{} holds no .onnx model", folder.display()),
+        _ => bail!(
+            "{} holds several .onnx models; name the one to bundle",
+            folder.display()
+        ),
+    }
+}
