@@ -1,8 +1,8 @@
-//! Typed errors of the core. Adapters map them to HTTP statuses with
-//! [`crate::http::Problem::from_error`]; nothing here knows about HTTP.
+//! Typed errors of the core, shared by every layer: the engine's (with its
+//! [`BudgetExceeded`]), the schema decoder's ([`SchemaError`]) and the settings'. The HTTP
+//! layer maps them to statuses (`Problem::from_error`); nothing here knows about HTTP.
 
-use crate::budget::BudgetExceeded;
-use crate::schema::SchemaError;
+use crate::engine::budget::BudgetExceeded;
 
 /// Everything that can go wrong between bundle bytes and a classification.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +72,26 @@ impl TriageError {
             reason: reason.into(),
         }
     }
+}
+
+/// Why a schema cannot be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    /// A keyword, type or value outside the subset (422).
+    #[error("schema at {pointer}: `{keyword}` {reason}")]
+    Unsupported {
+        /// JSON pointer of the schema object holding the keyword (`""` for the root).
+        pointer: String,
+        keyword: String,
+        reason: String,
+    },
+    /// Over one of the schema budgets (`SchemaBudgets`) (413).
+    #[error("schema has {actual} {what}, the limit is {limit}")]
+    TooLarge {
+        what: &'static str,
+        limit: usize,
+        actual: usize,
+    },
 }
 
 /// Result alias used across the core.

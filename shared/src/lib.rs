@@ -1,5 +1,10 @@
 //! # triage-core
 //!
+//! Three layers, each importing only the ones below it (`tests/layers.rs` checks):
+//! the engine (bundle, manifest, budgets, memory, tokenizer, model, classify, embed), parse
+//! (schemas decoded by the embedding model), and the HTTP layer ([`http`]: the service,
+//! its routes, requests, problems, bodies, outbound requests, hybrid routing).
+//!
 //! Tiny quantized language models inside edge workers. This crate turns text into a
 //! classification, or into a JSON object that conforms to a JSON Schema ([`parse`]),
 //! under strict input and memory budgets, and serves the HTTP contract as
@@ -15,24 +20,19 @@
 //! # Ok::<(), triage_core::TriageError>(())
 //! ```
 
-pub mod budget;
-pub mod bundle;
-pub mod classify;
-pub mod embed;
+mod engine;
 pub mod error;
 pub mod http;
-mod json_number;
-mod loaded;
-pub mod manifest;
-pub mod memory;
-pub mod model;
 pub mod parse;
-pub mod schema;
-pub mod settings;
-pub mod tokenize;
-mod tokenizer_guard;
-pub mod windows;
-pub mod zeroshot;
+
+// The engine: bundles in, classifications and embeddings out, under budgets.
+pub use engine::{budget, bundle, classify, embed, manifest, memory, settings, windows};
+/// Tokenization and the tract model, for benchmarks and parity tests (feature `internals`):
+/// adapters and users go through [`Classifier`] and [`Embedder`].
+#[cfg(feature = "internals")]
+pub use engine::{model, tokenize};
+// Parse: schemas decoded by the embedding model.
+pub use parse::{schema, zeroshot};
 
 pub use budget::{BudgetExceeded, Budgets};
 pub use bundle::{BundleBytes, OwnedBundle};

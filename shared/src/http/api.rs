@@ -2,14 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::budget::Budgets;
-use crate::classify::Classification;
+use crate::engine::budget::Budgets;
+use crate::engine::classify::Classification;
+use crate::engine::manifest::{Manifest, Task};
+use crate::engine::memory::MemoryEstimate;
 use crate::http::hybrid::escalation::Provenance;
 use crate::http::problem::Problem;
-use crate::manifest::{Manifest, Task};
-use crate::memory::MemoryEstimate;
+use crate::parse::schema::{LabelSpec, SchemaBudgets};
 use crate::parse::Parsed;
-use crate::schema::{LabelSpec, SchemaBudgets};
 
 /// `POST /v1/classify` body: exactly one of `text` or `texts`; optionally `model`, the
 /// name of the classifier to answer (default: the deployment's default model), or

@@ -15,8 +15,10 @@
 //! # Ok::<(), triage_core::TriageError>(())
 //! ```
 
-use crate::classify::Classifier;
-use crate::embed::Embedder;
+use crate::engine::classify::Classifier;
+use crate::engine::embed::Embedder;
+use crate::engine::memory::MemoryEstimate;
+use crate::engine::settings::Settings;
 use crate::error::TriageError;
 use crate::http::hybrid::escalation::Escalation;
 use crate::http::hybrid::middleware::Middleware;
@@ -25,9 +27,7 @@ use crate::http::service::{
     NamedClassifier, Service, DEFAULT_MODEL_KEY, MIDDLEWARE_KEY, SCHEMAS_KEY,
 };
 use crate::http::slot::Slot;
-use crate::memory::MemoryEstimate;
 use crate::parse::Parser;
-use crate::settings::Settings;
 
 /// A [`Service`] being put together; see the module docs.
 #[must_use = "a builder does nothing until `build`"]

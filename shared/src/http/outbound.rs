@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 
-use crate::classify::Classification;
+use crate::engine::classify::Classification;
 use crate::http::api::{Answer, ClassifyResponse, ModelRef};
 use crate::http::hybrid::escalation::{self, EscalationFailure};
 use crate::http::hybrid::middleware::response_headers;

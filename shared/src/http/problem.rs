@@ -4,9 +4,9 @@
 use http::StatusCode;
 use serde::Serialize;
 
-use crate::budget::BudgetExceeded;
+use crate::engine::budget::BudgetExceeded;
 use crate::error::TriageError;
-use crate::schema::SchemaError;
+use crate::parse::schema::SchemaError;
 
 /// Media type of problem bodies.
 pub const PROBLEM_JSON: &str = "application/problem+json";

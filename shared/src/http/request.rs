@@ -7,11 +7,11 @@ use http::{HeaderMap, StatusCode};
 use serde::de::IgnoredAny;
 use serde_json::error::Category;
 
-use crate::budget::Budgets;
+use crate::engine::budget::Budgets;
 use crate::error::TriageError;
 use crate::http::api::{ClassifyRequest, LabelInput, ParseRequest};
 use crate::http::problem::Problem;
-use crate::schema::{LabelSpec, SchemaError};
+use crate::parse::schema::{LabelSpec, SchemaError};
 
 /// Media type of request and response bodies.
 pub(crate) const JSON: &str = "application/json";

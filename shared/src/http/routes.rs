@@ -6,7 +6,8 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use serde::Serialize;
 
-use crate::classify::{Classifier, Timings};
+use crate::engine::classify::{Classifier, Timings};
+use crate::engine::memory::current_memory_bytes;
 use crate::error::TriageError;
 use crate::http::api::{
     Answer, ClassifyBatchResponse, ClassifyResponse, Health, MemoryReport, ModelRef, ModelSummary,
@@ -18,9 +19,8 @@ use crate::http::outbound::{Outbound, Step};
 use crate::http::problem::{Problem, PROBLEM_JSON};
 use crate::http::request::{ClassifyCall, ClassifyInput, ParseCall, SchemaRef, JSON};
 use crate::http::service::Service;
-use crate::memory::current_memory_bytes;
+use crate::parse::schema::LabelSpec;
 use crate::parse::{Parser, SCHEMA_CACHE_ENTRIES};
-use crate::schema::LabelSpec;
 
 /// The OpenAPI 3.1 document of the contract, served at `GET /openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");

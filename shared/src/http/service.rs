@@ -7,8 +7,10 @@
 use http::header::{ALLOW, CONTENT_LENGTH};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 
-use crate::budget::{BudgetExceeded, Budgets};
-use crate::classify::Classifier;
+use crate::engine::budget::{BudgetExceeded, Budgets};
+use crate::engine::classify::Classifier;
+use crate::engine::memory::MemoryEstimate;
+use crate::engine::settings::Settings;
 use crate::error::TriageError;
 use crate::http::builder::ServiceBuilder;
 use crate::http::hybrid::escalation::Escalation;
@@ -17,9 +19,7 @@ use crate::http::outbound::{SendError, Step};
 use crate::http::problem::Problem;
 use crate::http::routes::{self, problem_response};
 use crate::http::slot::Slot;
-use crate::memory::MemoryEstimate;
 use crate::parse::Parser;
-use crate::settings::Settings;
 
 /// The setting holding the middleware configuration (`TRIAGE_MIDDLEWARE` as a variable).
 pub const MIDDLEWARE_KEY: &str = "middleware";

@@ -27,7 +27,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Uri};
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{Classification, Scores};
+use crate::engine::classify::{Classification, Scores};
 use crate::error::{Result, TriageError};
 use crate::http::api::ModelRef;
 

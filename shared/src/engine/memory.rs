@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use crate::budget::{BudgetExceeded, Budgets};
-use crate::model::SequenceModel;
+use crate::engine::budget::{BudgetExceeded, Budgets};
+use crate::engine::model::SequenceModel;
 
 /// Copies of the body a request may hold at once: the raw bytes, the parsed JSON, the texts.
 const BODY_COPIES: usize = 3;

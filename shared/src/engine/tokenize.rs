@@ -18,8 +18,8 @@ use std::collections::BTreeSet;
 
 use tokenizers::{Encoding, PostProcessor, Token, Tokenizer};
 
+use crate::engine::tokenizer_guard;
 use crate::error::{Result, TriageError};
-use crate::tokenizer_guard;
 
 /// Bytes of text tokenized per call. Small enough that a text past the window is read at
 /// most this far beyond it, large enough that chunk boundaries are rare.
@@ -120,7 +120,7 @@ impl TextEncoder {
 
     /// The text's tokens without special tokens, in chunks, until more than `enough` exist
     /// or the text ends: the text's first `enough` tokens, and whether it has more.
-    /// Used for windows over a long text ([`crate::windows`]).
+    /// Used for windows over a long text ([`crate::engine::windows`]).
     pub fn text_tokens(&self, text: &str, enough: usize) -> Result<(Vec<u32>, bool)> {
         let mut ids = Vec::new();
         let mut rest = text;

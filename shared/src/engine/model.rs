@@ -4,8 +4,8 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::array::Gather;
 use tract_onnx::tract_core::ops::konst::Const;
 
+use crate::engine::manifest::Manifest;
 use crate::error::{Result, TriageError};
-use crate::manifest::Manifest;
 
 /// Symbol for the sequence length, left symbolic so one plan serves every text length.
 const SEQUENCE: &str = "S";

@@ -1,16 +1,16 @@
 //! Sentence embeddings: tokenize, run, normalise to unit length. The vectors feed the
-//! zero/few-shot decoders of [`crate::zeroshot`] and [`crate::parse`].
+//! zero/few-shot decoders of the parse layer (`triage_core::zeroshot`, `triage_core::parse`).
 
 use web_time::Instant;
 
-use crate::budget::Budgets;
-use crate::bundle::BundleBytes;
-use crate::classify::Timings;
+use crate::engine::budget::Budgets;
+use crate::engine::bundle::BundleBytes;
+use crate::engine::classify::Timings;
+use crate::engine::loaded::{ConfiguredBundle, LoadedBundle};
+use crate::engine::manifest::{Embedding, Manifest, Task};
+use crate::engine::memory::MemoryEstimate;
+use crate::engine::settings::Settings;
 use crate::error::{Result, TriageError};
-use crate::loaded::{ConfiguredBundle, LoadedBundle};
-use crate::manifest::{Embedding, Manifest, Task};
-use crate::memory::MemoryEstimate;
-use crate::settings::Settings;
 
 /// One text's embedding.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,7 +116,7 @@ impl Embedder {
     }
 
     /// Embeds one text with no text budget check: for the schema's own prototype texts,
-    /// which the schema budgets bound (see [`crate::schema::SchemaBudgets`]).
+    /// which the schema budgets bound (the parse layer's `SchemaBudgets`).
     pub fn embed_timed(&self, text: &str, timings: &mut Timings) -> Result<Embedded> {
         let started = Instant::now();
         let encoded = self.bundle.encoder.encode(text)?;
@@ -163,5 +163,5 @@ pub(crate) fn normalize(vector: &mut [f32]) {
 /// The default embedding bundle (`models/potion-base-2m`), compiled into the binary.
 #[cfg(feature = "embedded-model")]
 pub fn embedded() -> BundleBytes<'static> {
-    crate::bundle::embedded_bundle!("potion-base-2m")
+    crate::engine::bundle::from_shipped(triage_models::POTION_BASE_2M)
 }

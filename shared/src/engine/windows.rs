@@ -2,7 +2,7 @@
 //! mean-pooled model: "the " repeated 100 times or one benign paragraph before a spam
 //! text used to turn it into confident ham. A text is read in at most three windows of
 //! its tokens, and a label the manifest names as severe wins when any window is
-//! confident in it ([`crate::manifest::Windows`]).
+//! confident in it ([`crate::engine::manifest::Windows`]).
 
 use std::ops::Range;
 

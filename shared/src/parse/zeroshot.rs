@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::classify::{softmax, Scores, Timings};
-use crate::embed::{normalize, Embedder};
+use crate::engine::classify::{softmax, Scores, Timings};
+use crate::engine::embed::{normalize, Embedder};
 use crate::error::Result;
-use crate::schema::{Anchors, FieldKind, ParseSchema, Prototype};
+use crate::parse::schema::{Anchors, FieldKind, ParseSchema, Prototype};
 
 /// A schema with every prototype embedded: built once per schema, then shared.
 #[derive(Debug)]

@@ -2,15 +2,15 @@
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::budget::Budgets;
-use crate::bundle::BundleBytes;
+use crate::engine::budget::Budgets;
+use crate::engine::bundle::BundleBytes;
+use crate::engine::loaded::{ConfiguredBundle, LoadedBundle};
+use crate::engine::manifest::{Activation, Manifest, Task, Windows};
+use crate::engine::memory::MemoryEstimate;
+use crate::engine::settings::Settings;
+use crate::engine::tokenize::{Encoded, TextEncoder};
+use crate::engine::windows;
 use crate::error::{Result, TriageError};
-use crate::loaded::{ConfiguredBundle, LoadedBundle};
-use crate::manifest::{Activation, Manifest, Task, Windows};
-use crate::memory::MemoryEstimate;
-use crate::settings::Settings;
-use crate::tokenize::{Encoded, TextEncoder};
-use crate::windows;
 use web_time::Instant;
 
 /// One text's classification.
@@ -290,7 +290,7 @@ fn ms(duration: std::time::Duration) -> f64 {
 }
 
 /// Numerically stable softmax of `values / temperature` (1 for logits; the embedding
-/// model's temperature for cosine similarities, see [`crate::zeroshot`]).
+/// model's temperature for cosine similarities, see the parse layer's `zeroshot`).
 pub(crate) fn softmax(values: &[f32], temperature: f32) -> Vec<f32> {
     let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let exps: Vec<f32> = values

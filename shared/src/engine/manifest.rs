@@ -12,7 +12,7 @@ pub enum Task {
     /// Text in, one label out of a fixed set.
     Classify,
     /// Text in, one unit-length vector out: the sentence embedding zero/few-shot labels
-    /// and schema-constrained parsing compare with prototypes ([`crate::zeroshot`]).
+    /// and schema-constrained parsing compare with prototypes (the parse layer's `zeroshot`).
     Embed,
 }
 
@@ -96,7 +96,7 @@ pub struct Embedding {
     pub temperature: f32,
 }
 
-/// How a classifier reads texts longer than a short window ([`crate::windows`]): up to
+/// How a classifier reads texts longer than a short window ([`crate::engine::windows`]): up to
 /// three windows, and a label in `severe` wins when any window gives it a confident
 /// score. Without this section a text is read in one window, its first tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

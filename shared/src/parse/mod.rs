@@ -1,8 +1,12 @@
 //! Text to a JSON object that conforms to a JSON Schema, and text to ad-hoc labels, with
 //! one sentence-embedding model and no model trained per task. Each field is decoded only
-//! among the values its schema allows ([`crate::zeroshot`]); the object is then checked
+//! among the values its schema allows ([`crate::parse::zeroshot`]); the object is then checked
 //! again with the `jsonschema` crate. Compiled schemas (prototypes and validator) are kept
 //! in a bounded per-process cache, so a schema's texts are embedded once, not per request.
+
+mod json_number;
+pub mod schema;
+pub mod zeroshot;
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
@@ -12,13 +16,13 @@ use lru::LruCache;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::bundle::sha256_hex;
-use crate::classify::{Classification, Scores, Timings};
-use crate::embed::Embedder;
+use crate::engine::bundle::sha256_hex;
+use crate::engine::classify::{Classification, Scores, Timings};
+use crate::engine::embed::Embedder;
+use crate::engine::memory::MemoryEstimate;
 use crate::error::{Result, TriageError};
-use crate::memory::MemoryEstimate;
-use crate::schema::{FieldKind, LabelSpec, ParseSchema, SchemaBudgets, SchemaError};
-use crate::zeroshot::{FieldAnswer, Prototypes};
+use crate::parse::schema::{FieldKind, LabelSpec, ParseSchema, SchemaBudgets, SchemaError};
+use crate::parse::zeroshot::{FieldAnswer, Prototypes};
 
 /// Compiled schemas kept per process or isolate; the least recently used goes first.
 pub const SCHEMA_CACHE_ENTRIES: usize = 32;
@@ -27,9 +31,9 @@ pub const SCHEMA_CACHE_ENTRIES: usize = 32;
 pub const BUILTIN_SCHEMAS: [(&str, &str); 2] = [
     (
         "support-ticket",
-        include_str!("../../schemas/support-ticket.json"),
+        include_str!("../../../schemas/support-ticket.json"),
     ),
-    ("risk-area", include_str!("../../schemas/risk-area.json")),
+    ("risk-area", include_str!("../../../schemas/risk-area.json")),
 ];
 
 /// A schema ready to decode: prototypes embedded, validator built.

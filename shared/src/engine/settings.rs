@@ -2,7 +2,7 @@
 //! configuration the platform has (wrangler vars, Spin variables, flags), so that every
 //! adapter accepts the same settings with the same defaults and the same errors.
 
-use crate::budget::Budgets;
+use crate::engine::budget::Budgets;
 use crate::error::{Result, TriageError};
 
 /// Settings an adapter passes to [`crate::Classifier::load_with`]. Unset values keep the

@@ -5,7 +5,7 @@
 //! The subset: an object schema with `properties` and `required`; each property a
 //! `string` (`enum`, `const`, or `oneOf`/`anyOf` branches of `const`), a `boolean`, an
 //! `integer` (a finite list, or `minimum`..=`maximum`) or a `number` in [0, 1] (`minimum`,
-//! `maximum`). Integer keywords are read exactly (see [`crate::json_number`]), and an
+//! `maximum`). Integer keywords are read exactly (see [`crate::parse::json_number`]), and an
 //! integer is answered as a JSON integer (`1`, never `1.0`) within the `i64`/`u64` range. A branch may describe its value with `title`, `description` and
 //! `examples`: the examples are texts that mean that value, the few shots of few-shot.
 
@@ -13,7 +13,8 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
-use crate::json_number::{integer_value, same_value, Exact};
+pub use crate::error::SchemaError;
+use crate::parse::json_number::{integer_value, same_value, Exact};
 
 /// Caps on a schema, so that a hostile one cannot exhaust memory or CPU: every value and
 /// prototype text is embedded once per compiled schema.
@@ -38,26 +39,6 @@ impl Default for SchemaBudgets {
             max_prototype_texts: 256,
         }
     }
-}
-
-/// Why a schema cannot be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SchemaError {
-    /// A keyword, type or value outside the subset (422).
-    #[error("schema at {pointer}: `{keyword}` {reason}")]
-    Unsupported {
-        /// JSON pointer of the schema object holding the keyword (`""` for the root).
-        pointer: String,
-        keyword: String,
-        reason: String,
-    },
-    /// Over one of the [`SchemaBudgets`] (413).
-    #[error("schema has {actual} {what}, the limit is {limit}")]
-    TooLarge {
-        what: &'static str,
-        limit: usize,
-        actual: usize,
-    },
 }
 
 impl SchemaError {

@@ -3,8 +3,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::engine::manifest::{FileEntry, Manifest};
 use crate::error::{Result, TriageError};
-use crate::manifest::{FileEntry, Manifest};
 
 /// The raw bytes of a bundle, as an adapter finds them.
 #[derive(Debug, Clone, Copy)]
@@ -80,20 +80,15 @@ fn check_sha256(entry: &FileEntry, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The bundle in `models/<dir>`, compiled into the binary: `manifest.json`, `model.onnx`
-/// and `tokenizer.json`.
+/// A bundle of the triage-models crate, in the form the core loads.
 #[cfg(feature = "embedded-model")]
-macro_rules! embedded_bundle {
-    ($dir:literal) => {
-        $crate::bundle::BundleBytes {
-            manifest: include_bytes!(concat!("../../models/", $dir, "/manifest.json")),
-            model: include_bytes!(concat!("../../models/", $dir, "/model.onnx")),
-            tokenizer: include_bytes!(concat!("../../models/", $dir, "/tokenizer.json")),
-        }
-    };
+pub(crate) fn from_shipped(files: triage_models::Files) -> BundleBytes<'static> {
+    BundleBytes {
+        manifest: files.manifest,
+        model: files.model,
+        tokenizer: files.tokenizer,
+    }
 }
-#[cfg(feature = "embedded-model")]
-pub(crate) use embedded_bundle;
 
 /// The classifier bundles [`embedded_named`] can return, by name: the default first. A
 /// binary carries only those it names (the Cloudflare worker: spam-mini alone).
@@ -110,7 +105,7 @@ pub const EMBEDDED_CLASSIFIERS: [&str; 2] = ["spam-mini", "prompt-guard"];
 pub fn embedded_named(name: &str) -> Result<BundleBytes<'static>> {
     match name {
         "spam-mini" => Ok(embedded()),
-        "prompt-guard" => Ok(embedded_bundle!("prompt-guard")),
+        "prompt-guard" => Ok(from_shipped(triage_models::PROMPT_GUARD)),
         _ => Err(TriageError::Config(format!(
             "setting `default_model` is {name:?}; the compiled-in models are {}",
             EMBEDDED_CLASSIFIERS.join(", ")
@@ -121,5 +116,5 @@ pub fn embedded_named(name: &str) -> Result<BundleBytes<'static>> {
 /// The default bundle (`models/spam-mini`), compiled into the binary.
 #[cfg(feature = "embedded-model")]
 pub fn embedded() -> BundleBytes<'static> {
-    embedded_bundle!("spam-mini")
+    from_shipped(triage_models::SPAM_MINI)
 }

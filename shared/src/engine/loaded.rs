@@ -2,14 +2,14 @@
 //! then put under deployment settings. [`crate::Classifier`] and [`crate::Embedder`] are
 //! thin layers over these two steps.
 
-use crate::budget::Budgets;
-use crate::bundle::BundleBytes;
+use crate::engine::budget::Budgets;
+use crate::engine::bundle::BundleBytes;
+use crate::engine::manifest::{Manifest, Task};
+use crate::engine::memory::MemoryEstimate;
+use crate::engine::model::SequenceModel;
+use crate::engine::settings::Settings;
+use crate::engine::tokenize::TextEncoder;
 use crate::error::{Result, TriageError};
-use crate::manifest::{Manifest, Task};
-use crate::memory::MemoryEstimate;
-use crate::model::SequenceModel;
-use crate::settings::Settings;
-use crate::tokenize::TextEncoder;
 
 /// A bundle verified, its tokenizer and model loaded and optimised: the expensive part.
 #[derive(Debug)]
