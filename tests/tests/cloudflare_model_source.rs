@@ -109,9 +109,61 @@ fn a_default_model_the_worker_lacks_is_503_naming_the_setting() {
     let problem = assert_problem(&client, &reply, 503);
     let detail = problem["detail"].as_str().unwrap_or("");
     assert!(
-        detail.contains("default_model") && detail.contains("TRIAGE_MODEL_SOURCE"),
+        detail.contains("default_model")
+            && detail.contains("TRIAGE_MODELS")
+            && detail.contains("TRIAGE_MODEL_SOURCE"),
         "{detail}"
     );
+}
+
+/// `TRIAGE_MODELS` bundles are fetched from R2 by the first request naming each, beside the
+/// compiled-in spam-mini, under the memory budget of the set: prompt-guard (about 19.6 MB
+/// alone under the default budgets, 24.4 MB beside spam-mini) does not fit 22 MB beside
+/// it, a bundle missing from the bucket is named, and spam-mini answers throughout.
+#[test]
+fn models_fetched_on_first_use_must_fit_beside_the_loaded_ones() {
+    let state = state_dir("r2-set-budget");
+    Store::R2.put_bundle(&state, "prompt-guard", "models/prompt-guard/");
+    let persist = state.to_string_lossy().into_owned();
+    let server = wrangler::dev(&[
+        "--env",
+        "r2",
+        "--persist-to",
+        &persist,
+        "--var",
+        "TRIAGE_MODEL_PREFIX:models/",
+        "--var",
+        "TRIAGE_MODELS:prompt-guard,intent-router",
+        "--var",
+        "TRIAGE_MEMORY_BYTES:22000000",
+    ]);
+    let client = server.client(Duration::from_secs(120));
+    let ask =
+        |model: &str| client.post_json("/v1/classify", &json!({ "text": SPAM[0], "model": model }));
+    let spam = ask("spam-mini");
+    spam.assert_status(200);
+    assert_eq!(spam.json()["label"], "spam");
+    let over = ask("prompt-guard");
+    let problem = assert_problem(&client, &over, 503);
+    assert_eq!(problem["type"], "urn:triage:problem:memory-budget-exceeded");
+    let missing = ask("intent-router");
+    let problem = assert_problem(&client, &missing, 503);
+    let detail = problem["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.contains("models/intent-router/manifest.json"),
+        "{detail}"
+    );
+    let models = client.get("/v1/models");
+    models.assert_status(200);
+    let models = models.json();
+    let unavailable: Vec<&str> = models["unavailable"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry["name"].as_str())
+        .collect();
+    assert_eq!(unavailable, ["prompt-guard", "intent-router"], "{models}");
+    ask("spam-mini").assert_status(200);
 }
 
 #[test]

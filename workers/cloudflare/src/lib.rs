@@ -21,7 +21,9 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::Full;
-use triage_core::http::{append_server_timing, Problem, Service, Step, DEFAULT_MODEL_KEY};
+use triage_core::http::{
+    append_server_timing, Outbound, Platform, Problem, Service, DEFAULT_MODEL_KEY,
+};
 use triage_core::{Classifier, Embedder};
 use worker::{event, Context, Date, Env, HttpRequest};
 
@@ -67,28 +69,38 @@ fn report_load(headers: &mut http::HeaderMap, load_ms: u64) {
     append_server_timing(headers, &entry);
 }
 
-/// Reads the body under the budget, fetches the bundles the request needs that this
-/// isolate has not loaded yet, and answers with the core, sending the outbound request it
-/// asks for, if any (escalation, middleware mode).
+/// The worker's I/O for the core's request loop: `fetch` for the outbound request, and the
+/// `TRIAGE_MODELS` bundles from the model source.
+struct Workers<'a> {
+    env: &'a Env,
+}
+
+impl Platform for Workers<'_> {
+    async fn send(
+        &self,
+        outbound: &mut Outbound,
+    ) -> Result<http::Response<Vec<u8>>, triage_core::http::SendError> {
+        outbound::send(outbound).await
+    }
+
+    async fn load_models(
+        &self,
+        service: &Service,
+        names: Vec<String>,
+    ) -> Result<(), http::Response<Vec<u8>>> {
+        for name in names {
+            provide(service, self.env, &name).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Answers with the core's request loop ([`Service::respond`]): body under the budget, the
+/// bundles the request needs that this isolate has not loaded yet, the answer, and the
+/// outbound request it asks for, if any (escalation, middleware mode).
 async fn answer(service: &Service, request: HttpRequest, env: &Env) -> http::Response<Vec<u8>> {
     let (parts, body) = request.into_parts();
-    let bytes = match service.read_body(&parts.headers, body).await {
-        Ok(bytes) => bytes,
-        Err(refusal) => return refusal,
-    };
-    let request = http::Request::from_parts(parts, bytes);
-    for name in service.wanted_models(&request) {
-        if let Err(refusal) = provide(service, env, &name).await {
-            return refusal;
-        }
-    }
-    match service.serve(request) {
-        Step::Respond(response) => response,
-        Step::Send(mut outbound) => {
-            let outcome = outbound::send(&mut outbound).await;
-            outbound.finish(outcome)
-        }
-    }
+    service.respond(parts, body, &Workers { env }).await
 }
 
 /// The isolate's service, loading it on first use. A bundle that fails to load (a bad
@@ -111,9 +123,10 @@ async fn service(env: &Env) -> Result<&'static Service, Service> {
         // isolate that only classifies never pays for it.
         .lazy_embedder(move || load_embedder(&settings));
     match (&source, named.is_empty()) {
-        (ModelSource::Embedded, true) => {
-            builder = builder.classifier(load_embedded(&settings).map_err(unavailable)?);
-        }
+        (ModelSource::Embedded, true) => match missing_default(env, &[]) {
+            Some(problem) => builder = builder.unavailable(problem),
+            None => builder = builder.classifier(load_embedded(&settings).map_err(unavailable)?),
+        },
         // The one bundle under TRIAGE_MODEL_PREFIX, in place of the compiled-in model.
         (_, true) => {
             let bundle = source.fetch(env).await.map_err(unavailable)?;
@@ -138,6 +151,9 @@ async fn service(env: &Env) -> Result<&'static Service, Service> {
         // The compiled-in model, and the TRIAGE_MODELS bundles, each fetched on first use
         // (one named like the compiled-in model replaces it).
         (_, false) => {
+            if let Some(problem) = missing_default(env, &named) {
+                builder = builder.unavailable(problem);
+            }
             if EMBEDDED.is_some_and(|embedded| !named.iter().any(|name| name == embedded)) {
                 builder = builder.classifier(load_embedded(&settings).map_err(unavailable)?);
             }
@@ -149,16 +165,45 @@ async fn service(env: &Env) -> Result<&'static Service, Service> {
     Ok(SERVICE.get_or_init(|| builder.build_or_unavailable(|key| settings::setting(env, key))))
 }
 
-/// Fetches and loads bundle `name` of `TRIAGE_MODELS` into the isolate's service. A fetch
-/// that fails answers this request 503 and leaves the model to the next request (the
-/// binding may recover); a bundle that fails to load is kept as the model's 503.
+/// The 503 when `TRIAGE_DEFAULT_MODEL` names a model neither compiled in nor in
+/// `TRIAGE_MODELS` (`named`), saying where other models come from.
+fn missing_default(env: &Env, named: &[String]) -> Option<Problem> {
+    let name = settings::setting(env, DEFAULT_MODEL_KEY).filter(|name| !name.trim().is_empty())?;
+    if EMBEDDED == Some(name.as_str()) || named.contains(&name) {
+        return None;
+    }
+    let error = triage_core::TriageError::setting(
+        DEFAULT_MODEL_KEY,
+        format!(
+            "names {name:?}, which the worker neither compiles in ({}) nor fetches: add it to \
+             {} and put its bundle under {} + \"{name}/\" in {}",
+            EMBEDDED.unwrap_or("none"),
+            model_source::MODELS_VAR,
+            model_source::PREFIX_VAR,
+            model_source::SOURCE_VAR,
+        ),
+    );
+    Some(Problem::from_error(&error))
+}
+
+/// Fetches and loads bundle `name` of `TRIAGE_MODELS` into the isolate's service. A bundle
+/// that is not there, or fails to load, is kept as the model's 503 (the others are served);
+/// a binding that fails answers this request 503 and leaves the model to the next request
+/// (the binding may recover).
 async fn provide(service: &Service, env: &Env, name: &str) -> Result<(), http::Response<Vec<u8>>> {
     let source = ModelSource::from_env(env)
         .map_err(|error| triage_core::http::problem_response(&fetch_problem(error)))?;
-    let bundle = source
-        .fetch_named(env, name)
-        .await
-        .map_err(|error| triage_core::http::problem_response(&fetch_problem(error)))?;
+    let bundle = match source.fetch_named(env, name).await {
+        Ok(bundle) => bundle,
+        Err(error @ model_source::FetchError::Binding { .. }) => {
+            return Err(triage_core::http::problem_response(&fetch_problem(error)))
+        }
+        Err(error) => {
+            let error = triage_core::TriageError::Config(error.to_string());
+            service.provide_classifier(name, Err(error));
+            return Ok(());
+        }
+    };
     let settings = settings::from_env(env)
         .map_err(|error| triage_core::http::problem_response(&Problem::from_error(&error)))?;
     service.provide_classifier(name, Classifier::load_with(bundle.as_bytes(), &settings));

@@ -24,7 +24,8 @@ use futures_util::TryStreamExt;
 use http::HeaderMap;
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 use triage_core::http::{
-    append_server_timing, problem_response, Problem, Service, Step, DEFAULT_MODEL_KEY,
+    append_server_timing, problem_response, Outbound, Platform, Problem, SendError, Service,
+    DEFAULT_MODEL_KEY,
 };
 use triage_core::{bundle, embed, Classifier, Embedder, PreparedClassifier, PreparedEmbedder};
 
@@ -44,7 +45,7 @@ struct Prepared {
 static SERVICE: OnceLock<Service> = OnceLock::new();
 
 /// The `wasi:http/incoming-handler@0.2` export. The streaming form (request and response
-/// out-parameter) so that the body is read by [`Service::read_body`], under the body
+/// out-parameter) so that the body is read by the core's request loop under the body
 /// budget: spin-sdk's other forms read the whole body first, however large.
 #[spin_sdk::http_component]
 async fn handle(request: IncomingRequest, out: ResponseOutparam) {
@@ -57,10 +58,7 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
                     .map_ok(|chunk| http_body::Frame::data(Bytes::from(chunk)))
                     .map_err(|error| error.to_debug_string()),
             ));
-            match service.read_body(&parts.headers, body).await {
-                Ok(bytes) => answer(service, http::Request::from_parts(parts, bytes)).await,
-                Err(refusal) => refusal,
-            }
+            service.respond(parts, body, &SpinHttp).await
         }
         Err(problem) => problem_response(&problem),
     };
@@ -108,15 +106,13 @@ async fn respond(out: ResponseOutparam, response: http::Response<Vec<u8>>) {
     }
 }
 
-/// Answers with the core, sending the outbound request it asks for, if any (escalation,
-/// middleware mode).
-async fn answer(service: &Service, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
-    match service.serve(request) {
-        Step::Respond(response) => response,
-        Step::Send(mut outbound) => {
-            let outcome = outbound::send(&mut outbound).await;
-            outbound.finish(outcome)
-        }
+/// The component's I/O for the core's request loop ([`Service::respond`]): Spin's outbound
+/// HTTP for escalation and middleware mode. Every model is compiled in: none to fetch.
+struct SpinHttp;
+
+impl Platform for SpinHttp {
+    async fn send(&self, outbound: &mut Outbound) -> Result<http::Response<Vec<u8>>, SendError> {
+        outbound::send(outbound).await
     }
 }
 

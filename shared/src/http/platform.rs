@@ -1,0 +1,72 @@
+//! What an adapter supplies so that the request loop exists once, here: how its platform
+//! sends the one outbound request an answer may need, and how it fetches the models the
+//! core cannot load by itself (bundles in a bucket, read asynchronously). An adapter is
+//! then its entry point (converting its request and response types), a [`Platform`], and
+//! its model loading at start-up.
+
+use http::request::Parts;
+use http::{Request, Response};
+use http_body::Body;
+
+use crate::http::outbound::{Outbound, SendError, Step};
+use crate::http::service::Service;
+
+/// A platform's I/O, as the request loop ([`Service::respond`]) needs it.
+#[allow(async_fn_in_trait)] // Workers and Spin run one request per thread: no Send bound.
+pub trait Platform {
+    /// Sends `outbound` (its [`Outbound::take_request`]) with the platform's client,
+    /// giving up after [`Outbound::timeout`] and refusing bodies over
+    /// [`Outbound::max_response_bytes`].
+    async fn send(&self, outbound: &mut Outbound) -> Result<Response<Vec<u8>>, SendError>;
+
+    /// Fetches and hands over ([`Service::provide_classifier`]) the classifiers a request
+    /// needs that were added with `pending_classifier` and are not loaded yet (`names`, from
+    /// [`Service::wanted_models`]). `Err` is the response to send instead (the store could
+    /// not be read). The default, for platforms with no pending models, does nothing.
+    async fn load_models(
+        &self,
+        service: &Service,
+        names: Vec<String>,
+    ) -> Result<(), Response<Vec<u8>>> {
+        let _ = (service, names);
+        Ok(())
+    }
+}
+
+impl Service {
+    /// The request loop of an adapter whose platform runs one request at a time per
+    /// instance (Workers, Spin): reads `body` under the body budget
+    /// ([`Service::read_body`]), loads the models the request needs
+    /// ([`Platform::load_models`]), answers ([`Service::serve`]), and sends the outbound
+    /// request the answer needs, if any ([`Platform::send`], then [`Outbound::finish`]).
+    /// The native server runs the same steps itself, with inference on its blocking pool.
+    pub async fn respond<B>(
+        &self,
+        parts: Parts,
+        body: B,
+        platform: &impl Platform,
+    ) -> Response<Vec<u8>>
+    where
+        B: Body + Unpin,
+        B::Error: std::fmt::Display,
+    {
+        let bytes = match self.read_body(&parts.headers, body).await {
+            Ok(bytes) => bytes,
+            Err(refusal) => return refusal,
+        };
+        let request = Request::from_parts(parts, bytes);
+        let wanted = self.wanted_models(&request);
+        if !wanted.is_empty() {
+            if let Err(refusal) = platform.load_models(self, wanted).await {
+                return refusal;
+            }
+        }
+        match self.serve(request) {
+            Step::Respond(response) => response,
+            Step::Send(mut outbound) => {
+                let outcome = platform.send(&mut outbound).await;
+                outbound.finish(outcome)
+            }
+        }
+    }
+}
