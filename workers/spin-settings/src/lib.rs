@@ -18,7 +18,7 @@
 
 /// The Spin variables read, one per setting of the Triage component: the keys of
 /// `[component.triage.variables]` in `spin.toml` (a test checks they are the same).
-pub const KEYS: [&str; 13] = [
+pub const KEYS: [&str; 14] = [
     "default_model",
     "threshold",
     "max_body_bytes",
@@ -30,6 +30,7 @@ pub const KEYS: [&str; 13] = [
     "escalation_threshold",
     "escalation_timeout_ms",
     "escalation_token",
+    "escalation_model",
     "middleware",
     "schemas",
 ];
