@@ -35,6 +35,30 @@ pub fn dev(extra: &[&str]) -> Served {
     Served::spawn("wrangler-dev", command, port)
 }
 
+/// Starts the worker serving its compiled-in spam-mini and, fetched on first use from a local
+/// R2 bucket of its own (`--env r2`), the shipped bundles `models` names (`TRIAGE_MODELS`,
+/// each under `models/<name>/`), with `extra` arguments (`--var`s) after them.
+pub fn dev_with_models(state: &str, models: &[&str], extra: &[&str]) -> Served {
+    let state = state_dir(state);
+    for model in models {
+        Store::R2.put_bundle(&state, model, &format!("models/{model}/"));
+    }
+    let persist = state.to_string_lossy().into_owned();
+    let names = format!("TRIAGE_MODELS:{}", models.join(","));
+    let mut args = vec![
+        "--env",
+        "r2",
+        "--persist-to",
+        &persist,
+        "--var",
+        "TRIAGE_MODEL_PREFIX:models/",
+        "--var",
+        &names,
+    ];
+    args.extend_from_slice(extra);
+    dev(&args)
+}
+
 /// The R2 bucket wrangler.toml's `r2` environment binds as `MODELS`.
 const BUCKET: &str = "triage-models";
 

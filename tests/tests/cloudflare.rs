@@ -9,23 +9,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use triage_contract::run_harness;
-use triage_contract::wrangler::{self, state_dir, Store};
+use triage_contract::wrangler;
 
 fn main() -> ExitCode {
     run_harness(|| {
-        let state = state_dir("r2-contract");
-        Store::R2.put_bundle(&state, "prompt-guard", "models/prompt-guard/");
-        let persist = state.to_string_lossy().into_owned();
-        let server = wrangler::dev(&[
-            "--env",
-            "r2",
-            "--persist-to",
-            &persist,
-            "--var",
-            "TRIAGE_MODEL_PREFIX:models/",
-            "--var",
-            "TRIAGE_MODELS:prompt-guard",
-        ]);
+        let server = wrangler::dev_with_models("r2-contract", &["prompt-guard"], &[]);
         let client = server.client(Duration::from_secs(120));
         (server, client)
     })

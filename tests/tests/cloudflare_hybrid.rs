@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use triage_contract::hybrid::run_hybrid_harness;
-use triage_contract::wrangler::{self, state_dir, Store};
+use triage_contract::wrangler;
 
 fn main() -> ExitCode {
     run_hybrid_harness(|hybrid| {
@@ -18,21 +18,8 @@ fn main() -> ExitCode {
             .collect();
         // prompt-guard, which the `/chat` route names, from local R2 beside the
         // compiled-in spam-mini.
-        let state = state_dir("r2-hybrid");
-        Store::R2.put_bundle(&state, "prompt-guard", "models/prompt-guard/");
-        let persist = state.to_string_lossy().into_owned();
-        let mut args: Vec<&str> = vec![
-            "--env",
-            "r2",
-            "--persist-to",
-            &persist,
-            "--var",
-            "TRIAGE_MODEL_PREFIX:models/",
-            "--var",
-            "TRIAGE_MODELS:prompt-guard",
-        ];
-        args.extend(vars.iter().map(String::as_str));
-        let server = wrangler::dev(&args);
+        let args: Vec<&str> = vars.iter().map(String::as_str).collect();
+        let server = wrangler::dev_with_models("r2-hybrid", &["prompt-guard"], &args);
         let client = server.client(Duration::from_secs(120));
         (server, client)
     })

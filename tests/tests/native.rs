@@ -8,18 +8,12 @@ mod native_server;
 use std::process::ExitCode;
 
 use triage_contract::run_harness;
-use triage_core::http::Service;
-use triage_core::{bundle, embed, Classifier, Embedder, Settings};
+use triage_core::{embed, Embedder, Settings};
 
 fn main() -> ExitCode {
     run_harness(|| {
         let settings = Settings::default();
-        let mut builder = Service::builder(&settings);
-        for name in bundle::EMBEDDED_CLASSIFIERS {
-            let bundle = bundle::embedded_named(name).expect("compiled in");
-            builder = builder.classifier(Classifier::load_with(bundle, &settings));
-        }
-        let service = builder
+        let service = native_server::compiled_in(&settings)
             .embedder(Embedder::load_with(embed::embedded(), &settings))
             .build(|_| None)
             .expect("the compiled-in models fit the default budgets together");

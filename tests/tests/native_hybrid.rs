@@ -8,18 +8,11 @@ mod native_server;
 use std::process::ExitCode;
 
 use triage_contract::hybrid::run_hybrid_harness;
-use triage_core::http::Service;
-use triage_core::{bundle, Classifier, Settings};
+use triage_core::Settings;
 
 fn main() -> ExitCode {
     run_hybrid_harness(|hybrid| {
-        let settings = Settings::default();
-        let mut builder = Service::builder(&settings);
-        for name in bundle::EMBEDDED_CLASSIFIERS {
-            let bundle = bundle::embedded_named(name).expect("compiled in");
-            builder = builder.classifier(Classifier::load_with(bundle, &settings));
-        }
-        let service = builder
+        let service = native_server::compiled_in(&Settings::default())
             .build(|key| hybrid.setting(key))
             .expect("the hybrid settings parse");
         ((), native_server::start(service))

@@ -5,7 +5,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use triage_contract::Client;
-use triage_core::http::Service;
+use triage_core::http::{Service, ServiceBuilder};
+use triage_core::{bundle, Classifier, Settings};
+
+/// A service builder holding every compiled-in classifier (spam-mini first, the default),
+/// as `triage serve` loads them.
+#[allow(dead_code)] // not every test binary that includes this module uses it
+pub fn compiled_in(settings: &Settings) -> ServiceBuilder {
+    let mut builder = Service::builder(settings);
+    for name in bundle::EMBEDDED_CLASSIFIERS {
+        let bundle = bundle::embedded_named(name).expect("compiled in");
+        builder = builder.classifier(Classifier::load_with(bundle, settings));
+    }
+    builder
+}
 
 /// Serves `service` on a thread of its own (it ends with the test process) and returns a
 /// client once it answers.

@@ -55,49 +55,7 @@ enum Command {
     },
     /// Turn your own ONNX classifier and its tokenizer.json into a verified bundle
     /// (manifest with sha256s), loaded and run as every worker will; prints a JSON report.
-    Bundle {
-        /// An .onnx file, or a folder holding model.onnx (or onnx/model.onnx),
-        /// tokenizer.json and optionally config.json (id2label, max_position_embeddings).
-        source: PathBuf,
-        /// Where to write the bundle (created; its files are replaced).
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// tokenizer.json (default: the one beside the model).
-        #[arg(long, value_name = "FILE")]
-        tokenizer: Option<PathBuf>,
-        /// Labels in the order of the model's output (default: config.json's id2label).
-        #[arg(long, value_delimiter = ',', value_name = "A,B,...")]
-        labels: Option<Vec<String>>,
-        /// The bundle's name, what requests' "model" names (default: the folder's name).
-        #[arg(long)]
-        name: Option<String>,
-        /// The bundle's version.
-        #[arg(long, default_value = "1.0.0")]
-        version: String,
-        /// Most tokens per text, special tokens included (default: config.json's
-        /// max_position_embeddings, else 256).
-        #[arg(long, value_name = "N")]
-        max_tokens: Option<usize>,
-        /// Scores below this are not confident (and escalate under hybrid routing).
-        #[arg(long, default_value_t = 0.5)]
-        threshold: f32,
-        /// Store weight matrices as per-channel int8 behind DequantizeLinear.
-        #[arg(long, value_parser = ["int8"], value_name = "int8")]
-        quantize: Option<String>,
-        /// The graph output holding the logits (default: the only one, or `logits`).
-        #[arg(long, value_name = "NAME")]
-        output: Option<String>,
-        /// The output holds probabilities already: no softmax.
-        #[arg(long)]
-        probabilities: bool,
-        /// JSON lines {"text", "logits" or "scores"} from the reference runtime: the served
-        /// scores must match them (written to parity.json).
-        #[arg(long, value_name = "FILE")]
-        reference: Option<PathBuf>,
-        /// Largest score difference allowed against --reference.
-        #[arg(long, default_value_t = 1e-4)]
-        tolerance: f32,
-    },
+    Bundle(BundleSpec),
     /// Serve the HTTP contract.
     Serve {
         /// Address to listen on.
@@ -118,38 +76,8 @@ fn main() -> Result<()> {
     if let Command::Parse { text, schema } = &cli.command {
         return parse_one(text, schema);
     }
-    if let Command::Bundle {
-        source,
-        out,
-        tokenizer,
-        labels,
-        name,
-        version,
-        max_tokens,
-        threshold,
-        quantize,
-        output,
-        probabilities,
-        reference,
-        tolerance,
-    } = cli.command
-    {
-        let spec = BundleSpec {
-            source,
-            tokenizer,
-            labels,
-            name,
-            version,
-            max_tokens,
-            threshold,
-            quantize: quantize.is_some(),
-            output,
-            probabilities,
-            reference,
-            tolerance,
-            out,
-        };
-        let report = make_bundle(&spec).context("making the bundle")?;
+    if let Command::Bundle(spec) = &cli.command {
+        let report = make_bundle(spec).context("making the bundle")?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
@@ -181,7 +109,7 @@ fn main() -> Result<()> {
             ..
         } => classify_lines(pick(&service, model.as_deref())?, &file),
         Command::Classify { .. } => bail!("give a text or --file"),
-        Command::Parse { .. } | Command::Bundle { .. } => unreachable!("answered above"),
+        Command::Parse { .. } | Command::Bundle(_) => unreachable!("answered above"),
         Command::Serve { addr } => {
             let service = Arc::new(service);
             tokio::runtime::Runtime::new()?.block_on(serve_until_ctrl_c(addr, service))

@@ -33,35 +33,58 @@ use triage_core::{Classifier, OwnedBundle, Settings};
 /// The token limit when neither `--max-tokens` nor `config.json` gives one.
 pub const DEFAULT_MAX_TOKENS: usize = 256;
 
-/// What to build, as `triage bundle` takes it.
-#[derive(Debug, Clone)]
+/// What to build: the arguments of `triage bundle`.
+#[derive(Debug, Clone, clap::Args)]
 pub struct BundleSpec {
-    /// An `.onnx` file, or a folder holding one.
+    /// An .onnx file, or a folder holding model.onnx (or onnx/model.onnx), tokenizer.json
+    /// and optionally config.json (id2label, max_position_embeddings).
     pub source: PathBuf,
-    /// `tokenizer.json`; default: the one in the source folder.
-    pub tokenizer: Option<PathBuf>,
-    /// Labels in the order of the model's output; default: `config.json`'s `id2label`.
-    pub labels: Option<Vec<String>>,
-    /// The bundle's name (what requests' `model` names); default: the folder's name or
-    /// the file's stem.
-    pub name: Option<String>,
-    pub version: String,
-    /// Most tokens per text, special tokens included.
-    pub max_tokens: Option<usize>,
-    /// Confidence threshold in [0, 1].
-    pub threshold: f32,
-    /// Store weights as per-channel int8.
-    pub quantize: bool,
-    /// The graph output holding the logits.
-    pub output: Option<String>,
-    /// The output is already probabilities (no softmax).
-    pub probabilities: bool,
-    /// JSON lines of texts and expected outputs.
-    pub reference: Option<PathBuf>,
-    /// Largest score difference `reference` allows.
-    pub tolerance: f32,
-    /// Where the bundle is written (created; files in it are replaced).
+    /// Where to write the bundle (created; its files are replaced).
+    #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// tokenizer.json (default: the one beside the model).
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
+    /// Labels in the order of the model's output (default: config.json's id2label).
+    #[arg(long, value_delimiter = ',', value_name = "A,B,...")]
+    pub labels: Option<Vec<String>>,
+    /// The bundle's name, what requests' "model" names (default: the folder's name or the
+    /// file's stem).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The bundle's version.
+    #[arg(long, default_value = "1.0.0")]
+    pub version: String,
+    /// Most tokens per text, special tokens included (default: config.json's
+    /// max_position_embeddings, else 256).
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<usize>,
+    /// Scores below this, in [0, 1], are not confident (and escalate under hybrid routing).
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f32,
+    /// Store weight matrices as per-channel int8 behind DequantizeLinear.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub quantize: Option<Quantize>,
+    /// The graph output holding the logits (default: the only one, or `logits`).
+    #[arg(long, value_name = "NAME")]
+    pub output: Option<String>,
+    /// The output holds probabilities already: no softmax.
+    #[arg(long)]
+    pub probabilities: bool,
+    /// JSON lines {"text", "logits" or "scores"} from the reference runtime: the served
+    /// scores must match them (written to parity.json).
+    #[arg(long, value_name = "FILE")]
+    pub reference: Option<PathBuf>,
+    /// Largest score difference allowed against --reference.
+    #[arg(long, default_value_t = 1e-4)]
+    pub tolerance: f32,
+}
+
+/// How `--quantize` stores weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Quantize {
+    /// Per-channel symmetric int8 ([`quantize`]).
+    Int8,
 }
 
 /// What the tool did and measured, printed as JSON.
@@ -104,7 +127,7 @@ pub fn make_bundle(spec: &BundleSpec) -> Result<BundleReport> {
     let output = graph::pick_output(&io, spec.output.as_deref())?;
     let labels = source.labels(spec)?;
     let max_tokens = source.max_tokens(spec);
-    let (bundled, quantized_tensors) = if spec.quantize {
+    let (bundled, quantized_tensors) = if spec.quantize == Some(Quantize::Int8) {
         let count = quantize::quantize(&mut proto)?;
         (proto.encode_to_vec(), count)
     } else {
