@@ -113,6 +113,12 @@ fn an_unknown_model_is_404_naming_it() {
         detail.contains("spam-maxi") && detail.contains("prompt-guard"),
         "{detail}"
     );
+    // A long name is quoted in part, cut on a character boundary.
+    let long = "é".repeat(10_000);
+    let reply = classify(&service, json!({ "text": "hi", "model": long }));
+    assert_eq!(reply.status(), 404);
+    let detail = json_of(&reply)["detail"].as_str().unwrap_or("").to_owned();
+    assert!(detail.len() < 400 && detail.contains("éé..."), "{detail}");
 }
 
 #[test]

@@ -185,7 +185,7 @@ impl Service {
             None => self.default.ok_or_else(no_classifier)?,
             Some(name) => self.index_of(name).ok_or_else(|| {
                 Problem::from_error(&TriageError::UnknownModel {
-                    name: name.to_owned(),
+                    name: shortened(name),
                     known: self.known_models(),
                 })
             })?,
@@ -396,6 +396,22 @@ impl Service {
         }
     }
 }
+
+/// `name` as an error message quotes it: at most [`NAME_IN_ERRORS`] bytes, so a request
+/// cannot have its whole body echoed back.
+fn shortened(name: &str) -> String {
+    if name.len() <= NAME_IN_ERRORS {
+        return name.to_owned();
+    }
+    let mut end = NAME_IN_ERRORS;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &name[..end])
+}
+
+/// Most bytes of a requested model name quoted in an error.
+const NAME_IN_ERRORS: usize = 100;
 
 /// The 503 for classify requests when the deployment has no classifier at all.
 fn no_classifier() -> Problem {
