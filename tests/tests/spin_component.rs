@@ -159,6 +159,32 @@ fn budgets_over_the_memory_budget_are_503_not_413() {
     );
 }
 
+/// Two classifiers that each fit 22 MB but not together (spam-mini and prompt-guard, both
+/// in the snapshot): the set is refused with the typed memory error, as one model over the
+/// budget is.
+#[test]
+fn a_set_of_models_over_the_memory_budget_is_503() {
+    setting_is_refused(
+        "TRIAGE_MEMORY_BYTES",
+        "22000000",
+        "memory-budget-exceeded",
+        "memory budget is 22000000",
+    );
+}
+
+/// Spin's and Fermyon Cloud's application limit is 50 MiB: the pre-initialised component,
+/// every compiled-in model loaded in its snapshot, must fit it.
+#[test]
+fn the_preinitialised_component_fits_spins_50_mib() {
+    let bytes = std::fs::metadata(Component::Preinitialized.path())
+        .expect("scripts/build-spin wrote the component")
+        .len();
+    assert!(
+        bytes <= 50 * 1024 * 1024,
+        "the pre-initialised component is {bytes} bytes, over 50 MiB"
+    );
+}
+
 #[test]
 fn memory_cap_binds_the_instance() {
     // Far below the snapshot's linear memory: wasmtime refuses the component outright.
