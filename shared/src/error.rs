@@ -94,5 +94,18 @@ pub enum SchemaError {
     },
 }
 
+/// The first `max` bytes of `text` (cut on a character boundary, `...` added when cut), for
+/// quoting what a request or a file said in an error without echoing all of it.
+pub(crate) fn quoted_prefix(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
 /// Result alias used across the core.
 pub type Result<T, E = TriageError> = std::result::Result<T, E>;

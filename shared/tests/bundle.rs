@@ -92,6 +92,37 @@ fn a_broken_manifest_is_refused() {
     assert!(error.to_string().contains("threshold"), "{error}");
 }
 
+/// Names, versions and labels are what requests and answers carry: a manifest whose
+/// name cannot be asked for, or whose labels would give an answer two scores of one name,
+/// is refused naming the field.
+#[test]
+fn names_and_labels_a_request_could_not_use_are_refused() {
+    let good = bundle::embedded();
+    let cases: [(&str, serde_json::Value, &str); 8] = [
+        ("name", "".into(), "name"),
+        ("name", "../evil".into(), "name"),
+        ("name", "a".repeat(65).into(), "name"),
+        ("version", " ".into(), "version"),
+        ("labels", serde_json::json!(["ham", "ham"]), "twice"),
+        ("labels", serde_json::json!(["ham", ""]), "label 1"),
+        ("labels", serde_json::json!(["ham", " spam"]), "label 1"),
+        ("max_tokens", 1_000_000_000u64.into(), "max_tokens"),
+    ];
+    for (field, value, expected) in cases {
+        let mut manifest: serde_json::Value = serde_json::from_slice(good.manifest).expect("json");
+        manifest[field] = value.clone();
+        let bytes = serde_json::to_vec(&manifest).expect("serialises");
+        let error = load_error(BundleBytes {
+            manifest: &bytes,
+            ..good
+        });
+        assert!(
+            matches!(error, TriageError::Manifest(_)) && error.to_string().contains(expected),
+            "{field} = {value}: {error}"
+        );
+    }
+}
+
 #[test]
 fn a_valid_checksum_on_garbage_is_refused_by_the_loader() {
     // A bundle whose manifest was regenerated for a file that is not a model.

@@ -296,3 +296,35 @@ fn models_lists_every_classifier_with_its_memory_and_the_default() {
         Budgets::default().memory_bytes
     );
 }
+
+#[test]
+fn the_embedding_model_is_no_classifier_and_no_classifier_may_take_its_name() {
+    use triage_core::{embed, BundleBytes, Embedder};
+    let settings = Settings::default();
+    let service = both(&settings)
+        .embedder(Embedder::load_with(embed::embedded(), &settings))
+        .build(no_settings)
+        .expect("builds");
+    let reply = classify(&service, json!({ "text": "hi", "model": "potion-base-2m" }));
+    assert_eq!(reply.status(), 422);
+    let detail = json_of(&reply)["detail"].as_str().unwrap_or("").to_owned();
+    assert!(
+        detail.contains("embedding model") && detail.contains("labels"),
+        "{detail}"
+    );
+
+    let spam = bundle::embedded();
+    let mut manifest: Value = serde_json::from_slice(spam.manifest).expect("manifest");
+    manifest["name"] = json!("potion-base-2m");
+    let manifest = manifest.to_string().into_bytes();
+    let renamed = BundleBytes {
+        manifest: &manifest,
+        ..spam
+    };
+    let error = Service::builder(&settings)
+        .classifier(Classifier::load_with(renamed, &settings))
+        .embedder(Embedder::load_with(embed::embedded(), &settings))
+        .build(no_settings)
+        .expect_err("two models of one name");
+    assert!(error.to_string().contains("potion-base-2m"), "{error}");
+}

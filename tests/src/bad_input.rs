@@ -168,6 +168,8 @@ pub const ROWS: &[Row] = &[
     Row { name: "text_and_texts", request: |_| BadRequest::json(json!({ "text": "a", "texts": ["b"] })), expect: MISSHAPEN },
     Row { name: "duplicate_field", request: |_| BadRequest::json_bytes(br#"{"text": "a", "text": "b"}"#), expect: MISSHAPEN },
     Row { name: "top_level_array", request: |_| BadRequest::json(json!(["hello"])), expect: MISSHAPEN },
+    // serde would read it as a request, field by position.
+    Row { name: "top_level_array_in_field_order", request: |_| BadRequest::json(json!(["hello", null, null, null])), expect: MISSHAPEN },
     Row { name: "top_level_string", request: |_| BadRequest::json(json!("hello")), expect: MISSHAPEN },
     Row { name: "top_level_null", request: |_| BadRequest::json_bytes(b"null"), expect: MISSHAPEN },
     Row { name: "nested_10k_levels", request: |_| BadRequest::json_bytes(nested("[", "", "]")), expect: MISSHAPEN },

@@ -37,7 +37,7 @@ impl LoadedBundle {
         let (manifest, files) = bundle.verify()?;
         if manifest.task != task {
             return Err(TriageError::Manifest(format!(
-                "task is {:?}, this needs {task:?}",
+                "task is {}, this needs {task}",
                 manifest.task
             )));
         }

@@ -3,7 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, TriageError};
+use crate::error::{quoted_prefix, Result, TriageError};
+
+/// A file's value as an error quotes it.
+fn shortened(text: &str) -> String {
+    quoted_prefix(text, 100)
+}
 
 /// What a model does. Tasks are added side by side (embed, parse, generate), not on top.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +19,16 @@ pub enum Task {
     /// Text in, one unit-length vector out: the sentence embedding zero/few-shot labels
     /// and schema-constrained parsing compare with prototypes (the parse layer's `zeroshot`).
     Embed,
+}
+
+impl std::fmt::Display for Task {
+    /// The manifest's spelling: `classify`, `embed`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Task::Classify => "classify",
+            Task::Embed => "embed",
+        })
+    }
 }
 
 /// Format of the model file, so the loader picks the right tract front-end.
@@ -110,6 +125,23 @@ pub struct Windows {
     pub short_tokens: usize,
 }
 
+/// Longest model name, in bytes.
+pub const MAX_NAME_BYTES: usize = 64;
+
+/// Largest `max_tokens` a manifest may declare: well past any model an edge worker runs
+/// (the budgets cap what is read anyway), and small enough for every JSON client.
+pub const MAX_TOKENS_LIMIT: usize = 65_536;
+
+/// Whether `name` can name a model in requests, settings and store keys: 1 to
+/// [`MAX_NAME_BYTES`] ASCII letters, digits, `-`, `_` or `.`, not only dots.
+pub fn is_model_name(name: &str) -> bool {
+    (1..=MAX_NAME_BYTES).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name.bytes().any(|b| b != b'.')
+}
+
 /// The manifest of a model bundle (`manifest.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -158,6 +190,43 @@ impl Manifest {
 
     fn validate(&self) -> Result<()> {
         let fail = |msg: String| Err(TriageError::Manifest(msg));
+        if !is_model_name(&self.name) {
+            return fail(format!(
+                "name {:?} must be 1 to {MAX_NAME_BYTES} ASCII letters, digits, `-`, `_` or `.`: \
+                 requests name the model with it",
+                shortened(&self.name)
+            ));
+        }
+        if self.version.trim().is_empty() || self.version.chars().any(char::is_control) {
+            return fail(format!(
+                "version {:?} must be a non-empty string without control characters",
+                shortened(&self.version)
+            ));
+        }
+        for (index, label) in self.labels.iter().enumerate() {
+            if label.trim().is_empty()
+                || label.trim() != label
+                || label.chars().any(char::is_control)
+            {
+                return fail(format!(
+                    "label {index} ({:?}) must be non-empty, without surrounding spaces or \
+                     control characters",
+                    shortened(label)
+                ));
+            }
+            if self.labels[..index].contains(label) {
+                return fail(format!(
+                    "label {:?} is given twice: answers give one score per label",
+                    shortened(label)
+                ));
+            }
+        }
+        if self.max_tokens > MAX_TOKENS_LIMIT {
+            return fail(format!(
+                "max_tokens is {}, more than {MAX_TOKENS_LIMIT}",
+                self.max_tokens
+            ));
+        }
         match (self.task, &self.embedding) {
             (Task::Classify, _) if self.labels.len() < 2 => {
                 return fail(format!(

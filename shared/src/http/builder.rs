@@ -177,6 +177,17 @@ impl ServiceBuilder {
                 )));
             }
         }
+        let embedder_name = parser
+            .as_ref()
+            .and_then(|slot| slot.peek())
+            .map(|parser| parser.embedder().manifest().name.clone());
+        if let Some(name) = embedder_name.filter(|name| classifiers.iter().any(|e| &e.name == name))
+        {
+            return Err(TriageError::Config(format!(
+                "two bundles are named {name:?} (a classifier and the embedding model): every \
+                 model needs its own name"
+            )));
+        }
         let known = || {
             let names: Vec<&str> = classifiers.iter().map(|e| e.name.as_str()).collect();
             names.join(", ")

@@ -190,6 +190,12 @@ fn read_json<T: serde::de::DeserializeOwned>(body: &[u8], empty: &str) -> Result
     // is reported as broken, whatever serde meets first.
     serde_json::from_slice::<IgnoredAny>(body)
         .map_err(|e| malformed(format!("request body is not valid JSON: {e}")))?;
+    // serde reads a struct from an array too, field by position: the contract's bodies are
+    // objects, so anything else is the wrong shape, whatever its elements.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(invalid("request JSON must be an object"));
+    }
     // The typed pass still meets some syntax errors the skipping pass lets by: escapes
     // that are no character (lone surrogates). Those are 400 too; the rest is shape.
     serde_json::from_slice(body).map_err(|e| match e.classify() {

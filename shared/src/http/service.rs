@@ -11,7 +11,7 @@ use crate::engine::budget::{BudgetExceeded, Budgets};
 use crate::engine::classify::Classifier;
 use crate::engine::memory::MemoryEstimate;
 use crate::engine::settings::Settings;
-use crate::error::TriageError;
+use crate::error::{quoted_prefix, TriageError};
 use crate::http::builder::ServiceBuilder;
 use crate::http::hybrid::escalation::Escalation;
 use crate::http::hybrid::middleware::Middleware;
@@ -183,17 +183,37 @@ impl Service {
         }
         let index = match name {
             None => self.default.ok_or_else(no_classifier)?,
-            Some(name) => self.index_of(name).ok_or_else(|| {
-                Problem::from_error(&TriageError::UnknownModel {
-                    name: shortened(name),
-                    known: self.known_models(),
-                })
-            })?,
+            Some(name) => match self.index_of(name) {
+                Some(index) => index,
+                None if self.is_embedder(name) => {
+                    return Err(Problem::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid-fields",
+                        format!(
+                            "{name} is the embedding model, not a classifier: send `labels` \
+                             (and no `model`) to choose among them with it"
+                        ),
+                    ))
+                }
+                None => {
+                    return Err(Problem::from_error(&TriageError::UnknownModel {
+                        name: quoted_prefix(name, NAME_IN_ERRORS),
+                        known: self.known_models(),
+                    }))
+                }
+            },
         };
         self.classifiers[index]
             .slot
             .get(|classifier| self.fits_beside(Some(index), classifier.memory()))
             .map_err(Clone::clone)
+    }
+
+    /// Whether `name` is the loaded embedding model's.
+    fn is_embedder(&self, name: &str) -> bool {
+        self.parser
+            .peek()
+            .is_some_and(|parser| parser.embedder().manifest().name == name)
     }
 
     /// Index of the classifier named `name`.
@@ -397,20 +417,8 @@ impl Service {
     }
 }
 
-/// `name` as an error message quotes it: at most [`NAME_IN_ERRORS`] bytes, so a request
-/// cannot have its whole body echoed back.
-fn shortened(name: &str) -> String {
-    if name.len() <= NAME_IN_ERRORS {
-        return name.to_owned();
-    }
-    let mut end = NAME_IN_ERRORS;
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &name[..end])
-}
-
-/// Most bytes of a requested model name quoted in an error.
+/// Most bytes of a requested model name quoted in an error, so that a request cannot have
+/// its whole body echoed back.
 const NAME_IN_ERRORS: usize = 100;
 
 /// The 503 for classify requests when the deployment has no classifier at all.

@@ -5,16 +5,18 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use triage_core::http::api::{Answer, ClassifyResponse, ModelRef, ParseResponse};
 use triage_core::http::{Problem, Service, DEFAULT_MODEL_KEY};
+use triage_core::manifest::Task;
 use triage_core::parse::Parser as SchemaParser;
-use triage_core::{bundle, embed, Classifier, Embedder, Settings, Timings};
+use triage_core::{bundle, embed, Classifier, Embedder, Manifest, Settings, Timings};
 use triage_native::bundle_dir::{bundle_dirs, read_bundle_dir};
 use triage_native::bundle_tool::{make_bundle, BundleSpec};
-use triage_native::server::{default_addr, serve_until_ctrl_c};
+use triage_native::server::{default_addr, serve_until_ctrl_c, BODY_TIMEOUT};
 
 /// Tiny quantized models for edge decisions: classify text locally, in milliseconds.
 #[derive(Debug, Parser)]
@@ -61,6 +63,9 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value_t = default_addr())]
         addr: SocketAddr,
+        /// Seconds a client may take to send a request's body (then 408).
+        #[arg(long, default_value_t = BODY_TIMEOUT.as_secs_f64(), value_name = "SECONDS")]
+        body_timeout: f64,
     },
 }
 
@@ -110,9 +115,17 @@ fn main() -> Result<()> {
         } => classify_lines(pick(&service, model.as_deref())?, &file),
         Command::Classify { .. } => bail!("give a text or --file"),
         Command::Parse { .. } | Command::Bundle(_) => unreachable!("answered above"),
-        Command::Serve { addr } => {
+        Command::Serve { addr, body_timeout } => {
             let service = Arc::new(service);
-            tokio::runtime::Runtime::new()?.block_on(serve_until_ctrl_c(addr, service))
+            let body_timeout = Duration::try_from_secs_f64(body_timeout)
+                .ok()
+                .filter(|timeout| !timeout.is_zero())
+                .context("--body-timeout must be a positive number of seconds")?;
+            tokio::runtime::Runtime::new()?.block_on(serve_until_ctrl_c(
+                addr,
+                service,
+                body_timeout,
+            ))
         }
     }
 }
@@ -143,12 +156,30 @@ fn load_classifiers(model_dirs: &[PathBuf], settings: &Settings) -> Result<Vec<C
     }
     let mut classifiers = Vec::new();
     for dir in model_dirs {
-        for bundle_dir in bundle_dirs(dir)? {
+        let listed = bundle_dirs(dir)?;
+        // A directory of bundles may hold other tasks' (an embedding model): those are
+        // not classifiers to serve, so they are skipped, saying so.
+        let folder_of_bundles = listed.iter().any(|found| found != dir);
+        for bundle_dir in listed {
             let bundle = read_bundle_dir(&bundle_dir)?;
+            if folder_of_bundles {
+                let manifest = Manifest::from_json(&bundle.manifest)?;
+                if manifest.task != Task::Classify {
+                    tracing::warn!(
+                        bundle = %bundle_dir.display(),
+                        task = %manifest.task,
+                        "skipping a bundle that is not a classifier"
+                    );
+                    continue;
+                }
+            }
             let classifier = Classifier::load_with(bundle.as_bytes(), settings)
                 .with_context(|| format!("loading the bundle in {}", bundle_dir.display()))?;
             classifiers.push(classifier);
         }
+    }
+    if classifiers.is_empty() {
+        bail!("no classifier bundle in the --model-dir given");
     }
     Ok(classifiers)
 }

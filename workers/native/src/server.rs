@@ -3,6 +3,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -16,19 +19,32 @@ use triage_core::http::{problem_response, Problem, Service, Step};
 
 use crate::outbound;
 
+/// How long a client may take to send a request's body, by default: a client that
+/// declares a body and never sends it would otherwise hold its connection (and, for a body
+/// declared over the budget, the drain of it) for ever.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What every request handler shares: the service, and one permit per core to run it.
 struct Shared {
     service: Arc<Service>,
+    body_timeout: Duration,
     cores: Semaphore,
     /// Sends escalations and forwarded requests (connections are pooled).
     agent: ureq::Agent,
 }
 
-/// A router that answers every path of the contract with `service`.
+/// A router that answers every path of the contract with `service`, allowing
+/// [`BODY_TIMEOUT`] for each request's body.
 pub fn router(service: Arc<Service>) -> Router {
+    router_with(service, BODY_TIMEOUT)
+}
+
+/// [`router`], allowing `body_timeout` for each request's body (then 408).
+pub fn router_with(service: Arc<Service>, body_timeout: Duration) -> Router {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let shared = Shared {
         service,
+        body_timeout,
         cores: Semaphore::new(cores),
         agent: outbound::agent(),
     };
@@ -43,11 +59,17 @@ pub async fn serve(listener: TcpListener, service: Arc<Service>) -> std::io::Res
     axum::serve(listener, router(service)).await
 }
 
-/// Binds `addr` and serves until Ctrl-C.
-pub async fn serve_until_ctrl_c(addr: SocketAddr, service: Arc<Service>) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
+/// Binds `addr` and serves until Ctrl-C, allowing `body_timeout` for each request's body.
+pub async fn serve_until_ctrl_c(
+    addr: SocketAddr,
+    service: Arc<Service>,
+    body_timeout: Duration,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
     tracing::info!(address = %listener.local_addr()?, "triage serving");
-    axum::serve(listener, router(service))
+    axum::serve(listener, router_with(service, body_timeout))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -57,9 +79,24 @@ pub async fn serve_until_ctrl_c(addr: SocketAddr, service: Arc<Service>) -> anyh
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let bytes = match shared.service.read_body(&parts.headers, body).await {
-        Ok(bytes) => bytes,
-        Err(refusal) => return to_axum(refusal),
+    let read = shared.service.read_body(&parts.headers, body);
+    let bytes = match tokio::time::timeout(shared.body_timeout, read).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(refusal)) => return to_axum(refusal),
+        // A body declared over the budget is refused as such, drained or not.
+        Err(_) => {
+            if let Some(refusal) = shared.service.reject_declared_length(&parts.headers) {
+                return to_axum(refusal);
+            }
+            return to_axum(problem_response(&Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    shared.body_timeout.as_secs_f64()
+                ),
+            )));
+        }
     };
     let request = http::Request::from_parts(parts, bytes);
     let step = match answer(&shared, request).await {

@@ -247,3 +247,28 @@ fn labels_that_do_not_match_the_output_and_files_that_are_not_models_are_refused
         "{stderr}"
     );
 }
+
+#[test]
+fn options_that_would_serve_wrong_answers_are_refused() {
+    let dir = scratch("options");
+    let source = repo("models/lang-id");
+    let reference_file = source.join("reference.jsonl");
+    let out = dir.join("out");
+    let cases: [(&[&str], &str); 5] = [
+        // Two scores of one name in every answer.
+        (&["--labels", "a,a,b,c,d,e,f"], "twice"),
+        // Logits served as if they were probabilities.
+        (&["--probabilities"], "not probabilities"),
+        (&["--tolerance", "NaN"], "--tolerance"),
+        (&["--tolerance", "-1"], "--tolerance"),
+        (&["--name", "../evil"], "name"),
+    ];
+    for (options, expected) in cases {
+        let mut args = vec![utf8(&source), "--out", utf8(&out), "--reference"];
+        args.push(utf8(&reference_file));
+        args.extend_from_slice(options);
+        let stderr = bundle_fails(&args);
+        assert!(stderr.contains(expected), "{options:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

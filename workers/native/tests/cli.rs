@@ -358,3 +358,42 @@ fn a_set_of_models_over_the_memory_budget_stops_start_up() {
         String::from_utf8_lossy(&one.stderr)
     );
 }
+
+/// A client that declares a body and never sends it all gets 408 once `--body-timeout`
+/// passes, and one that declares a body over the budget gets 413, instead of holding the
+/// connection open for ever.
+#[test]
+fn a_body_that_never_arrives_is_answered() {
+    use std::io::{Read, Write};
+    use triage_contract::served::{free_port, Served};
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_triage"));
+    command.args([
+        "serve",
+        "--addr",
+        &format!("127.0.0.1:{port}"),
+        "--body-timeout",
+        "1",
+    ]);
+    let server = Served::spawn("triage-body-timeout", command, port);
+    let _client = server.client(std::time::Duration::from_secs(60));
+    for (declared, status) in [(100, "408"), (2_000_000, "413")] {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .expect("timeout");
+        let head = format!(
+            "POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: {declared}\r\n\r\n{{\"text\""
+        );
+        stream.write_all(head.as_bytes()).expect("write");
+        let mut answer = vec![0u8; 512];
+        let read = stream.read(&mut answer).expect("an answer, not a hang");
+        let answer = String::from_utf8_lossy(&answer[..read]);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "Content-Length {declared}: {answer}"
+        );
+        assert!(answer.contains("application/problem+json"), "{answer}");
+    }
+}

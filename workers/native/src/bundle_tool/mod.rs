@@ -60,7 +60,7 @@ pub struct BundleSpec {
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<usize>,
     /// Scores below this, in [0, 1], are not confident (and escalate under hybrid routing).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     pub threshold: f32,
     /// Store weight matrices as per-channel int8 behind DequantizeLinear.
     #[arg(long, value_enum, value_name = "FORMAT")]
@@ -76,7 +76,7 @@ pub struct BundleSpec {
     #[arg(long, value_name = "FILE")]
     pub reference: Option<PathBuf>,
     /// Largest score difference allowed against --reference.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, allow_negative_numbers = true)]
     pub tolerance: f32,
 }
 
@@ -115,6 +115,15 @@ pub struct BundleReport {
 /// (named); a graph tract cannot run (tract's node and reason); outputs that are not one
 /// score per label; reference scores further than the tolerance.
 pub fn make_bundle(spec: &BundleSpec) -> Result<BundleReport> {
+    if !(0.0..=1.0).contains(&spec.threshold) {
+        bail!(
+            "--threshold is {}, expected a number in [0, 1]",
+            spec.threshold
+        );
+    }
+    if !(spec.tolerance.is_finite() && spec.tolerance >= 0.0) {
+        bail!("--tolerance is {}, expected a number >= 0", spec.tolerance);
+    }
     let source = Source::find(spec)?;
     let model_bytes =
         fs::read(&source.model).with_context(|| format!("reading {}", source.model.display()))?;
@@ -126,19 +135,13 @@ pub fn make_bundle(spec: &BundleSpec) -> Result<BundleReport> {
     let inputs = graph::map_inputs(&io)?;
     let output = graph::pick_output(&io, spec.output.as_deref())?;
     let labels = source.labels(spec)?;
-    let max_tokens = source.max_tokens(spec);
+    let max_tokens = source.max_tokens(spec)?;
     let (bundled, quantized_tensors) = if spec.quantize == Some(Quantize::Int8) {
         let count = quantize::quantize(&mut proto)?;
         (proto.encode_to_vec(), count)
     } else {
         (model_bytes.clone(), 0)
     };
-    if !(0.0..=1.0).contains(&spec.threshold) {
-        bail!(
-            "--threshold is {}, expected a number in [0, 1]",
-            spec.threshold
-        );
-    }
     let manifest = Manifest {
         name: spec.name.clone().unwrap_or_else(|| source.name.clone()),
         version: spec.version.clone(),
@@ -254,8 +257,18 @@ fn check_lengths(classifier: &Classifier) -> Result<Vec<usize>> {
         let result = classifier
             .classify(&text)
             .with_context(|| format!("running the model on {length} tokens"))?;
-        if result.scores.0.iter().any(|(_, score)| !score.is_finite()) {
-            bail!("the model gave scores that are not numbers at {length} tokens: {result:?}");
+        let scores: Vec<f32> = result.scores.0.iter().map(|(_, score)| *score).collect();
+        if scores.iter().any(|score| !score.is_finite()) {
+            bail!("the model gave scores that are not numbers at {length} tokens: {scores:?}");
+        }
+        let sum: f32 = scores.iter().sum();
+        let probabilities =
+            scores.iter().all(|s| (0.0..=1.0).contains(s)) && (sum - 1.0).abs() < 1e-3;
+        if !probabilities {
+            bail!(
+                "the output is not probabilities (at {length} tokens: {scores:?}, sum {sum}): \
+                 drop --probabilities for a model that gives logits"
+            );
         }
         checked.push(result.tokens);
     }
@@ -377,16 +390,26 @@ impl Source {
 
     /// `--max-tokens`, else `config.json`'s `max_position_embeddings`, else
     /// [`DEFAULT_MAX_TOKENS`].
-    fn max_tokens(&self, spec: &BundleSpec) -> usize {
-        spec.max_tokens
-            .or_else(|| {
-                self.config.as_ref().and_then(|config| {
-                    config["max_position_embeddings"]
-                        .as_u64()
-                        .map(|n| n as usize)
-                })
-            })
-            .unwrap_or(DEFAULT_MAX_TOKENS)
+    ///
+    /// Errors: a `max_position_embeddings` that is not a whole number.
+    fn max_tokens(&self, spec: &BundleSpec) -> Result<usize> {
+        if let Some(max_tokens) = spec.max_tokens {
+            return Ok(max_tokens);
+        }
+        let value = self
+            .config
+            .as_ref()
+            .map(|config| &config["max_position_embeddings"])
+            .filter(|value| !value.is_null());
+        match value {
+            None => Ok(DEFAULT_MAX_TOKENS),
+            Some(value) => value.as_u64().map(|n| n as usize).with_context(|| {
+                format!(
+                    "config.json's max_position_embeddings is {value}, not a whole number; \
+                     give --max-tokens"
+                )
+            }),
+        }
     }
 }
 

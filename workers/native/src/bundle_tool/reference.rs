@@ -114,6 +114,13 @@ pub fn compare(classifier: &Classifier, path: &Path, tolerance: f32) -> Result<P
             parity.same_label += 1;
         }
         if let Some(label) = row.label {
+            if !labels.contains(&label) {
+                bail!(
+                    "{} line {number}: label {label:?} is not one of the model's ({})",
+                    path.display(),
+                    labels.join(", ")
+                );
+            }
             with_label += 1;
             right += usize::from(label == result.label);
         }
