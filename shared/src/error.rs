@@ -54,6 +54,11 @@ pub enum TriageError {
     #[error(transparent)]
     Schema(#[from] SchemaError),
 
+    /// A required string property taken from the text (`format`, `pattern`) has no span
+    /// in the text that satisfies it: there is no valid object to answer with.
+    #[error("the text holds no value for the required property `{field}`")]
+    NoValue { field: String },
+
     /// Tokenizing a request's text failed.
     #[error("text could not be tokenized: {0}")]
     Encode(String),

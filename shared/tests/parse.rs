@@ -78,8 +78,15 @@ fn a_schema_is_compiled_once_and_the_cache_is_bounded() {
     );
 }
 
-/// Every combination of allowed values (numbers at both bounds and between), with optional
-/// fields present or absent, validates against the schema it came from.
+/// A text holding a value of every format the decoder extracts, some twice.
+const SPAN_SAMPLE: &str = "Order ORD-1234 (and ORD-99, ORD-123456789012345) from ana@example.com \
+    or bob.smith@mail.example.org, placed 3 March 2026 and 2026-03-04, delivered \
+    2026-03-05T10:30:00+01:00, call at 09:15Z; https://shop.example.com/o/1234, \
+    123e4567-e89b-12d3-a456-426614174000 from 192.168.1.20 via api.example.com.";
+
+/// Every combination of allowed values (numbers at both bounds and between; strings taken
+/// from the text: every candidate of a sample), with optional fields present or absent,
+/// validates against the schema it came from.
 #[test]
 fn every_allowed_answer_validates_against_its_schema() {
     let schemas = [
@@ -92,6 +99,18 @@ fn every_allowed_answer_validates_against_its_schema() {
             "b": {"type": "boolean", "description": "d", "anyOf": [{"const": true}, {"const": false, "title": "no"}]},
             "r": {"type": "integer", "minimum": -2.5, "maximum": 3, "description": "d"}},
             "required": ["n", "u"], "additionalProperties": false}),
+        // Strings taken from the text, every format and a pattern with lengths.
+        json!({"type": "object", "properties": {
+            "email": {"type": "string", "format": "email"},
+            "date": {"type": "string", "format": "date"},
+            "at": {"type": "string", "format": "date-time"},
+            "time": {"type": "string", "format": "time"},
+            "uri": {"type": "string", "format": "uri"},
+            "uuid": {"type": "string", "format": "uuid"},
+            "ip": {"type": "string", "format": "ipv4"},
+            "host": {"type": "string", "format": "hostname"},
+            "order": {"type": "string", "pattern": "ORD-[0-9]+", "minLength": 7, "maxLength": 12}},
+            "required": ["email", "order"]}),
     ];
     for document in schemas {
         let bytes = document.to_string().len();
@@ -105,6 +124,12 @@ fn every_allowed_answer_validates_against_its_schema() {
                 FieldKind::Unit { min, max, .. } => {
                     vec![json!(min), json!((min + max) / 2.0), json!(max)]
                 }
+                // Strings taken from the text: every candidate of a sample text.
+                FieldKind::Span { constraints, .. } => constraints
+                    .candidates(SPAN_SAMPLE)
+                    .into_iter()
+                    .map(|c| json!(c.value))
+                    .collect(),
             };
             let mut next = Vec::new();
             for object in &objects {

@@ -70,6 +70,7 @@ pub const PARSE_CASES: &[(&str, Case)] = named_cases![parse_cases:
     parse_risk_areas,
     parse_answers_only_allowed_values,
     parse_integers_exactly,
+    parse_extracts_order_ids_emails_and_dates,
     classify_with_ad_hoc_labels,
     models_lists_the_embedding_model_and_schemas,
 ];

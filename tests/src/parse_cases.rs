@@ -27,7 +27,11 @@ fn openapi(client: &Client) -> Value {
 
 /// Asserts that `object` is valid against `schema` (a JSON Schema).
 pub fn assert_valid(schema: &Value, object: &Value) {
-    let validator = jsonschema::validator_for(schema).expect("schema compiles");
+    // `format` asserted, as the decoder promises.
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .expect("schema compiles");
     let errors: Vec<String> = validator
         .iter_errors(object)
         .map(|e| e.to_string())
@@ -85,6 +89,70 @@ fn parse(client: &Client, body: &Value, schema: &Value) -> Value {
         }
     }
     answer
+}
+
+/// A support ticket's order number (`pattern`), the customer's e-mail (`format: email`)
+/// and the order date (`format: date`), taken from the text: the exact values when the
+/// text holds one each, a date written out in words turned into `YYYY-MM-DD`, an optional
+/// field the text lacks left out (and unsure), a required one 422 `no-value`, and always an
+/// object valid against the schema, formats asserted.
+pub fn parse_extracts_order_ids_emails_and_dates(client: &Client) {
+    let schema = json!({"type": "object", "required": ["orderId", "email"], "properties": {
+        "orderId": {"type": "string", "pattern": "\\bORD-[0-9]{5,8}\\b",
+                    "description": "the order number"},
+        "email": {"type": "string", "format": "email",
+                  "description": "the customer's e-mail address to reply to"},
+        "orderDate": {"type": "string", "format": "date",
+                      "description": "the day the order was placed"}}});
+    let cases = [
+        (
+            "Hi, my order ORD-482913 placed on 12 March 2026 never arrived. Please reply to jane.doe@example.com, thanks!",
+            ("ORD-482913", "jane.doe@example.com", Some("2026-03-12")),
+        ),
+        (
+            "Refund for ORD-00931 please: I was charged twice on 2026-02-03. Reach me at m.rossi@posteo.it",
+            ("ORD-00931", "m.rossi@posteo.it", Some("2026-02-03")),
+        ),
+        (
+            "Order ORD-7781234 is stuck in customs, can someone help? j.smith+orders@mail.example.co.uk",
+            ("ORD-7781234", "j.smith+orders@mail.example.co.uk", None),
+        ),
+    ];
+    for (text, (order, email, date)) in cases {
+        let answer = parse(client, &json!({"text": text, "schema": schema}), &schema);
+        let object = &answer["object"];
+        assert_eq!(object["orderId"], order, "{answer}");
+        assert_eq!(object["email"], email, "{answer}");
+        match date {
+            Some(date) => assert_eq!(object["orderDate"], date, "{answer}"),
+            None => {
+                assert!(object.get("orderDate").is_none(), "{answer}");
+                assert_eq!(answer["fields"]["orderDate"]["value"], Value::Null);
+                assert!(answer["unsure"]
+                    .as_array()
+                    .is_some_and(|u| u.contains(&json!("orderDate"))));
+            }
+        }
+    }
+    // Two addresses: one of them, each scored, the scores summing to 1 (checked by `parse`).
+    let two = "ORD-55120: please answer m.dupont@orange.fr, not noreply@shop.example.com";
+    let answer = parse(client, &json!({"text": two, "schema": schema}), &schema);
+    let scores = answer["fields"]["email"]["scores"]
+        .as_object()
+        .expect("scores");
+    assert_eq!(scores.len(), 2, "{answer}");
+    assert!(scores.contains_key(answer["object"]["email"].as_str().unwrap_or("")));
+    // A required value the text does not hold.
+    let reply = client.post_json(
+        PARSE,
+        &json!({"text": "Where is my parcel? anna@example.com", "schema": schema}),
+    );
+    let problem = assert_problem(client, &reply, 422);
+    assert_eq!(problem["type"], "urn:triage:problem:no-value");
+    assert!(
+        problem["detail"].as_str().unwrap_or("").contains("orderId"),
+        "{problem}"
+    );
 }
 
 pub fn parse_support_tickets_by_name(client: &Client) {
@@ -379,11 +447,43 @@ fn nested(depth: usize) -> Vec<u8> {
 pub const HOSTILE: &[Hostile] = &[
     Hostile {
         path: PARSE,
-        name: "pattern_keyword",
-        body: || with_property(json!({"type": "string", "pattern": "a+"})),
+        name: "pattern_with_lookaround",
+        body: || with_property(json!({"type": "string", "pattern": "(?<=a)b"})),
         status: 422,
         kind: "unsupported-schema",
         names: Names::Keyword("pattern"),
+    },
+    Hostile {
+        path: PARSE,
+        name: "pattern_with_backreference",
+        body: || with_property(json!({"type": "string", "pattern": "(a)\\1"})),
+        status: 422,
+        kind: "unsupported-schema",
+        names: Names::Keyword("pattern"),
+    },
+    Hostile {
+        path: PARSE,
+        name: "pattern_compiled_too_big",
+        body: || with_property(json!({"type": "string", "pattern": "\\w{1000}\\w{1000}\\w{1000}"})),
+        status: 422,
+        kind: "unsupported-schema",
+        names: Names::Keyword("pattern"),
+    },
+    Hostile {
+        path: PARSE,
+        name: "pattern_over_512_bytes",
+        body: || with_property(json!({"type": "string", "pattern": "a".repeat(513)})),
+        status: 413,
+        kind: "schema-too-large",
+        names: Names::Limit(512),
+    },
+    Hostile {
+        path: PARSE,
+        name: "format_not_extractable",
+        body: || with_property(json!({"type": "string", "format": "idn-email"})),
+        status: 422,
+        kind: "unsupported-schema",
+        names: Names::Keyword("format"),
     },
     Hostile {
         path: PARSE,

@@ -71,6 +71,9 @@ impl Problem {
                 limit: Some(*limit),
                 ..Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "schema-too-large", detail)
             },
+            TriageError::NoValue { .. } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "no-value", detail)
+            }
             TriageError::UnknownModel { .. } => {
                 Problem::new(StatusCode::NOT_FOUND, "unknown-model", detail)
             }

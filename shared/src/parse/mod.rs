@@ -6,6 +6,7 @@
 
 mod json_number;
 pub mod schema;
+pub mod spans;
 pub mod zeroshot;
 
 use std::collections::BTreeMap;
@@ -162,8 +163,12 @@ impl Parser {
         }
         let mut schema = ParseSchema::from_value(document, bytes, &self.budgets)?;
         keep_values_the_validator_accepts(&mut schema)?;
-        let validator =
-            jsonschema::validator_for(&schema.document).map_err(|e| SchemaError::Unsupported {
+        // `format` asserted, not only annotated: strings taken from the text are checked
+        // against it too.
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema.document)
+            .map_err(|e| SchemaError::Unsupported {
                 pointer: "the root".into(),
                 keyword: "schema".into(),
                 reason: format!("is not a valid JSON Schema: {e}"),
@@ -194,7 +199,23 @@ impl Parser {
         let mut object = Map::new();
         let mut fields = Vec::new();
         let mut unsure = Vec::new();
-        for (name, required, answer) in schema.prototypes.decode(&embedded.vector, threshold) {
+        let answers =
+            schema
+                .prototypes
+                .decode(text, &embedded.vector, &self.embedder, threshold, timings)?;
+        for (name, required, answer) in answers {
+            // A string taken from the text that the text does not hold: an optional field
+            // is left out, a required one cannot be answered (422 naming it).
+            if answer.value.is_null() {
+                if required {
+                    return Err(TriageError::NoValue {
+                        field: name.to_owned(),
+                    });
+                }
+                unsure.push(name.to_owned());
+                fields.push((name.to_owned(), answer));
+                continue;
+            }
             if !answer.confident {
                 unsure.push(name.to_owned());
             }
@@ -245,27 +266,32 @@ impl Parser {
         let compiled = self.compile(schema.document, bytes)?;
         let threshold = self.embedder.manifest().threshold;
         let embedded = self.embedder.embed_batch_timed(texts, timings)?;
-        embedded
-            .into_iter()
-            .map(|embedded| {
-                let (_, _, answer) = compiled
-                    .prototypes
-                    .decode(&embedded.vector, threshold)
-                    .next()
-                    .ok_or_else(|| TriageError::Inference("no label field".into()))?;
-
-                Ok(Classification {
-                    label: answer.value.as_str().unwrap_or_default().to_owned(),
-                    score: answer.score,
-                    confident: answer.confident,
-                    scores: answer.scores.unwrap_or(Scores(Vec::new())),
-                    truncated: embedded.truncated,
-                    tokens: embedded.tokens,
-                    unknown_tokens: embedded.unknown_tokens,
-                    readable: true,
-                })
-            })
-            .collect()
+        let mut results = Vec::with_capacity(embedded.len());
+        for (text, embedded) in texts.iter().zip(embedded) {
+            let (_, _, answer) = compiled
+                .prototypes
+                .decode(
+                    text.as_ref(),
+                    &embedded.vector,
+                    &self.embedder,
+                    threshold,
+                    timings,
+                )?
+                .into_iter()
+                .next()
+                .ok_or_else(|| TriageError::Inference("no label field".into()))?;
+            results.push(Classification {
+                label: answer.value.as_str().unwrap_or_default().to_owned(),
+                score: answer.score,
+                confident: answer.confident,
+                scores: answer.scores.unwrap_or(Scores(Vec::new())),
+                truncated: embedded.truncated,
+                tokens: embedded.tokens,
+                unknown_tokens: embedded.unknown_tokens,
+                readable: true,
+            });
+        }
+        Ok(results)
     }
 
     /// Resident memory: the embedder's, plus the prototype cache full of the largest

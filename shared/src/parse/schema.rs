@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 pub use crate::error::SchemaError;
 use crate::parse::json_number::{integer_value, same_value, Exact};
+use crate::parse::spans::{compile_pattern, Constraints, Format, MAX_PATTERN_BYTES};
 
 /// Caps on a schema, so that a hostile one cannot exhaust memory or CPU: every value and
 /// prototype text is embedded once per compiled schema.
@@ -86,6 +87,12 @@ pub enum FieldKind {
         max: f64,
         anchors: Anchors,
     },
+    /// A string taken from the text (`format` and/or `pattern`, lengths): every candidate
+    /// satisfies the constraints; the `description`, when given, ranks several.
+    Span {
+        constraints: Constraints,
+        description: Option<String>,
+    },
 }
 
 /// One allowed value and how it is recognised.
@@ -141,8 +148,18 @@ const ROOT_KEYWORDS: [&str; 6] = [
     "$schema",
     "$id",
 ];
-const PROPERTY_KEYWORDS: [&str; 7] = [
-    "type", "enum", "const", "oneOf", "anyOf", "minimum", "maximum",
+const PROPERTY_KEYWORDS: [&str; 11] = [
+    "type",
+    "enum",
+    "const",
+    "oneOf",
+    "anyOf",
+    "minimum",
+    "maximum",
+    "format",
+    "pattern",
+    "minLength",
+    "maxLength",
 ];
 const BRANCH_KEYWORDS: [&str; 1] = ["const"];
 
@@ -364,6 +381,23 @@ fn field_kind(
         }
     };
     let description = object.get("description").and_then(Value::as_str);
+    let extracted = ["format", "pattern", "minLength", "maxLength"]
+        .into_iter()
+        .find(|keyword| object.contains_key(*keyword));
+    if let Some(keyword) = extracted {
+        let listed = ["enum", "const", "oneOf", "anyOf"]
+            .into_iter()
+            .find(|k| object.contains_key(*k));
+        if kind != "string" || listed.is_some() {
+            return Err(SchemaError::unsupported(
+                pointer,
+                keyword,
+                "applies to a string taken from the text: a `type: string` property \
+                 without enum, const, oneOf or anyOf",
+            ));
+        }
+        return span_kind(object, pointer, description);
+    }
     let branches = branches(object, pointer, budgets)?;
     let minimum = bound(object, pointer, "minimum")?;
     let maximum = bound(object, pointer, "maximum")?;
@@ -400,7 +434,8 @@ fn field_kind(
             return Err(SchemaError::unsupported(
                 pointer,
                 "enum",
-                "is needed: a free string cannot be decoded only among allowed values",
+                "is needed, or a `format` or `pattern` to take the string from the text: a \
+                 free string cannot be decoded only among allowed values",
             ))
         }
     };
@@ -461,6 +496,88 @@ fn field_kind(
         choices.push(Choice { value, prototype });
     }
     Ok(FieldKind::Choice(choices))
+}
+
+/// A string property taken from the text: its `format` (one of [`Format::NAMES`]),
+/// `pattern` (compiled under the size limits) and lengths.
+fn span_kind(
+    object: &Map<String, Value>,
+    pointer: &str,
+    description: Option<&str>,
+) -> Result<FieldKind, SchemaError> {
+    let format = match object.get("format") {
+        None => None,
+        Some(value) => Some(value.as_str().and_then(Format::from_name).ok_or_else(|| {
+            SchemaError::unsupported(
+                pointer,
+                "format",
+                format!(
+                    "{value} cannot be taken from a text; use one of {}",
+                    Format::NAMES
+                ),
+            )
+        })?),
+    };
+    let pattern = match object.get("pattern") {
+        None => None,
+        Some(Value::String(pattern)) if pattern.len() > MAX_PATTERN_BYTES => {
+            return Err(SchemaError::TooLarge {
+                what: "bytes in a pattern",
+                limit: MAX_PATTERN_BYTES,
+                actual: pattern.len(),
+            })
+        }
+        Some(Value::String(pattern)) => Some(
+            compile_pattern(pattern)
+                .map_err(|reason| SchemaError::unsupported(pointer, "pattern", reason))?,
+        ),
+        Some(_) => {
+            return Err(SchemaError::unsupported(
+                pointer,
+                "pattern",
+                "must be a string",
+            ))
+        }
+    };
+    if format.is_none() && pattern.is_none() {
+        let keyword = if object.contains_key("minLength") {
+            "minLength"
+        } else {
+            "maxLength"
+        };
+        return Err(SchemaError::unsupported(
+            pointer,
+            keyword,
+            "needs a `format` or a `pattern` that says which spans of the text are values",
+        ));
+    }
+    let length = |keyword: &str| -> Result<Option<usize>, SchemaError> {
+        match object.get(keyword) {
+            None => Ok(None),
+            Some(value) => value.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
+                SchemaError::unsupported(pointer, keyword, "must be a whole number >= 0")
+            }),
+        }
+    };
+    let (min_length, max_length) = (length("minLength")?, length("maxLength")?);
+    if let (Some(min), Some(max)) = (min_length, max_length) {
+        if min > max {
+            return Err(SchemaError::unsupported(
+                pointer,
+                "maxLength",
+                format!("is {max}, under minLength {min}: no string fits"),
+            ));
+        }
+    }
+    Ok(FieldKind::Span {
+        constraints: Constraints {
+            format,
+            pattern,
+            min_length,
+            max_length,
+        },
+        description: description.map(str::to_owned),
+    })
 }
 
 /// One `oneOf`/`anyOf` branch: its `const` and the texts that describe it.
@@ -750,6 +867,7 @@ fn position(value: Exact, low: Exact, high: Exact) -> f64 {
 fn prototype_texts(kind: &FieldKind) -> usize {
     match kind {
         FieldKind::Unit { .. } => 2,
+        FieldKind::Span { description, .. } => usize::from(description.is_some()),
         FieldKind::Choice(choices) => choices
             .iter()
             .map(|choice| match &choice.prototype {
@@ -842,8 +960,32 @@ mod tests {
     fn unsupported_keywords_types_and_empty_sets_are_named() {
         let with = |property: Value| json!({"type": "object", "properties": {"x": property}});
         assert_eq!(
-            keyword(with(json!({"type": "string", "pattern": "a+"}))),
+            keyword(with(json!({"type": "string", "pattern": "(?=a)b"}))),
             "pattern"
+        );
+        assert_eq!(
+            keyword(with(json!({"type": "string", "format": "ipv6"}))),
+            "format"
+        );
+        assert_eq!(
+            keyword(with(
+                json!({"type": "string", "enum": ["a"], "pattern": "a"})
+            )),
+            "pattern"
+        );
+        assert_eq!(
+            keyword(with(json!({"type": "integer", "format": "email"}))),
+            "format"
+        );
+        assert_eq!(
+            keyword(with(json!({"type": "string", "minLength": 2}))),
+            "minLength"
+        );
+        assert_eq!(
+            keyword(with(
+                json!({"type": "string", "pattern": "a", "minLength": 3, "maxLength": 2})
+            )),
+            "maxLength"
         );
         assert_eq!(keyword(with(json!({"type": "string"}))), "enum");
         assert_eq!(keyword(with(json!({"type": "array"}))), "type");

@@ -11,6 +11,7 @@ use crate::engine::classify::{softmax, Scores, Timings};
 use crate::engine::embed::{normalize, Embedder};
 use crate::error::Result;
 use crate::parse::schema::{Anchors, FieldKind, ParseSchema, Prototype};
+use crate::parse::spans::Constraints;
 
 /// A schema with every prototype embedded: built once per schema, then shared.
 #[derive(Debug)]
@@ -38,6 +39,11 @@ enum Decoder {
         max: f64,
         low: Vec<f32>,
         high: Vec<f32>,
+    },
+    /// A string taken from the text; `description` (embedded) ranks several candidates.
+    Span {
+        constraints: Constraints,
+        description: Option<Vec<f32>>,
     },
 }
 
@@ -72,6 +78,13 @@ impl Prototypes {
         let mut vector_bytes = 0;
         for field in &schema.fields {
             let decoder = match &field.kind {
+                FieldKind::Span {
+                    constraints,
+                    description,
+                } => Decoder::Span {
+                    constraints: constraints.clone(),
+                    description: description.as_deref().map(&mut embed).transpose()?,
+                },
                 FieldKind::Unit { min, max, anchors } => Decoder::Unit {
                     min: *min,
                     max: *max,
@@ -120,23 +133,127 @@ impl Prototypes {
         self.vector_bytes
     }
 
-    /// Decodes every field for one text's (unit-length) embedding, in schema order, with
-    /// whether the field is required.
+    /// Decodes every field of `text`, whose (unit-length) embedding is `embedding`, in
+    /// schema order, with whether the field is required. A field taken from the text with
+    /// no candidate answers `null` with score 0. `embedder` embeds the context of each
+    /// candidate when a described field has several.
     pub fn decode<'a>(
         &'a self,
-        embedding: &'a [f32],
+        text: &str,
+        embedding: &[f32],
+        embedder: &Embedder,
         threshold: f32,
-    ) -> impl Iterator<Item = (&'a str, bool, FieldAnswer)> + 'a {
-        self.fields.iter().map(move |field| {
-            let answer = field.decoder.decode(embedding, self.temperature, threshold);
-            (field.name.as_str(), field.required, answer)
-        })
+        timings: &mut Timings,
+    ) -> Result<Vec<(&'a str, bool, FieldAnswer)>> {
+        let mut answers = Vec::with_capacity(self.fields.len());
+        for field in &self.fields {
+            let answer = match &field.decoder {
+                Decoder::Span {
+                    constraints,
+                    description,
+                } => span_answer(
+                    constraints,
+                    description.as_deref(),
+                    text,
+                    embedder,
+                    self.temperature,
+                    threshold,
+                    timings,
+                )?,
+                decoder => decoder.decode(embedding, self.temperature, threshold),
+            };
+            answers.push((field.name.as_str(), field.required, answer));
+        }
+        Ok(answers)
     }
+}
+
+/// Bytes of text either side of a candidate embedded to rank it against the field's
+/// description.
+const CONTEXT_BYTES: usize = 48;
+
+/// A string field's answer: its one candidate (score 1), or among several the one whose
+/// context is nearest the description (softmax of the similarities), or the first when
+/// there is no description (every candidate the same score).
+fn span_answer(
+    constraints: &Constraints,
+    description: Option<&[f32]>,
+    text: &str,
+    embedder: &Embedder,
+    temperature: f32,
+    threshold: f32,
+    timings: &mut Timings,
+) -> Result<FieldAnswer> {
+    let candidates = constraints.candidates(text);
+    let scores: Vec<f32> = match (candidates.len(), description) {
+        (0, _) => {
+            return Ok(FieldAnswer {
+                value: Value::Null,
+                score: 0.0,
+                confident: false,
+                scores: None,
+            })
+        }
+        (1, _) => vec![1.0],
+        (n, None) => vec![1.0 / n as f32; n],
+        (_, Some(description)) => {
+            let contexts: Vec<&str> = candidates
+                .iter()
+                .map(|candidate| context(text, &candidate.span))
+                .collect();
+            let vectors = embedder.embed_batch_timed(&contexts, timings)?;
+            let similarities: Vec<f32> = vectors
+                .iter()
+                .map(|embedded| dot(&embedded.vector, description))
+                .collect();
+            softmax(&similarities, temperature)
+        }
+    };
+    let best = scores.iter().enumerate().fold(
+        0,
+        |best, (index, score)| if *score > scores[best] { index } else { best },
+    );
+    let score = scores[best];
+    Ok(FieldAnswer {
+        value: Value::from(candidates[best].value.clone()),
+        score,
+        confident: score >= threshold,
+        scores: (candidates.len() > 1).then(|| {
+            Scores(
+                candidates
+                    .iter()
+                    .map(|candidate| candidate.value.clone())
+                    .zip(scores.iter().copied())
+                    .collect(),
+            )
+        }),
+    })
+}
+
+/// The candidate with up to [`CONTEXT_BYTES`] of text either side, cut on character
+/// boundaries.
+fn context<'t>(text: &'t str, span: &std::ops::Range<usize>) -> &'t str {
+    let mut start = span.start.saturating_sub(CONTEXT_BYTES);
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = (span.end + CONTEXT_BYTES).min(text.len());
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    &text[start..end]
 }
 
 impl Decoder {
     fn decode(&self, embedding: &[f32], temperature: f32, threshold: f32) -> FieldAnswer {
         match self {
+            // Answered from the text by `span_answer`.
+            Decoder::Span { .. } => FieldAnswer {
+                value: Value::Null,
+                score: 0.0,
+                confident: false,
+                scores: None,
+            },
             Decoder::Choice { values, vectors } => {
                 let similarities: Vec<f32> = vectors.iter().map(|v| dot(v, embedding)).collect();
                 let scores = softmax(&similarities, temperature);
@@ -179,6 +296,7 @@ impl Decoder {
         let floats = match self {
             Decoder::Choice { vectors, .. } => vectors.iter().map(Vec::len).sum(),
             Decoder::Unit { low, high, .. } => low.len() + high.len(),
+            Decoder::Span { description, .. } => description.as_ref().map_or(0, Vec::len),
         };
         floats * std::mem::size_of::<f32>()
     }

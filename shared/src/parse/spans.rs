@@ -1,0 +1,469 @@
+//! Strings taken from the text: the candidate values of a `type: string` property with a
+//! `format` or a `pattern`. Every candidate is a span of the text (a date in a form JSON
+//! Schema's `date` does not accept is written in that form) that satisfies every
+//! constraint of the property, so whichever the decoder picks, the object stays valid.
+//! The `regex` crate runs in time linear in the text, whatever the pattern.
+
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use regex::{Regex, RegexBuilder};
+
+/// The `format`s a value can be extracted for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// An e-mail address (`user@example.com`).
+    Email,
+    /// An RFC 3339 full-date (`2026-11-30`); also read from `30 November 2026`,
+    /// `November 30, 2026` and `Nov 30th 2026`, written as `2026-11-30`.
+    Date,
+    /// An RFC 3339 date-time with its offset (`2026-11-30T14:05:00Z`; a space for the `T`
+    /// and missing seconds are accepted in the text and written out).
+    DateTime,
+    /// An RFC 3339 full-time with its offset (`14:05:00+01:00`).
+    Time,
+    /// An absolute URI with a scheme and `//` (`https://example.com/a?b`).
+    Uri,
+    /// A UUID (`123e4567-e89b-12d3-a456-426614174000`).
+    Uuid,
+    /// A dotted IPv4 address.
+    Ipv4,
+    /// A DNS name of at least two labels (`mail.example.com`).
+    Hostname,
+}
+
+impl Format {
+    /// The format named `name` in a schema, if it can be extracted.
+    pub fn from_name(name: &str) -> Option<Format> {
+        Some(match name {
+            "email" => Format::Email,
+            "date" => Format::Date,
+            "date-time" => Format::DateTime,
+            "time" => Format::Time,
+            "uri" => Format::Uri,
+            "uuid" => Format::Uuid,
+            "ipv4" => Format::Ipv4,
+            "hostname" => Format::Hostname,
+            _ => return None,
+        })
+    }
+
+    /// The names [`Format::from_name`] accepts, for error messages.
+    pub const NAMES: &'static str = "email, date, date-time, time, uri, uuid, ipv4, hostname";
+}
+
+/// Longest `pattern` a schema may give, in bytes.
+pub const MAX_PATTERN_BYTES: usize = 512;
+/// Largest compiled `pattern` (the `regex` crate's size limit), in bytes.
+pub const MAX_PATTERN_PROGRAM_BYTES: usize = 256 * 1024;
+/// Candidates kept per field: the first ones in the text.
+pub const MAX_CANDIDATES: usize = 16;
+
+/// What a value must satisfy.
+#[derive(Debug, Clone)]
+pub struct Constraints {
+    pub format: Option<Format>,
+    pub pattern: Option<Regex>,
+    /// In characters, as JSON Schema counts them.
+    pub min_length: Option<usize>,
+    pub max_length: Option<usize>,
+}
+
+impl PartialEq for Constraints {
+    fn eq(&self, other: &Constraints) -> bool {
+        self.format == other.format
+            && self.pattern.as_ref().map(Regex::as_str) == other.pattern.as_ref().map(Regex::as_str)
+            && self.min_length == other.min_length
+            && self.max_length == other.max_length
+    }
+}
+
+/// A candidate value and where it is in the text (bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub value: String,
+    pub span: Range<usize>,
+}
+
+/// Compiles a schema's `pattern` under the size limits.
+///
+/// Errors: the pattern's syntax is not the `regex` crate's (lookaround, backreferences),
+/// or it compiles past [`MAX_PATTERN_PROGRAM_BYTES`]; the message says which.
+pub fn compile_pattern(pattern: &str) -> Result<Regex, String> {
+    RegexBuilder::new(pattern)
+        .size_limit(MAX_PATTERN_PROGRAM_BYTES)
+        .dfa_size_limit(MAX_PATTERN_PROGRAM_BYTES)
+        .build()
+        .map_err(|error| match error {
+            regex::Error::CompiledTooBig(limit) => {
+                format!("compiles to more than {limit} bytes")
+            }
+            other => format!(
+                "cannot be run without backtracking (no lookaround or backreferences): {}",
+                other.to_string().lines().last().unwrap_or_default()
+            ),
+        })
+}
+
+impl Constraints {
+    /// The distinct values in `text` that satisfy every constraint, in text order, at most
+    /// [`MAX_CANDIDATES`]. A format gives the spans; a pattern alone gives its matches.
+    pub fn candidates(&self, text: &str) -> Vec<Candidate> {
+        let found: Vec<Candidate> = match (self.format, &self.pattern) {
+            (Some(format), _) => format_candidates(format, text),
+            (None, Some(pattern)) => pattern
+                .find_iter(text)
+                .map(|m| Candidate {
+                    value: m.as_str().to_owned(),
+                    span: m.range(),
+                })
+                .collect(),
+            (None, None) => Vec::new(),
+        };
+        let mut kept: Vec<Candidate> = Vec::new();
+        for candidate in found {
+            if kept.len() == MAX_CANDIDATES {
+                break;
+            }
+            if self.allows(&candidate.value) && !kept.iter().any(|k| k.value == candidate.value) {
+                kept.push(candidate);
+            }
+        }
+        kept
+    }
+
+    /// Whether `value` satisfies the pattern (a search, as JSON Schema's `pattern` is) and
+    /// the lengths.
+    fn allows(&self, value: &str) -> bool {
+        let chars = value.chars().count();
+        !value.is_empty()
+            && self.pattern.as_ref().is_none_or(|p| p.is_match(value))
+            && self.min_length.is_none_or(|min| chars >= min)
+            && self.max_length.is_none_or(|max| chars <= max)
+    }
+}
+
+fn regex(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
+    cell.get_or_init(|| Regex::new(pattern).expect("a built-in pattern compiles"))
+}
+
+fn format_candidates(format: Format, text: &str) -> Vec<Candidate> {
+    static EMAIL: OnceLock<Regex> = OnceLock::new();
+    static UUID: OnceLock<Regex> = OnceLock::new();
+    static IPV4: OnceLock<Regex> = OnceLock::new();
+    static URI: OnceLock<Regex> = OnceLock::new();
+    static HOSTNAME: OnceLock<Regex> = OnceLock::new();
+    static DATE_TIME: OnceLock<Regex> = OnceLock::new();
+    static TIME: OnceLock<Regex> = OnceLock::new();
+    let spans = |re: &Regex| -> Vec<Candidate> {
+        re.find_iter(text)
+            .map(|m| Candidate {
+                value: m.as_str().to_owned(),
+                span: m.range(),
+            })
+            .collect()
+    };
+    match format {
+        Format::Email => spans(regex(
+            &EMAIL,
+            r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,63}\b",
+        ))
+        .into_iter()
+        .filter(|c| !c.value.starts_with('.') && !c.value.contains(".."))
+        .collect(),
+        Format::Uuid => spans(regex(
+            &UUID,
+            r"\b[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\b",
+        )),
+        Format::Ipv4 => spans(regex(
+            &IPV4,
+            r"\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\b",
+        ))
+        .into_iter()
+        // Not part of a longer dotted run of numbers (a version such as 1.2.3.4.5).
+        .filter(|c| {
+            let after = text[c.span.end..].strip_prefix('.');
+            let before = text[..c.span.start].strip_suffix('.');
+            !after.is_some_and(|rest| rest.starts_with(|ch: char| ch.is_ascii_digit()))
+                && !before.is_some_and(|rest| rest.ends_with(|ch: char| ch.is_ascii_digit()))
+        })
+        .collect(),
+        Format::Uri => spans(regex(&URI, r#"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s<>"'`{}|\\^]+"#))
+            .into_iter()
+            .map(|mut c| {
+                // Sentence punctuation after a link is not part of it.
+                let trimmed = c.value.trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']']);
+                c.span.end = c.span.start + trimmed.len();
+                c.value = trimmed.to_owned();
+                c
+            })
+            .collect(),
+        Format::Hostname => spans(regex(
+            &HOSTNAME,
+            r"\b(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\b",
+        ))
+        .into_iter()
+        // Not the domain of an e-mail address or a URL's host with its path.
+        .filter(|c| {
+            !text[..c.span.start].ends_with('@')
+                && c.value.len() <= 253
+                && c.value.contains(|ch: char| ch.is_ascii_alphabetic())
+        })
+        .collect(),
+        Format::Date => dates(text),
+        Format::DateTime => regex(
+            &DATE_TIME,
+            r"\b(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|z|[+-]\d{2}:\d{2})",
+        )
+        .captures_iter(text)
+        .filter_map(|c| {
+            let date = full_date(&c[1], &c[2], &c[3])?;
+            let time = full_time(&c[4], &c[5], c.get(6).map(|m| m.as_str()), c.get(7).map(|m| m.as_str()), &c[8])?;
+            let whole = c.get(0)?;
+            Some(Candidate {
+                value: format!("{date}T{time}"),
+                span: whole.range(),
+            })
+        })
+        .collect(),
+        Format::Time => regex(
+            &TIME,
+            r"\b(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|z|[+-]\d{2}:\d{2})",
+        )
+        .captures_iter(text)
+        .filter_map(|c| {
+            let whole = c.get(0)?;
+            // The time of a date-time, or the tail of a longer time, is not a time of
+            // its own.
+            if text[..whole.start()].ends_with(|ch: char| ch == ':' || ch == 'T' || ch == 't' || ch.is_ascii_digit()) {
+                return None;
+            }
+            let time = full_time(&c[1], &c[2], c.get(3).map(|m| m.as_str()), c.get(4).map(|m| m.as_str()), &c[5])?;
+            Some(Candidate {
+                value: time,
+                span: whole.range(),
+            })
+        })
+        .collect(),
+    }
+}
+
+/// `HH:MM:SS[.frac]offset` if the parts are a valid RFC 3339 full-time.
+fn full_time(
+    hour: &str,
+    minute: &str,
+    second: Option<&str>,
+    fraction: Option<&str>,
+    offset: &str,
+) -> Option<String> {
+    let (h, m) = (hour.parse::<u32>().ok()?, minute.parse::<u32>().ok()?);
+    let s = second.map_or(Some(0), |s| s.parse::<u32>().ok())?;
+    if h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    if offset.len() == 6 {
+        let (oh, om) = (
+            offset[1..3].parse::<u32>().ok()?,
+            offset[4..6].parse::<u32>().ok()?,
+        );
+        if oh > 23 || om > 59 {
+            return None;
+        }
+    }
+    let offset = if offset.eq_ignore_ascii_case("z") {
+        "Z"
+    } else {
+        offset
+    };
+    Some(format!(
+        "{h:02}:{m:02}:{s:02}{}{offset}",
+        fraction.unwrap_or_default()
+    ))
+}
+
+/// `YYYY-MM-DD` if the parts are a real date.
+fn full_date(year: &str, month: &str, day: &str) -> Option<String> {
+    let (y, m, d) = (
+        year.parse::<u32>().ok()?,
+        month.parse::<u32>().ok()?,
+        day.parse::<u32>().ok()?,
+    );
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    (1..=days)
+        .contains(&d)
+        .then(|| format!("{y:04}-{m:02}-{d:02}"))
+}
+
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+
+fn month_number(name: &str) -> Option<u32> {
+    let name = name.to_ascii_lowercase();
+    let index = MONTHS.iter().position(|m| name.starts_with(m))?;
+    // "March" or "Mar", not "Marbles": a full name or the three-letter abbreviation.
+    let full = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    let ok = name.len() == 3 || full[index] == name || (index == 8 && name == "sept");
+    ok.then_some(index as u32 + 1)
+}
+
+/// Dates in the text, written `YYYY-MM-DD`: ISO dates, and English day-month-year or
+/// month-day-year with the month's name. Numeric forms such as 03/04/2026 are ambiguous
+/// (3 April or March 4) and are not read.
+fn dates(text: &str) -> Vec<Candidate> {
+    static ISO: OnceLock<Regex> = OnceLock::new();
+    static DAY_FIRST: OnceLock<Regex> = OnceLock::new();
+    static MONTH_FIRST: OnceLock<Regex> = OnceLock::new();
+    let mut found: Vec<Candidate> = Vec::new();
+    for c in regex(&ISO, r"\b(\d{4})-(\d{2})-(\d{2})\b").captures_iter(text) {
+        if let (Some(value), Some(whole)) = (full_date(&c[1], &c[2], &c[3]), c.get(0)) {
+            found.push(Candidate {
+                value,
+                span: whole.range(),
+            });
+        }
+    }
+    let day_first = regex(
+        &DAY_FIRST,
+        r"(?i)\b(\d{1,2})(?:st|nd|rd|th)?(?:\s+of)?\s+([A-Za-z]{3,9})\.?,?\s+(\d{4})\b",
+    );
+    for c in day_first.captures_iter(text) {
+        let value = month_number(&c[2]).and_then(|m| full_date(&c[3], &m.to_string(), &c[1]));
+        if let (Some(value), Some(whole)) = (value, c.get(0)) {
+            found.push(Candidate {
+                value,
+                span: whole.range(),
+            });
+        }
+    }
+    let month_first = regex(
+        &MONTH_FIRST,
+        r"(?i)\b([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b",
+    );
+    for c in month_first.captures_iter(text) {
+        let value = month_number(&c[1]).and_then(|m| full_date(&c[3], &m.to_string(), &c[2]));
+        if let (Some(value), Some(whole)) = (value, c.get(0)) {
+            found.push(Candidate {
+                value,
+                span: whole.range(),
+            });
+        }
+    }
+    found.sort_by_key(|c| c.span.start);
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(format: Format, text: &str) -> Vec<String> {
+        let constraints = Constraints {
+            format: Some(format),
+            pattern: None,
+            min_length: None,
+            max_length: None,
+        };
+        constraints
+            .candidates(text)
+            .into_iter()
+            .map(|c| c.value)
+            .collect()
+    }
+
+    #[test]
+    fn each_format_finds_its_values_and_nothing_else() {
+        let text = "Mail ana.lopez+shop@mail.example.co.uk or bob@x, not @nobody. \
+                    Host api.example.com at 10.0.0.254 (not 999.1.1.1), \
+                    see https://example.com/orders?id=7. Ref 123e4567-e89b-12d3-a456-426614174000.";
+        assert_eq!(
+            values(Format::Email, text),
+            ["ana.lopez+shop@mail.example.co.uk"]
+        );
+        assert_eq!(values(Format::Ipv4, text), ["10.0.0.254"]);
+        assert_eq!(
+            values(Format::Uri, text),
+            ["https://example.com/orders?id=7"]
+        );
+        assert_eq!(
+            values(Format::Uuid, text),
+            ["123e4567-e89b-12d3-a456-426614174000"]
+        );
+        let hosts = values(Format::Hostname, text);
+        assert!(hosts.contains(&"api.example.com".to_owned()), "{hosts:?}");
+        assert!(
+            !hosts.contains(&"mail.example.co.uk".to_owned()),
+            "{hosts:?}"
+        );
+    }
+
+    #[test]
+    fn dates_are_read_in_several_forms_and_written_as_rfc_3339() {
+        let text = "Ordered 2026-02-28, shipped 3rd March 2026, due March 10, 2026 \
+                    or Sept 1 2026; not 2026-02-30, 31 April 2026 or 03/04/2026.";
+        assert_eq!(
+            values(Format::Date, text),
+            ["2026-02-28", "2026-03-03", "2026-03-10", "2026-09-01"]
+        );
+        assert_eq!(
+            values(
+                Format::DateTime,
+                "at 2026-11-30 14:05Z and 2026-11-30T25:00:00Z"
+            ),
+            ["2026-11-30T14:05:00Z"]
+        );
+        assert_eq!(
+            values(Format::Time, "from 09:30+01:00 to 2026-11-30T10:00:00Z"),
+            ["09:30:00+01:00"]
+        );
+    }
+
+    #[test]
+    fn a_pattern_and_lengths_filter_the_candidates() {
+        let constraints = Constraints {
+            format: None,
+            pattern: Some(compile_pattern(r"\bORD-\d+\b").expect("compiles")),
+            min_length: Some(7),
+            max_length: Some(10),
+        };
+        let found: Vec<String> = constraints
+            .candidates("ORD-12 ORD-123456 ORD-1234 and ORD-1234 again, ORD-1234567890")
+            .into_iter()
+            .map(|c| c.value)
+            .collect();
+        assert_eq!(found, ["ORD-123456", "ORD-1234"]);
+    }
+
+    #[test]
+    fn patterns_that_need_backtracking_or_too_much_memory_are_refused() {
+        assert!(compile_pattern(r"(?=a)b")
+            .unwrap_err()
+            .contains("lookaround"));
+        assert!(compile_pattern(r"(a)\1").is_err());
+        let huge = compile_pattern(r"\w{1000}\w{1000}\w{1000}").unwrap_err();
+        assert!(huge.contains("more than"), "{huge}");
+        // Catastrophic for a backtracking engine, linear here.
+        let nested = compile_pattern(r"^(a+)+$").expect("compiles");
+        assert!(!nested.is_match(&format!("{}b", "a".repeat(30_000))));
+    }
+}
