@@ -56,13 +56,32 @@ fuzz_target!(|body: &[u8]| {
                 .into_iter()
                 .map(|c| Value::from(c.value))
                 .collect(),
+            FieldKind::SpanList {
+                constraints,
+                min_items,
+                max_items,
+            } => {
+                let mut all: Vec<Value> = constraints
+                    .candidates(&call.text)
+                    .into_iter()
+                    .map(|c| Value::from(c.value))
+                    .collect();
+                all.truncate(*max_items);
+                if all.len() < *min_items {
+                    Vec::new()
+                } else {
+                    vec![Value::Array(all)]
+                }
+            }
         }
     };
     // The required fields at their first value, then each field at each of its values.
     let mut base = Map::new();
     for field in schema.fields.iter().filter(|f| f.required) {
         let first = values(&field.kind);
-        if first.is_empty() && matches!(field.kind, FieldKind::Span { .. }) {
+        if first.is_empty()
+            && matches!(field.kind, FieldKind::Span { .. } | FieldKind::SpanList { .. })
+        {
             return; // the text holds no value: the service answers 422 no-value
         }
         assert!(

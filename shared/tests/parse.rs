@@ -109,7 +109,9 @@ fn every_allowed_answer_validates_against_its_schema() {
             "uuid": {"type": "string", "format": "uuid"},
             "ip": {"type": "string", "format": "ipv4"},
             "host": {"type": "string", "format": "hostname"},
-            "order": {"type": "string", "pattern": "ORD-[0-9]+", "minLength": 7, "maxLength": 12}},
+            "order": {"type": "string", "pattern": "ORD-[0-9]+", "minLength": 7, "maxLength": 12},
+            "orders": {"type": "array", "items": {"type": "string", "pattern": "ORD-[0-9]+"},
+                       "minItems": 1, "maxItems": 3, "uniqueItems": true}},
             "required": ["email", "order"]}),
     ];
     for document in schemas {
@@ -130,6 +132,21 @@ fn every_allowed_answer_validates_against_its_schema() {
                     .into_iter()
                     .map(|c| json!(c.value))
                     .collect(),
+                // An array: every candidate up to maxItems, and fewer down to minItems.
+                FieldKind::SpanList {
+                    constraints,
+                    min_items,
+                    max_items,
+                } => {
+                    let all: Vec<Value> = constraints
+                        .candidates(SPAN_SAMPLE)
+                        .into_iter()
+                        .map(|c| json!(c.value))
+                        .collect();
+                    (*min_items..=(*max_items).min(all.len()))
+                        .map(|n| Value::Array(all[..n].to_vec()))
+                        .collect()
+                }
             };
             let mut next = Vec::new();
             for object in &objects {

@@ -91,8 +91,9 @@ fn parse(client: &Client, body: &Value, schema: &Value) -> Value {
     answer
 }
 
-/// A support ticket's order number (`pattern`), the customer's e-mail (`format: email`)
-/// and the order date (`format: date`), taken from the text: the exact values when the
+/// A support ticket's order number (`pattern`), the customer's e-mail (`format: email`),
+/// the order date (`format: date`) and every order number mentioned (an array), taken
+/// from the text: the exact values when the
 /// text holds one each, a date written out in words turned into `YYYY-MM-DD`, an optional
 /// field the text lacks left out (and unsure), a required one 422 `no-value`, and always an
 /// object valid against the schema, formats asserted.
@@ -142,6 +143,18 @@ pub fn parse_extracts_order_ids_emails_and_dates(client: &Client) {
         .expect("scores");
     assert_eq!(scores.len(), 2, "{answer}");
     assert!(scores.contains_key(answer["object"]["email"].as_str().unwrap_or("")));
+    // Every order number mentioned, in text order, once each.
+    let all = json!({"type": "object", "required": ["orderIds"], "properties": {
+        "orderIds": {"type": "array", "maxItems": 5, "uniqueItems": true,
+                     "items": {"type": "string", "pattern": "\\bORD-[0-9]{5,8}\\b"}}}});
+    let text =
+        "ORD-10001 and ORD-10002 arrived, ORD-10003 did not (I wrote about ORD-10001 before).";
+    let answer = parse(client, &json!({"text": text, "schema": all}), &all);
+    assert_eq!(
+        answer["object"]["orderIds"],
+        json!(["ORD-10001", "ORD-10002", "ORD-10003"]),
+        "{answer}"
+    );
     // A required value the text does not hold.
     let reply = client.post_json(
         PARSE,
@@ -519,11 +532,11 @@ pub const HOSTILE: &[Hostile] = &[
     },
     Hostile {
         path: PARSE,
-        name: "array_property",
+        name: "array_of_free_strings",
         body: || with_property(json!({"type": "array", "items": {"type": "string"}})),
         status: 422,
         kind: "unsupported-schema",
-        names: Names::Keyword("items"),
+        names: Names::Keyword("format"),
     },
     Hostile {
         path: PARSE,

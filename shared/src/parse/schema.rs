@@ -15,7 +15,9 @@ use serde_json::{Map, Value};
 
 pub use crate::error::SchemaError;
 use crate::parse::json_number::{integer_value, same_value, Exact};
-use crate::parse::spans::{compile_pattern, Constraints, Format, MAX_PATTERN_BYTES};
+use crate::parse::spans::{
+    compile_pattern, Constraints, Format, MAX_CANDIDATES, MAX_PATTERN_BYTES,
+};
 
 /// Caps on a schema, so that a hostile one cannot exhaust memory or CPU: every value and
 /// prototype text is embedded once per compiled schema.
@@ -92,6 +94,13 @@ pub enum FieldKind {
     Span {
         constraints: Constraints,
         description: Option<String>,
+    },
+    /// An array of every distinct string of the text that satisfies `constraints`, in text
+    /// order: at least `min_items`, at most `max_items`.
+    SpanList {
+        constraints: Constraints,
+        min_items: usize,
+        max_items: usize,
     },
 }
 
@@ -362,6 +371,9 @@ fn field_kind(
     budgets: &SchemaBudgets,
 ) -> Result<FieldKind, SchemaError> {
     let object = as_object(property, pointer)?;
+    if object.get("type").and_then(Value::as_str) == Some("array") {
+        return span_list_kind(object, pointer);
+    }
     check_keywords(object, pointer, &PROPERTY_KEYWORDS)?;
     let kind = match object.get("type").and_then(Value::as_str) {
         Some(kind @ ("string" | "boolean" | "integer" | "number")) => kind,
@@ -369,7 +381,10 @@ fn field_kind(
             return Err(SchemaError::unsupported(
                 pointer,
                 "type",
-                format!("{other:?} is not decodable; use string, boolean, integer or number"),
+                format!(
+                    "{other:?} is not decodable; use string, boolean, integer, number, or an \
+                     array of strings taken from the text"
+                ),
             ))
         }
         None => {
@@ -540,11 +555,10 @@ fn span_kind(
         }
     };
     if format.is_none() && pattern.is_none() {
-        let keyword = if object.contains_key("minLength") {
-            "minLength"
-        } else {
-            "maxLength"
-        };
+        let keyword = ["minLength", "maxLength"]
+            .into_iter()
+            .find(|k| object.contains_key(*k))
+            .unwrap_or("format");
         return Err(SchemaError::unsupported(
             pointer,
             keyword,
@@ -577,6 +591,80 @@ fn span_kind(
             max_length,
         },
         description: description.map(str::to_owned),
+    })
+}
+
+/// `{"type": "array", "items": {"type": "string", "format" | "pattern" ...}}`, with
+/// `minItems`, `maxItems` (at most [`MAX_CANDIDATES`]) and `uniqueItems`: the strings of
+/// the text that satisfy the items' constraints.
+fn span_list_kind(object: &Map<String, Value>, pointer: &str) -> Result<FieldKind, SchemaError> {
+    check_keywords(
+        object,
+        pointer,
+        &["type", "items", "minItems", "maxItems", "uniqueItems"],
+    )?;
+    let items_pointer = format!("{pointer}/items");
+    let items = match object.get("items") {
+        Some(Value::Object(items)) => items,
+        _ => {
+            return Err(SchemaError::unsupported(
+                pointer,
+                "items",
+                "must be a `type: string` schema with a `format` or `pattern`: an array is \
+                 the strings taken from the text",
+            ))
+        }
+    };
+    check_keywords(
+        items,
+        &items_pointer,
+        &["type", "format", "pattern", "minLength", "maxLength"],
+    )?;
+    if items.get("type").and_then(Value::as_str) != Some("string") {
+        return Err(SchemaError::unsupported(
+            &items_pointer,
+            "type",
+            "must be \"string\": an array is the strings taken from the text",
+        ));
+    }
+    let FieldKind::Span { constraints, .. } = span_kind(items, &items_pointer, None)? else {
+        unreachable!("span_kind answers spans");
+    };
+    let count = |keyword: &str| -> Result<Option<usize>, SchemaError> {
+        match object.get(keyword) {
+            None => Ok(None),
+            Some(value) => value.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
+                SchemaError::unsupported(pointer, keyword, "must be a whole number >= 0")
+            }),
+        }
+    };
+    let min_items = count("minItems")?.unwrap_or(0);
+    let max_items = count("maxItems")?.unwrap_or(MAX_CANDIDATES);
+    if max_items > MAX_CANDIDATES || min_items > max_items {
+        return Err(SchemaError::unsupported(
+            pointer,
+            if max_items > MAX_CANDIDATES {
+                "maxItems"
+            } else {
+                "minItems"
+            },
+            format!(
+                "minItems {min_items} and maxItems {max_items}: at most {MAX_CANDIDATES} \
+                 strings are taken from a text, and minItems cannot exceed maxItems"
+            ),
+        ));
+    }
+    if object.get("uniqueItems").is_some_and(|v| !v.is_boolean()) {
+        return Err(SchemaError::unsupported(
+            pointer,
+            "uniqueItems",
+            "must be true or false",
+        ));
+    }
+    Ok(FieldKind::SpanList {
+        constraints,
+        min_items,
+        max_items,
     })
 }
 
@@ -868,6 +956,7 @@ fn prototype_texts(kind: &FieldKind) -> usize {
     match kind {
         FieldKind::Unit { .. } => 2,
         FieldKind::Span { description, .. } => usize::from(description.is_some()),
+        FieldKind::SpanList { .. } => 0,
         FieldKind::Choice(choices) => choices
             .iter()
             .map(|choice| match &choice.prototype {
@@ -988,7 +1077,24 @@ mod tests {
             "maxLength"
         );
         assert_eq!(keyword(with(json!({"type": "string"}))), "enum");
-        assert_eq!(keyword(with(json!({"type": "array"}))), "type");
+        assert_eq!(
+            keyword(with(json!({"type": "array", "items": {"type": "string"}}))),
+            "format"
+        );
+        assert_eq!(
+            keyword(with(
+                json!({"type": "array", "items": {"type": "integer", "format": "email"}})
+            )),
+            "type"
+        );
+        assert_eq!(
+            keyword(with(
+                json!({"type": "array", "items": {"type": "string", "format": "email"}, "maxItems": 17})
+            )),
+            "maxItems"
+        );
+        assert_eq!(keyword(with(json!({"type": "array"}))), "items");
+        assert_eq!(keyword(with(json!({"type": "object"}))), "type");
         assert_eq!(
             keyword(with(json!({"type": ["string", "null"], "enum": ["a"]}))),
             "type"

@@ -45,6 +45,12 @@ enum Decoder {
         constraints: Constraints,
         description: Option<Vec<f32>>,
     },
+    /// Every string of the text that satisfies `constraints`, at most `max_items`.
+    SpanList {
+        constraints: Constraints,
+        min_items: usize,
+        max_items: usize,
+    },
 }
 
 /// One field's answer: the value, how sure, and every allowed value's score.
@@ -84,6 +90,15 @@ impl Prototypes {
                 } => Decoder::Span {
                     constraints: constraints.clone(),
                     description: description.as_deref().map(&mut embed).transpose()?,
+                },
+                FieldKind::SpanList {
+                    constraints,
+                    min_items,
+                    max_items,
+                } => Decoder::SpanList {
+                    constraints: constraints.clone(),
+                    min_items: *min_items,
+                    max_items: *max_items,
                 },
                 FieldKind::Unit { min, max, anchors } => Decoder::Unit {
                     min: *min,
@@ -160,6 +175,11 @@ impl Prototypes {
                     threshold,
                     timings,
                 )?,
+                Decoder::SpanList {
+                    constraints,
+                    min_items,
+                    max_items,
+                } => span_list_answer(constraints, *min_items, *max_items, text),
                 decoder => decoder.decode(embedding, self.temperature, threshold),
             };
             answers.push((field.name.as_str(), field.required, answer));
@@ -230,6 +250,37 @@ fn span_answer(
     })
 }
 
+/// An array field's answer: every distinct candidate, at most `max_items`, with score 1
+/// (finding them all is not a choice); `null` with score 0 when the text holds fewer than
+/// `min_items`.
+fn span_list_answer(
+    constraints: &Constraints,
+    min_items: usize,
+    max_items: usize,
+    text: &str,
+) -> FieldAnswer {
+    let mut found: Vec<Value> = constraints
+        .candidates(text)
+        .into_iter()
+        .map(|candidate| Value::from(candidate.value))
+        .collect();
+    found.truncate(max_items);
+    if found.len() < min_items {
+        return FieldAnswer {
+            value: Value::Null,
+            score: 0.0,
+            confident: false,
+            scores: None,
+        };
+    }
+    FieldAnswer {
+        value: Value::Array(found),
+        score: 1.0,
+        confident: true,
+        scores: None,
+    }
+}
+
 /// The candidate with up to [`CONTEXT_BYTES`] of text either side, cut on character
 /// boundaries.
 fn context<'t>(text: &'t str, span: &std::ops::Range<usize>) -> &'t str {
@@ -247,8 +298,8 @@ fn context<'t>(text: &'t str, span: &std::ops::Range<usize>) -> &'t str {
 impl Decoder {
     fn decode(&self, embedding: &[f32], temperature: f32, threshold: f32) -> FieldAnswer {
         match self {
-            // Answered from the text by `span_answer`.
-            Decoder::Span { .. } => FieldAnswer {
+            // Answered from the text by `span_answer` and `span_list_answer`.
+            Decoder::Span { .. } | Decoder::SpanList { .. } => FieldAnswer {
                 value: Value::Null,
                 score: 0.0,
                 confident: false,
@@ -297,6 +348,7 @@ impl Decoder {
             Decoder::Choice { vectors, .. } => vectors.iter().map(Vec::len).sum(),
             Decoder::Unit { low, high, .. } => low.len() + high.len(),
             Decoder::Span { description, .. } => description.as_ref().map_or(0, Vec::len),
+            Decoder::SpanList { .. } => 0,
         };
         floats * std::mem::size_of::<f32>()
     }
