@@ -80,7 +80,10 @@ fuzz_target!(|body: &[u8]| {
     for field in schema.fields.iter().filter(|f| f.required) {
         let first = values(&field.kind);
         if first.is_empty()
-            && matches!(field.kind, FieldKind::Span { .. } | FieldKind::SpanList { .. })
+            && matches!(
+                field.kind,
+                FieldKind::Span { .. } | FieldKind::SpanList { .. }
+            )
         {
             return; // the text holds no value: the service answers 422 no-value
         }
