@@ -188,16 +188,32 @@ fn format_candidates(format: Format, text: &str) -> Vec<Candidate> {
                 && !before.is_some_and(|rest| rest.ends_with(|ch: char| ch.is_ascii_digit()))
         })
         .collect(),
-        Format::Uri => spans(regex(&URI, r#"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s<>"'`{}|\\^]+"#))
-            .into_iter()
-            .map(|mut c| {
-                // Sentence punctuation after a link is not part of it.
-                let trimmed = c.value.trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']']);
-                c.span.end = c.span.start + trimmed.len();
-                c.value = trimmed.to_owned();
-                c
-            })
-            .collect(),
+        // RFC 3986's characters only (a quote ends the link, as in prose), every `%` an
+        // escape: what a `uri` validator accepts.
+        Format::Uri => spans(regex(
+            &URI,
+            r"\b[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9\-._~:/?#\[\]@!$&()*+,;=%]+",
+        ))
+        .into_iter()
+        .map(|mut c| {
+            // Sentence punctuation after a link is not part of it.
+            let trimmed = c.value.trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']']);
+            c.span.end = c.span.start + trimmed.len();
+            c.value = trimmed.to_owned();
+            c
+        })
+        .filter(|c| {
+            let bytes = c.value.as_bytes();
+            let escapes_ok = bytes.iter().enumerate().all(|(i, b)| {
+                *b != b'%'
+                    || bytes
+                        .get(i + 1..i + 3)
+                        .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+            });
+            let after_scheme = c.value.split_once("://").map_or("", |(_, rest)| rest);
+            escapes_ok && !after_scheme.is_empty()
+        })
+        .collect(),
         Format::Hostname => spans(regex(
             &HOSTNAME,
             r"\b(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\b",
@@ -404,6 +420,13 @@ mod tests {
         assert_eq!(
             values(Format::Uri, text),
             ["https://example.com/orders?id=7"]
+        );
+        assert_eq!(
+            values(
+                Format::Uri,
+                "see https://例え.jp/x, https://a.example/%zz or 'https://b.example/q'"
+            ),
+            ["https://b.example/q"]
         );
         assert_eq!(
             values(Format::Uuid, text),
