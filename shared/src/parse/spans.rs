@@ -169,7 +169,11 @@ fn format_candidates(format: Format, text: &str) -> Vec<Candidate> {
             r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,63}\b",
         ))
         .into_iter()
-        .filter(|c| !c.value.starts_with('.') && !c.value.contains(".."))
+        // A dot-atom local part: no dot first, last or twice.
+        .filter(|c| {
+            let local = c.value.split('@').next().unwrap_or_default();
+            !local.starts_with('.') && !local.ends_with('.') && !c.value.contains("..")
+        })
         .collect(),
         Format::Uuid => spans(regex(
             &UUID,
@@ -202,17 +206,9 @@ fn format_candidates(format: Format, text: &str) -> Vec<Candidate> {
             c.value = trimmed.to_owned();
             c
         })
-        .filter(|c| {
-            let bytes = c.value.as_bytes();
-            let escapes_ok = bytes.iter().enumerate().all(|(i, b)| {
-                *b != b'%'
-                    || bytes
-                        .get(i + 1..i + 3)
-                        .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
-            });
-            let after_scheme = c.value.split_once("://").map_or("", |(_, rest)| rest);
-            escapes_ok && !after_scheme.is_empty()
-        })
+        // What fluent-uri (jsonschema's `uri` check) parses: no bracket outside an IP
+        // literal, a numeric port, one fragment, escapes of two hex digits.
+        .filter(|c| fluent_uri::Uri::parse(c.value.as_str()).is_ok())
         .collect(),
         Format::Hostname => spans(regex(
             &HOSTNAME,
@@ -274,7 +270,8 @@ fn full_time(
 ) -> Option<String> {
     let (h, m) = (hour.parse::<u32>().ok()?, minute.parse::<u32>().ok()?);
     let s = second.map_or(Some(0), |s| s.parse::<u32>().ok())?;
-    if h > 23 || m > 59 || s > 60 {
+    // A leap second (:60) is valid only where one was inserted: not read.
+    if h > 23 || m > 59 || s > 59 {
         return None;
     }
     if offset.len() == 6 {
@@ -416,6 +413,7 @@ mod tests {
             values(Format::Email, text),
             ["ana.lopez+shop@mail.example.co.uk"]
         );
+        assert!(values(Format::Email, "write to ana.@example.com").is_empty());
         assert_eq!(values(Format::Ipv4, text), ["10.0.0.254"]);
         assert_eq!(
             values(Format::Uri, text),
@@ -424,7 +422,8 @@ mod tests {
         assert_eq!(
             values(
                 Format::Uri,
-                "see https://例え.jp/x, https://a.example/%zz or 'https://b.example/q'"
+                "see https://例え.jp/x, https://a.example/%zz, https://shop.ex[mple.com/o/1, \
+                 https://c.example:abc/, https://d.example/#a#b or 'https://b.example/q'"
             ),
             ["https://b.example/q"]
         );
