@@ -169,10 +169,11 @@ fn format_candidates(format: Format, text: &str) -> Vec<Candidate> {
             r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,63}\b",
         ))
         .into_iter()
-        // A dot-atom local part: no dot first, last or twice.
+        // What email_address (jsonschema's `email` check) accepts: a dot-atom local part
+        // of at most 64 bytes; and a domain of at most 253.
         .filter(|c| {
-            let local = c.value.split('@').next().unwrap_or_default();
-            !local.starts_with('.') && !local.ends_with('.') && !c.value.contains("..")
+            let domain = c.value.rsplit('@').next().unwrap_or_default();
+            email_address::EmailAddress::is_valid(&c.value) && domain.len() <= 253
         })
         .collect(),
         Format::Uuid => spans(regex(
@@ -414,6 +415,11 @@ mod tests {
             ["ana.lopez+shop@mail.example.co.uk"]
         );
         assert!(values(Format::Email, "write to ana.@example.com").is_empty());
+        let long = format!("{}@example.com", "l".repeat(65));
+        assert!(
+            values(Format::Email, &long).is_empty(),
+            "a local part over 64 bytes"
+        );
         assert_eq!(values(Format::Ipv4, text), ["10.0.0.254"]);
         assert_eq!(
             values(Format::Uri, text),
