@@ -36,15 +36,17 @@ pub fn dev(extra: &[&str]) -> Served {
 }
 
 /// Starts the worker serving its compiled-in spam-mini and, fetched on first use from a local
-/// R2 bucket of its own (`--env r2`), the shipped bundles `models` names (`TRIAGE_MODELS`,
-/// each under `models/<name>/`), with `extra` arguments (`--var`s) after them.
-pub fn dev_with_models(state: &str, models: &[&str], extra: &[&str]) -> Served {
+/// R2 bucket of its own (`--env r2`), the bundles `served` names (`TRIAGE_MODELS`, each
+/// under `models/<name>/`), of which the shipped bundles `stored` are put in the bucket
+/// (a name served but not stored is a bundle missing from it), with `extra` arguments
+/// (`--var`s) after them.
+pub fn dev_with_models(state: &str, stored: &[&str], served: &[&str], extra: &[&str]) -> Served {
     let state = state_dir(state);
-    for model in models {
+    for model in stored {
         Store::R2.put_bundle(&state, model, &format!("models/{model}/"));
     }
     let persist = state.to_string_lossy().into_owned();
-    let names = format!("TRIAGE_MODELS:{}", models.join(","));
+    let names = format!("TRIAGE_MODELS:{}", served.join(","));
     let mut args = vec![
         "--env",
         "r2",

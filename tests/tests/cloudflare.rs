@@ -13,7 +13,8 @@ use triage_contract::wrangler;
 
 fn main() -> ExitCode {
     run_harness(|| {
-        let server = wrangler::dev_with_models("r2-contract", &["prompt-guard"], &[]);
+        let server =
+            wrangler::dev_with_models("r2-contract", &["prompt-guard"], &["prompt-guard"], &[]);
         let client = server.client(Duration::from_secs(120));
         (server, client)
     })

@@ -19,7 +19,8 @@ fn main() -> ExitCode {
         // prompt-guard, which the `/chat` route names, from local R2 beside the
         // compiled-in spam-mini.
         let args: Vec<&str> = vars.iter().map(String::as_str).collect();
-        let server = wrangler::dev_with_models("r2-hybrid", &["prompt-guard"], &args);
+        let server =
+            wrangler::dev_with_models("r2-hybrid", &["prompt-guard"], &["prompt-guard"], &args);
         let client = server.client(Duration::from_secs(120));
         (server, client)
     })

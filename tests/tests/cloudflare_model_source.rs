@@ -122,21 +122,12 @@ fn a_default_model_the_worker_lacks_is_503_naming_the_setting() {
 /// it, a bundle missing from the bucket is named, and spam-mini answers throughout.
 #[test]
 fn models_fetched_on_first_use_must_fit_beside_the_loaded_ones() {
-    let state = state_dir("r2-set-budget");
-    Store::R2.put_bundle(&state, "prompt-guard", "models/prompt-guard/");
-    let persist = state.to_string_lossy().into_owned();
-    let server = wrangler::dev(&[
-        "--env",
-        "r2",
-        "--persist-to",
-        &persist,
-        "--var",
-        "TRIAGE_MODEL_PREFIX:models/",
-        "--var",
-        "TRIAGE_MODELS:prompt-guard,intent-router",
-        "--var",
-        "TRIAGE_MEMORY_BYTES:22000000",
-    ]);
+    let server = wrangler::dev_with_models(
+        "r2-set-budget",
+        &["prompt-guard"],
+        &["prompt-guard", "intent-router"],
+        &["--var", "TRIAGE_MEMORY_BYTES:22000000"],
+    );
     let client = server.client(Duration::from_secs(120));
     let ask =
         |model: &str| client.post_json("/v1/classify", &json!({ "text": SPAM[0], "model": model }));

@@ -24,7 +24,7 @@ use crate::http::hybrid::escalation::Escalation;
 use crate::http::hybrid::middleware::Middleware;
 use crate::http::problem::Problem;
 use crate::http::service::{
-    NamedClassifier, Service, DEFAULT_MODEL_KEY, MIDDLEWARE_KEY, SCHEMAS_KEY,
+    served_as, NamedClassifier, Service, DEFAULT_MODEL_KEY, MIDDLEWARE_KEY, SCHEMAS_KEY,
 };
 use crate::http::slot::Slot;
 use crate::parse::Parser;
@@ -82,12 +82,7 @@ impl ServiceBuilder {
         let expected = name.clone();
         let load = move || {
             let classifier = load()?;
-            let found = &classifier.manifest().name;
-            if *found != expected {
-                return Err(TriageError::Config(format!(
-                    "the bundle served as {expected:?} is named {found:?} in its manifest"
-                )));
-            }
+            served_as(&expected, &classifier)?;
             Ok(classifier)
         };
         self.classifiers.push(NamedClassifier {

@@ -284,6 +284,10 @@ impl Service {
     /// and calls [`Service::provide_classifier`] before [`Service::serve`]. The body is
     /// read leniently: a malformed one needs no model (it answers 4xx).
     pub fn wanted_models<B: AsRef<[u8]>>(&self, request: &Request<B>) -> Vec<String> {
+        // Most deployments have nothing pending: then no body is read twice.
+        if !self.classifiers.iter().any(|entry| entry.slot.is_pending()) {
+            return Vec::new();
+        }
         let path = request.uri().path();
         let wanted: Vec<Option<String>> = match Route::from_path(path) {
             Some(Route::Health) => vec![None],
@@ -333,12 +337,7 @@ impl Service {
         };
         let entry = &self.classifiers[index];
         entry.slot.fill(loaded, |classifier| {
-            let found = &classifier.manifest().name;
-            if found != name {
-                return Err(TriageError::Config(format!(
-                    "the bundle served as {name:?} is named {found:?} in its manifest"
-                )));
-            }
+            served_as(name, classifier)?;
             self.fits_beside(Some(index), classifier.memory())
         });
     }
@@ -415,6 +414,18 @@ impl Service {
             Route::Parse => Step::Respond(routes::parse(self, request)),
         }
     }
+}
+
+/// Checks that `classifier`, loaded for the name `name` (a lazy or pending classifier),
+/// carries that name in its manifest: requests ask for it by that name.
+pub(crate) fn served_as(name: &str, classifier: &Classifier) -> crate::Result<()> {
+    let found = &classifier.manifest().name;
+    if found == name {
+        return Ok(());
+    }
+    Err(TriageError::Config(format!(
+        "the bundle served as {name:?} is named {found:?} in its manifest"
+    )))
 }
 
 /// Most bytes of a requested model name quoted in an error, so that a request cannot have

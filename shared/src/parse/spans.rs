@@ -357,30 +357,33 @@ fn dates(text: &str) -> Vec<Candidate> {
             });
         }
     }
-    let day_first = regex(
-        &DAY_FIRST,
-        r"(?i)\b(\d{1,2})(?:st|nd|rd|th)?(?:\s+of)?\s+([A-Za-z]{3,9})\.?,?\s+(\d{4})\b",
-    );
-    for c in day_first.captures_iter(text) {
-        let value = month_number(&c[2]).and_then(|m| full_date(&c[3], &m.to_string(), &c[1]));
-        if let (Some(value), Some(whole)) = (value, c.get(0)) {
-            found.push(Candidate {
-                value,
-                span: whole.range(),
-            });
-        }
-    }
-    let month_first = regex(
-        &MONTH_FIRST,
-        r"(?i)\b([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b",
-    );
-    for c in month_first.captures_iter(text) {
-        let value = month_number(&c[1]).and_then(|m| full_date(&c[3], &m.to_string(), &c[2]));
-        if let (Some(value), Some(whole)) = (value, c.get(0)) {
-            found.push(Candidate {
-                value,
-                span: whole.range(),
-            });
+    // Day-month-year and month-day-year, with the capture groups of (day, month, year).
+    let named_month = [
+        (
+            regex(
+                &DAY_FIRST,
+                r"(?i)\b(\d{1,2})(?:st|nd|rd|th)?(?:\s+of)?\s+([A-Za-z]{3,9})\.?,?\s+(\d{4})\b",
+            ),
+            (1, 2, 3),
+        ),
+        (
+            regex(
+                &MONTH_FIRST,
+                r"(?i)\b([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b",
+            ),
+            (2, 1, 3),
+        ),
+    ];
+    for (form, (day, month, year)) in named_month {
+        for c in form.captures_iter(text) {
+            let value =
+                month_number(&c[month]).and_then(|m| full_date(&c[year], &m.to_string(), &c[day]));
+            if let (Some(value), Some(whole)) = (value, c.get(0)) {
+                found.push(Candidate {
+                    value,
+                    span: whole.range(),
+                });
+            }
         }
     }
     found.sort_by_key(|c| c.span.start);
