@@ -83,7 +83,9 @@ const SPAN_SAMPLE: &str = "Order ORD-1234 (and ORD-99, ORD-123456789012345) from
     or bob.smith@mail.example.org, placed 3 March 2026 and 2026-03-04, delivered \
     2026-03-05T10:30:00+01:00, call at 09:15Z; https://shop.example.com/o/1234, \
     123e4567-e89b-12d3-a456-426614174000 from 192.168.1.20 via api.example.com. \
-    jacontainsne.doe@exampl-0e308e.com, https://shop.ex[mple.com/o/1 (a fuzzer's finds).";
+    jacontainsne.doe@exampl-0e308e.com, https://shop.ex[mple.com/o/1, \
+    jane.doe@example.com 1---------------------------------------------------example.com, \
+    jo@ab--c.example.org (a fuzzer's finds).";
 
 /// Every combination of allowed values (numbers at both bounds and between; strings taken
 /// from the text: every candidate of a sample), with optional fields present or absent,

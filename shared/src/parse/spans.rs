@@ -173,7 +173,9 @@ fn format_candidates(format: Format, text: &str) -> Vec<Candidate> {
         // of at most 64 bytes; and a domain of at most 253.
         .filter(|c| {
             let domain = c.value.rsplit('@').next().unwrap_or_default();
-            email_address::EmailAddress::is_valid(&c.value) && domain.len() <= 253
+            email_address::EmailAddress::is_valid(&c.value)
+                && domain.len() <= 253
+                && no_reserved_hyphens(domain)
         })
         .collect(),
         Format::Uuid => spans(regex(
@@ -221,6 +223,7 @@ fn format_candidates(format: Format, text: &str) -> Vec<Candidate> {
             !text[..c.span.start].ends_with('@')
                 && c.value.len() <= 253
                 && c.value.contains(|ch: char| ch.is_ascii_alphabetic())
+                && no_reserved_hyphens(&c.value)
         })
         .collect(),
         Format::Date => dates(text),
@@ -259,6 +262,15 @@ fn format_candidates(format: Format, text: &str) -> Vec<Candidate> {
         })
         .collect(),
     }
+}
+
+/// Whether no label of a host name has hyphens in its third and fourth places: RFC 5891
+/// (section 4.2.3.1) keeps those for A-labels (`xn--`), and jsonschema's `hostname` and
+/// `email` checks refuse such a label unless its Punycode decodes to a valid U-label. An
+/// A-label is not decoded here, so a host written with one is not taken.
+fn no_reserved_hyphens(host: &str) -> bool {
+    host.split('.')
+        .all(|label| label.as_bytes().get(2..4) != Some(b"--".as_slice()))
 }
 
 /// `HH:MM:SS[.frac]offset` if the parts are a valid RFC 3339 full-time.
@@ -440,6 +452,13 @@ mod tests {
             values(Format::Uuid, text),
             ["123e4567-e89b-12d3-a456-426614174000"]
         );
+        let reserved = format!("see 1{}example.com or ab--c.example.org", "-".repeat(51));
+        assert!(
+            values(Format::Hostname, &reserved).is_empty(),
+            "{:?}",
+            values(Format::Hostname, &reserved)
+        );
+        assert!(values(Format::Email, "write to jo@xn--bcher-kva.example").is_empty());
         let hosts = values(Format::Hostname, text);
         assert!(hosts.contains(&"api.example.com".to_owned()), "{hosts:?}");
         assert!(
