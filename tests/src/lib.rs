@@ -71,6 +71,7 @@ pub const PARSE_CASES: &[(&str, Case)] = named_cases![parse_cases:
     parse_answers_only_allowed_values,
     parse_integers_exactly,
     parse_extracts_order_ids_emails_and_dates,
+    parse_takes_plain_strings_and_anchored_patterns,
     classify_with_ad_hoc_labels,
     models_lists_the_embedding_model_and_schemas,
 ];

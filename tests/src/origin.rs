@@ -2,10 +2,13 @@
 //! (method, path and query, headers, body bytes) and answers as an escalation endpoint on
 //! `POST /escalate` and as a plain origin everywhere else.
 //!
-//! The escalation endpoint's answer depends on a marker in the text it is sent, so that
+//! `POST /complete` is the parse escalation endpoint: it answers [`remote_object`].
+//!
+//! The escalation endpoints' answers depend on a marker in the text they are sent, so that
 //! cases running side by side against one deployment can each ask for their own failure:
-//! `[slow]` answers after [`SLOW_REPLY`], `[bad-answer]` sends JSON of the wrong shape,
-//! `[status-500]` answers 500; any other text gets `{"label": "ham", "score": 0.97}`.
+//! `[slow]` answers after [`SLOW_REPLY`], `[bad-answer]` sends JSON of the wrong shape (for
+//! `/complete`, a value the schema refuses), `[status-500]` answers 500; any other text
+//! gets `{"label": "ham", "score": 0.97}` (or `{"object": <remote_object()>}`).
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -28,6 +31,12 @@ pub const SLOW_REPLY: Duration = Duration::from_millis(2500);
 pub const REMOTE_LABEL: &str = "ham";
 /// See [`REMOTE_LABEL`].
 pub const REMOTE_SCORE: f64 = 0.97;
+
+/// The object the parse escalation endpoint (`/complete`) answers: values for the hybrid
+/// parse schema ([`crate::hybrid::PARSE_SCHEMA`]).
+pub fn remote_object() -> serde_json::Value {
+    serde_json::json!({"category": "billing", "orderId": "ORD-55555"})
+}
 
 /// One request as the origin received it.
 #[derive(Debug, Clone)]
@@ -171,17 +180,25 @@ async fn answer(
     };
     let text = record.text();
     let is_escalation = record.method == "POST" && record.url == "/escalate";
+    let is_completion = record.method == "POST" && record.url == "/complete";
     if let Ok(mut all) = received.lock() {
         all.push(record);
     }
-    let (status, body) = if is_escalation {
+    let (status, body) = if is_escalation || is_completion {
         if text.contains("[slow]") {
             tokio::time::sleep(SLOW_REPLY).await;
         }
         if text.contains("[status-500]") {
             (500, r#"{"error":"down"}"#.to_owned())
+        } else if text.contains("[bad-answer]") && is_completion {
+            (200, r#"{"object":{"category":"refund"}}"#.to_owned())
         } else if text.contains("[bad-answer]") {
             (200, r#"{"label":3}"#.to_owned())
+        } else if is_completion {
+            (
+                200,
+                serde_json::json!({ "object": remote_object() }).to_string(),
+            )
         } else {
             (
                 200,

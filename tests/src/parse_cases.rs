@@ -168,6 +168,46 @@ pub fn parse_extracts_order_ids_emails_and_dates(client: &Client) {
     );
 }
 
+/// A plain string (no format, no pattern) with a description is one of the text's
+/// phrases, the one nearest the description, never confident (so hybrid routing sends it
+/// on); an anchored pattern, as schemas written for validation have, still finds its value
+/// inside the text; and a plain string without a description is refused, naming it.
+pub fn parse_takes_plain_strings_and_anchored_patterns(client: &Client) {
+    let schema = json!({"type": "object", "required": ["orderId", "request"], "properties": {
+        "orderId": {"type": "string", "pattern": "^ORD-[0-9]{4,8}$"},
+        "request": {"type": "string", "maxLength": 120,
+                    "description": "what the customer asks us to do: refund, replace, cancel"}}});
+    let text = "Hello. Order ORD-48213 arrived broken! Please refund the full amount to my card. Thanks, Ana";
+    let answer = parse(client, &json!({"text": text, "schema": schema}), &schema);
+    assert_eq!(answer["object"]["orderId"], "ORD-48213", "{answer}");
+    let request = answer["object"]["request"].as_str().expect("a string");
+    let phrases = [
+        "Hello",
+        "Order ORD-48213 arrived broken",
+        "Please refund the full amount to my card",
+        "Thanks, Ana",
+    ];
+    assert!(
+        phrases.contains(&request),
+        "one of the text's phrases: {answer}"
+    );
+    assert_eq!(answer["fields"]["request"]["confident"], false, "{answer}");
+    assert!(answer["unsure"]
+        .as_array()
+        .is_some_and(|u| u.contains(&json!("request"))));
+    let undescribed = json!({"type": "object", "properties": {"note": {"type": "string"}}});
+    let reply = client.post_json(PARSE, &json!({"text": text, "schema": undescribed}));
+    let problem = assert_problem(client, &reply, 422);
+    assert_eq!(problem["type"], "urn:triage:problem:unsupported-schema");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("description"),
+        "{problem}"
+    );
+}
+
 pub fn parse_support_tickets_by_name(client: &Client) {
     let schema = schema(SUPPORT_TICKET);
     let cases = [

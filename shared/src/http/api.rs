@@ -7,6 +7,7 @@ use crate::engine::classify::Classification;
 use crate::engine::manifest::{Manifest, Task};
 use crate::engine::memory::MemoryEstimate;
 use crate::http::hybrid::escalation::Provenance;
+use crate::http::hybrid::parse_escalation::ParseProvenance;
 use crate::http::problem::Problem;
 use crate::parse::schema::{LabelSpec, SchemaBudgets};
 use crate::parse::Parsed;
@@ -64,8 +65,10 @@ pub struct ParseResponse {
     pub schema: Option<String>,
     #[serde(flatten)]
     pub parsed: Parsed,
-    /// Always `local`: parse answers come from the edge model.
-    pub source: &'static str,
+    /// `source`: `local` (the edge model's answer, with `escalation` when one failed) or
+    /// `remote` (completed by the parse escalation endpoint).
+    #[serde(flatten)]
+    pub provenance: ParseProvenance,
 }
 
 /// Which model answered.

@@ -22,6 +22,7 @@ use crate::engine::settings::Settings;
 use crate::error::TriageError;
 use crate::http::hybrid::escalation::Escalation;
 use crate::http::hybrid::middleware::Middleware;
+use crate::http::hybrid::parse_escalation::ParseEscalation;
 use crate::http::problem::Problem;
 use crate::http::service::{
     served_as, NamedClassifier, Service, DEFAULT_MODEL_KEY, MIDDLEWARE_KEY, SCHEMAS_KEY,
@@ -148,6 +149,7 @@ impl ServiceBuilder {
 
     /// Reads the service settings through `lookup` (snake-case keys, as
     /// [`Settings::from_lookup`]): [`crate::http::hybrid::escalation::KEYS`],
+    /// [`crate::http::hybrid::parse_escalation::KEYS`],
     /// [`MIDDLEWARE_KEY`] and [`SCHEMAS_KEY`], and checks the set: names unique, the
     /// default model and every model a setting names served, the loaded classifiers
     /// together within the memory budget. The embedding model is checked beside them
@@ -212,6 +214,7 @@ impl ServiceBuilder {
             estimate.check_fits(&settings.budgets)?;
         }
         let escalation = Escalation::from_lookup(&lookup)?;
+        let parse_escalation = ParseEscalation::from_lookup(&lookup)?;
         if let Some(name) = escalation.as_ref().and_then(|e| e.model.as_deref()) {
             served("escalation_model", name)?;
         }
@@ -254,6 +257,7 @@ impl ServiceBuilder {
             parser,
             budgets: settings.budgets,
             escalation,
+            parse_escalation,
             middleware,
         })
     }

@@ -24,8 +24,11 @@ use crate::engine::classify::Classification;
 use crate::http::api::{Answer, ClassifyResponse, ModelRef};
 use crate::http::hybrid::escalation::{self, EscalationFailure};
 use crate::http::hybrid::middleware::response_headers;
+use crate::http::hybrid::parse_escalation;
 use crate::http::problem::Problem;
-use crate::http::routes::{json_response, problem_response, with_server_timing};
+use crate::http::routes::{
+    json_response, parse_response, problem_response, with_server_timing, EscalatedParse,
+};
 use crate::Timings;
 
 /// What the service needs to answer a request.
@@ -77,8 +80,23 @@ enum Then {
         threshold: f32,
         timings: Timings,
     },
+    /// A parse with unsure fields went to the remote model.
+    Parsed(Box<EscalatedParse>),
     /// Middleware mode: the request went on to an origin; pass its response back.
     Forwarded,
+}
+
+/// An outbound request's outcome as an escalation reads it: the response, or why there
+/// was none.
+fn failure(
+    outcome: Result<Response<Vec<u8>>, SendError>,
+    timeout: Duration,
+) -> Result<Response<Vec<u8>>, EscalationFailure> {
+    outcome.map_err(|error| match error {
+        SendError::Timeout => EscalationFailure::Timeout(timeout.as_millis()),
+        SendError::Unreachable(why) => EscalationFailure::Unreachable(why),
+        too_large @ SendError::TooLarge(_) => EscalationFailure::BadAnswer(too_large.to_string()),
+    })
 }
 
 impl Outbound {
@@ -100,6 +118,19 @@ impl Outbound {
                 threshold,
                 timings,
             },
+        }
+    }
+
+    pub(crate) fn parse_escalation(
+        request: Request<Vec<u8>>,
+        timeout: Duration,
+        parse: EscalatedParse,
+    ) -> Outbound {
+        Outbound {
+            request,
+            timeout,
+            max_response_bytes: escalation::MAX_REPLY_BYTES,
+            then: Then::Parsed(Box::new(parse)),
         }
     }
 
@@ -129,20 +160,34 @@ impl Outbound {
                 threshold,
                 timings,
             } => {
-                let reply = match outcome {
-                    Ok(response) => escalation::read_reply(response.status(), response.body()),
-                    Err(SendError::Timeout) => {
-                        Err(EscalationFailure::Timeout(self.timeout.as_millis()))
-                    }
-                    Err(SendError::Unreachable(why)) => Err(EscalationFailure::Unreachable(why)),
-                    Err(too_large @ SendError::TooLarge(_)) => {
-                        Err(EscalationFailure::BadAnswer(too_large.to_string()))
-                    }
-                };
+                let reply = failure(outcome, self.timeout)
+                    .and_then(|r| escalation::read_reply(r.status(), r.body()));
                 let (result, provenance) = escalation::conclude(local, reply, threshold);
                 let answer = Answer { result, provenance };
                 let response = json_response(StatusCode::OK, &ClassifyResponse { model, answer });
                 with_server_timing(response, &timings)
+            }
+            Then::Parsed(parse) => {
+                let EscalatedParse {
+                    model,
+                    schema_name,
+                    compiled,
+                    draft,
+                    timings,
+                } = *parse;
+                let reply = failure(outcome, self.timeout)
+                    .and_then(|r| parse_escalation::read_reply(r.status(), r.body()));
+                match parse_escalation::conclude(&compiled, draft, reply) {
+                    Ok(answer) => parse_response(model, schema_name, Ok(answer), &timings),
+                    // The edge model's answer is a problem (a required field without a
+                    // value) and the remote one could not be used: say both.
+                    Err((error, failure)) => {
+                        let mut problem = Problem::from_error(&error);
+                        problem.detail =
+                            format!("{}; the escalation failed: {failure}", problem.detail);
+                        problem_response(&problem)
+                    }
+                }
             }
             Then::Forwarded => match outcome {
                 Ok(origin) => {

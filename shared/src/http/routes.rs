@@ -2,6 +2,8 @@
 //! model list, classify (by a named classifier, or by ad-hoc labels), parse, and middleware
 //! mode's pass-through; and the response helpers they share.
 
+use std::sync::Arc;
+
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use serde::Serialize;
@@ -15,12 +17,13 @@ use crate::http::api::{
 };
 use crate::http::hybrid::escalation::Escalation;
 use crate::http::hybrid::middleware::{Action, Middleware, Verdict};
+use crate::http::hybrid::parse_escalation::ParseProvenance;
 use crate::http::outbound::{Outbound, Step};
 use crate::http::problem::{Problem, PROBLEM_JSON};
 use crate::http::request::{ClassifyCall, ClassifyInput, ParseCall, SchemaRef, JSON};
 use crate::http::service::Service;
 use crate::parse::schema::LabelSpec;
-use crate::parse::{Parser, SCHEMA_CACHE_ENTRIES};
+use crate::parse::{CompiledSchema, Draft, Parsed, Parser, SCHEMA_CACHE_ENTRIES};
 
 /// The OpenAPI 3.1 document of the contract, served at `GET /openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
@@ -288,11 +291,16 @@ fn classify_labels(
     with_server_timing(response, &timings)
 }
 
-/// `POST /v1/parse`: the text decoded into an object its schema allows.
-pub(crate) fn parse<B: AsRef<[u8]>>(service: &Service, request: &Request<B>) -> Response<Vec<u8>> {
+/// `POST /v1/parse`: the text decoded into an object its schema allows; with parse
+/// escalation on (`escalate`), one with unsure fields goes to the remote model first.
+pub(crate) fn parse<B: AsRef<[u8]>>(
+    service: &Service,
+    request: &Request<B>,
+    escalate: bool,
+) -> Step {
     let parser = match service.parser_slot() {
         Ok(parser) => parser,
-        Err(problem) => return problem_response(problem),
+        Err(problem) => return Step::Respond(problem_response(problem)),
     };
     let call = match ParseCall::parse(
         request.headers(),
@@ -301,30 +309,84 @@ pub(crate) fn parse<B: AsRef<[u8]>>(service: &Service, request: &Request<B>) -> 
         parser.budgets().max_schema_bytes,
     ) {
         Ok(call) => call,
-        Err(problem) => return problem_response(&problem),
+        Err(problem) => return Step::Respond(problem_response(&problem)),
     };
+    let escalation = service.parse_escalation().filter(|_| escalate);
     let mut timings = Timings::default();
-    let (name, compiled) = match call.schema {
+    // The document goes to the escalation endpoint: kept only when there is one.
+    let (name, document, compiled) = match call.schema {
         SchemaRef::Named(name) => {
+            let document = escalation.and_then(|_| parser.named_document(&name).cloned());
             let compiled = parser.named(&name);
-            (Some(name), compiled)
+            (Some(name), document, compiled)
         }
-        SchemaRef::Inline(document, bytes) => (None, parser.compile(document, bytes)),
+        SchemaRef::Inline(document, bytes) => {
+            let kept = escalation.map(|_| document.clone());
+            (None, kept, parser.compile(document, bytes))
+        }
     };
-    let parsed = compiled
-        .and_then(|compiled| parser.parse(&call.text, &compiled, call.threshold, &mut timings));
-    match parsed {
-        Ok(parsed) => with_server_timing(
+    let model = ModelRef::from(parser.embedder().manifest());
+    let decoded = compiled.and_then(|compiled| {
+        let draft = parser.decode(&call.text, &compiled, call.threshold, &mut timings)?;
+        Ok((compiled, draft))
+    });
+    let (compiled, draft) = match decoded {
+        Ok(decoded) => decoded,
+        Err(error) => return Step::Respond(problem_response(&Problem::from_error(&error))),
+    };
+    if let (Some(escalation), Some(document)) = (escalation, document) {
+        if escalation.wants(&draft) {
+            return match escalation.request(&call.text, &document, &draft, &model) {
+                Ok(outbound) => Step::Send(Box::new(Outbound::parse_escalation(
+                    outbound,
+                    escalation.timeout,
+                    EscalatedParse {
+                        model,
+                        schema_name: name,
+                        compiled,
+                        draft,
+                        timings,
+                    },
+                ))),
+                Err(error) => Step::Respond(problem_response(&Problem::from_error(&error))),
+            };
+        }
+    }
+    let answer = compiled
+        .finish(draft)
+        .map(|parsed| (parsed, ParseProvenance::Local { escalation: None }));
+    Step::Respond(parse_response(model, name, answer, &timings))
+}
+
+/// A parse sent to the escalation endpoint, waiting for its reply.
+#[derive(Debug)]
+pub(crate) struct EscalatedParse {
+    pub(crate) model: ModelRef,
+    pub(crate) schema_name: Option<String>,
+    pub(crate) compiled: Arc<CompiledSchema>,
+    pub(crate) draft: Draft,
+    pub(crate) timings: Timings,
+}
+
+/// The parse answer (200) or its problem.
+pub(crate) fn parse_response(
+    model: ModelRef,
+    schema: Option<String>,
+    answer: crate::Result<(Parsed, ParseProvenance)>,
+    timings: &Timings,
+) -> Response<Vec<u8>> {
+    match answer {
+        Ok((parsed, provenance)) => with_server_timing(
             json_response(
                 StatusCode::OK,
                 &ParseResponse {
-                    model: ModelRef::from(parser.embedder().manifest()),
-                    schema: name,
+                    model,
+                    schema,
                     parsed,
-                    source: "local",
+                    provenance,
                 },
             ),
-            &timings,
+            timings,
         ),
         Err(error) => problem_response(&Problem::from_error(&error)),
     }

@@ -15,6 +15,7 @@ use crate::error::{quoted_prefix, TriageError};
 use crate::http::builder::ServiceBuilder;
 use crate::http::hybrid::escalation::Escalation;
 use crate::http::hybrid::middleware::Middleware;
+use crate::http::hybrid::parse_escalation::ParseEscalation;
 use crate::http::outbound::{SendError, Step};
 use crate::http::problem::Problem;
 use crate::http::routes::{self, problem_response};
@@ -95,6 +96,7 @@ pub struct Service {
     pub(crate) budgets: Budgets,
     /// Hybrid routing: where unsure single-text answers go.
     pub(crate) escalation: Option<Escalation>,
+    pub(crate) parse_escalation: Option<ParseEscalation>,
     /// Middleware mode: the routes classified on their way to an origin.
     pub(crate) middleware: Option<Middleware>,
 }
@@ -133,6 +135,11 @@ impl Service {
     /// The escalation settings, if hybrid routing is on.
     pub fn escalation(&self) -> Option<&Escalation> {
         self.escalation.as_ref()
+    }
+
+    /// The parse escalation settings, if parses with unsure fields go to a bigger model.
+    pub fn parse_escalation(&self) -> Option<&ParseEscalation> {
+        self.parse_escalation.as_ref()
     }
 
     /// The middleware configuration, if middleware mode is on.
@@ -411,7 +418,7 @@ impl Service {
             Route::Health => Step::Respond(routes::health(self)),
             Route::Models => Step::Respond(routes::models(self)),
             Route::Classify => routes::classify(self, request, escalate),
-            Route::Parse => Step::Respond(routes::parse(self, request)),
+            Route::Parse => routes::parse(self, request, escalate),
         }
     }
 }

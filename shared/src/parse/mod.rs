@@ -21,7 +21,7 @@ use crate::engine::bundle::sha256_hex;
 use crate::engine::classify::{Classification, Scores, Timings};
 use crate::engine::embed::Embedder;
 use crate::engine::memory::MemoryEstimate;
-use crate::error::{Result, TriageError};
+use crate::error::{quoted_prefix, Result, TriageError};
 use crate::parse::schema::{FieldKind, LabelSpec, ParseSchema, SchemaBudgets, SchemaError};
 use crate::parse::zeroshot::{FieldAnswer, Prototypes};
 
@@ -72,6 +72,90 @@ impl Serialize for FieldAnswers {
             map.serialize_entry(name, answer)?;
         }
         map.end()
+    }
+}
+
+/// The edge model's answer to one text before the final check: [`Parsed`], and the
+/// required fields it found no value for (also listed in `unsure`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub parsed: Parsed,
+    pub missing: Vec<String>,
+}
+
+/// A draft completed with another model's values ([`CompiledSchema::complete`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completed {
+    /// The answer, checked like every other: `unsure` keeps only the required fields the
+    /// other model left out.
+    pub parsed: Parsed,
+    /// What the edge model had for each field the other model answered (`null`: none).
+    pub local: Map<String, Value>,
+}
+
+impl CompiledSchema {
+    /// The answer: [`TriageError::NoValue`] naming the first required field without a
+    /// value, else the object checked against the schema (a 422 naming the keyword when
+    /// keywords interact in a way the decoder does not model, never a server error).
+    pub fn finish(&self, draft: Draft) -> Result<Parsed> {
+        if let Some(field) = draft.missing.into_iter().next() {
+            return Err(TriageError::NoValue { field });
+        }
+        if let Err(error) = self
+            .validator
+            .validate(&Value::Object(draft.parsed.object.clone()))
+        {
+            // Every value was checked against its property when the schema was compiled.
+            return Err(refusal(&error, "", "the object the decoder built").into());
+        }
+        Ok(draft.parsed)
+    }
+
+    /// `draft` with the values `remote` (another model's object) gives for the draft's
+    /// unsure fields; the other fields keep the edge model's values, and an unsure field
+    /// `remote` leaves out keeps the edge model's value if it had one.
+    ///
+    /// Errors (the reason, for the escalation's `detail`): `remote` leaves a required
+    /// field without a value, gives a string that breaks its field's format, pattern or
+    /// lengths, or makes an object the schema refuses.
+    pub fn complete(
+        &self,
+        draft: &Draft,
+        remote: &Map<String, Value>,
+    ) -> std::result::Result<Completed, String> {
+        let mut parsed = draft.parsed.clone();
+        let mut local = Map::new();
+        let mut answered = Vec::new();
+        for name in &draft.parsed.unsure {
+            let Some(value) = remote.get(name) else {
+                if draft.missing.contains(name) {
+                    return Err(format!("no value for the required field {name:?}"));
+                }
+                continue;
+            };
+            if !self.prototypes.accepts(name, value) {
+                return Err(format!(
+                    "{name:?} is {}, which breaks its format, pattern or length",
+                    quoted_prefix(&value.to_string(), 100)
+                ));
+            }
+            let had = parsed.object.insert(name.clone(), value.clone());
+            local.insert(name.clone(), had.unwrap_or(Value::Null));
+            answered.push(name.clone());
+        }
+        if let Err(error) = self
+            .validator
+            .validate(&Value::Object(parsed.object.clone()))
+        {
+            return Err(format!("the completed object is not valid: {error}"));
+        }
+        // The remote model was asked about every unsure field: an optional one it left out
+        // stays out, as it decided. A required one it left out keeps the edge model's value
+        // and stays unsure.
+        parsed
+            .unsure
+            .retain(|name| !answered.contains(name) && self.prototypes.required(name));
+        Ok(Completed { parsed, local })
     }
 }
 
@@ -132,6 +216,11 @@ impl Parser {
         self.named.keys().map(String::as_str)
     }
 
+    /// The document of the named schema `name`, if there is one.
+    pub fn named_document(&self, name: &str) -> Option<&Value> {
+        self.named.get(name)
+    }
+
     /// The named schema `name`, or a 422 naming the ones there are.
     pub fn named(&self, name: &str) -> Result<Arc<CompiledSchema>> {
         let document = self.named.get(name).ok_or_else(|| {
@@ -183,6 +272,10 @@ impl Parser {
     }
 
     /// Parses one text against a compiled schema. `threshold` overrides the model's.
+    ///
+    /// Errors: [`TriageError::NoValue`] when the text holds no value for a required string
+    /// taken from it; a 422 schema error when the object breaks a rule the decoder does not
+    /// model; inference errors.
     pub fn parse(
         &self,
         text: &str,
@@ -190,6 +283,18 @@ impl Parser {
         threshold: Option<f32>,
         timings: &mut Timings,
     ) -> Result<Parsed> {
+        schema.finish(self.decode(text, schema, threshold, timings)?)
+    }
+
+    /// The edge model's answer before the final check ([`CompiledSchema::finish`]), which
+    /// hybrid routing may complete first ([`CompiledSchema::complete`]).
+    pub fn decode(
+        &self,
+        text: &str,
+        schema: &CompiledSchema,
+        threshold: Option<f32>,
+        timings: &mut Timings,
+    ) -> Result<Draft> {
         let threshold = threshold.unwrap_or(self.embedder.manifest().threshold);
         let embedded = self
             .embedder
@@ -199,18 +304,17 @@ impl Parser {
         let mut object = Map::new();
         let mut fields = Vec::new();
         let mut unsure = Vec::new();
+        let mut missing = Vec::new();
         let answers =
             schema
                 .prototypes
                 .decode(text, &embedded.vector, &self.embedder, threshold, timings)?;
         for (name, required, answer) in answers {
             // A string taken from the text that the text does not hold: an optional field
-            // is left out, a required one cannot be answered (422 naming it).
+            // is left out, a required one cannot be answered locally.
             if answer.value.is_null() {
                 if required {
-                    return Err(TriageError::NoValue {
-                        field: name.to_owned(),
-                    });
+                    missing.push(name.to_owned());
                 }
                 unsure.push(name.to_owned());
                 fields.push((name.to_owned(), answer));
@@ -224,24 +328,15 @@ impl Parser {
             }
             fields.push((name.to_owned(), answer));
         }
-        let instance = Value::Object(object);
-        if let Err(error) = schema.validator.validate(&instance) {
-            // Every value was checked against its property when the schema was compiled,
-            // so this is a schema whose keywords interact in a way the decoder does not
-            // model: the schema's limit (422 naming the keyword), never a server error.
-            return Err(refusal(&error, "", "the object the decoder built").into());
-        }
-        let Value::Object(object) = instance else {
-            return Err(TriageError::Inference(
-                "the decoded answer is not an object".into(),
-            ));
-        };
-        Ok(Parsed {
-            object,
-            fields: FieldAnswers(fields),
-            unsure,
-            truncated: embedded.truncated,
-            tokens: embedded.tokens,
+        Ok(Draft {
+            parsed: Parsed {
+                object,
+                fields: FieldAnswers(fields),
+                unsure,
+                truncated: embedded.truncated,
+                tokens: embedded.tokens,
+            },
+            missing,
         })
     }
 

@@ -114,12 +114,31 @@ pub struct Choice {
 /// Where a value's prototype vector comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prototype {
-    /// The mean embedding of these texts (the value's description, title and examples,
-    /// or the value itself for a string without them).
-    Texts(Vec<String>),
+    /// The texts that mean the value (see [`Texts`]).
+    Texts(Texts),
     /// A point of an ordered scale: `at` in [0, 1] between the field's two anchors, for
     /// booleans (false 0, true 1) and numbers without texts of their own.
     Scale { at: f64, anchors: Anchors },
+}
+
+/// The texts that mean a value: what describes it (its `title` and `description`, or the
+/// value itself for a string without them) and its `examples`, the shots of few-shot.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Texts {
+    pub describing: Vec<String>,
+    pub examples: Vec<String>,
+}
+
+impl Texts {
+    /// How many texts there are to embed.
+    pub fn len(&self) -> usize {
+        self.describing.len() + self.examples.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// The two ends of an ordered scale, from the property's `description`.
@@ -445,12 +464,17 @@ fn field_kind(
             let anchors = anchors(description, pointer)?;
             return Ok(FieldKind::Unit { min, max, anchors });
         }
+        // A plain string with a description: a phrase of the text.
+        (None, "string") if description.is_some_and(|d| !d.trim().is_empty()) => {
+            return span_kind(object, pointer, description);
+        }
         (None, _) => {
             return Err(SchemaError::unsupported(
                 pointer,
                 "enum",
-                "is needed, or a `format` or `pattern` to take the string from the text: a \
-                 free string cannot be decoded only among allowed values",
+                "is needed, or a `format` or `pattern` to take the string from the text, or \
+                 a `description` of the phrase to take: a free string cannot be decoded \
+                 only among allowed values",
             ))
         }
     };
@@ -496,7 +520,10 @@ fn field_kind(
         let prototype = if !texts.is_empty() {
             Prototype::Texts(texts)
         } else if let Some(text) = value.as_str() {
-            Prototype::Texts(vec![humanize(text)])
+            Prototype::Texts(Texts {
+                describing: vec![humanize(text)],
+                examples: Vec::new(),
+            })
         } else {
             let at = match (&value, Exact::of(&value), low, high) {
                 (Value::Bool(b), _, _, _) => f64::from(u8::from(*b)),
@@ -554,7 +581,9 @@ fn span_kind(
             ))
         }
     };
-    if format.is_none() && pattern.is_none() {
+    // A plain string is a phrase of the text, ranked by its description: without one there
+    // is nothing to say which.
+    if format.is_none() && pattern.is_none() && description.is_none_or(|d| d.trim().is_empty()) {
         let keyword = ["minLength", "maxLength"]
             .into_iter()
             .find(|k| object.contains_key(*k))
@@ -562,7 +591,8 @@ fn span_kind(
         return Err(SchemaError::unsupported(
             pointer,
             keyword,
-            "needs a `format` or a `pattern` that says which spans of the text are values",
+            "needs a `format` or a `pattern` that says which spans of the text are values, \
+             or (not in an array) a `description` of the phrase to take",
         ));
     }
     let length = |keyword: &str| -> Result<Option<usize>, SchemaError> {
@@ -584,12 +614,7 @@ fn span_kind(
         }
     }
     Ok(FieldKind::Span {
-        constraints: Constraints {
-            format,
-            pattern,
-            min_length,
-            max_length,
-        },
+        constraints: Constraints::new(format, pattern, min_length, max_length),
         description: description.map(str::to_owned),
     })
 }
@@ -669,7 +694,7 @@ fn span_list_kind(object: &Map<String, Value>, pointer: &str) -> Result<FieldKin
 }
 
 /// One `oneOf`/`anyOf` branch: its `const` and the texts that describe it.
-type Branch = (Value, Vec<String>);
+type Branch = (Value, Texts);
 
 /// `oneOf` or `anyOf` (not both): branches of `const` with their describing texts.
 fn branches(
@@ -720,11 +745,13 @@ fn branches(
 }
 
 /// A branch's title, description and examples (texts that mean its value).
-fn branch_texts(branch: &Map<String, Value>, pointer: &str) -> Result<Vec<String>, SchemaError> {
-    let mut texts = Vec::new();
+fn branch_texts(branch: &Map<String, Value>, pointer: &str) -> Result<Texts, SchemaError> {
+    let mut texts = Texts::default();
     for key in ["title", "description"] {
         match branch.get(key) {
-            Some(Value::String(text)) if !text.trim().is_empty() => texts.push(text.clone()),
+            Some(Value::String(text)) if !text.trim().is_empty() => {
+                texts.describing.push(text.clone())
+            }
             Some(Value::String(_)) | None => {}
             Some(_) => return Err(SchemaError::unsupported(pointer, key, "must be a string")),
         }
@@ -741,7 +768,7 @@ fn branch_texts(branch: &Map<String, Value>, pointer: &str) -> Result<Vec<String
                     )
                 })?;
                 if !text.trim().is_empty() {
-                    texts.push(text.to_owned());
+                    texts.examples.push(text.to_owned());
                 }
             }
         }
@@ -1034,14 +1061,20 @@ mod tests {
         };
         assert_eq!(
             resolved[0].prototype,
-            Prototype::Texts(vec!["fixed already".into(), "it works now".into()])
+            Prototype::Texts(Texts {
+                describing: vec!["fixed already".into()],
+                examples: vec!["it works now".into()]
+            })
         );
         let FieldKind::Choice(category) = &schema.fields[0].kind else {
             panic!()
         };
         assert_eq!(
             category[1].prototype,
-            Prototype::Texts(vec!["billing".into()])
+            Prototype::Texts(Texts {
+                describing: vec!["billing".into()],
+                examples: Vec::new()
+            })
         );
     }
 

@@ -5,7 +5,7 @@
 //! The `regex` crate runs in time linear in the text, whatever the pattern.
 
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use regex::{Regex, RegexBuilder};
 
@@ -67,6 +67,52 @@ pub struct Constraints {
     /// In characters, as JSON Schema counts them.
     pub min_length: Option<usize>,
     pub max_length: Option<usize>,
+    /// How `pattern` is searched for in a text, when it is anchored ([`Unanchored`]).
+    search: Option<Unanchored>,
+    /// `pattern` as the `jsonschema` crate reads it (ECMA-262 regular expressions, on
+    /// fancy-regex): a candidate must match it too, so that where the two readings of a
+    /// pattern differ, only values both accept are answered.
+    validator_pattern: Option<Arc<jsonschema::Validator>>,
+}
+
+/// A pattern anchored at either end (`^ORD-[0-9]+$`: JSON Schema patterns are searches,
+/// so schemas anchor them to describe a whole value) without its anchors, to find values
+/// inside a text. Where an anchor was, a match must not cut a word: its edge character and
+/// the text's next one are not both word characters.
+#[derive(Debug, Clone)]
+struct Unanchored {
+    regex: Regex,
+    start: bool,
+    end: bool,
+}
+
+impl Unanchored {
+    fn of(pattern: &Regex) -> Option<Unanchored> {
+        let text = pattern.as_str();
+        let (start, rest) = match text.strip_prefix('^').or_else(|| text.strip_prefix(r"\A")) {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        // A `$` is an anchor unless escaped (an odd run of backslashes before it).
+        let escaped = |body: &str| body.chars().rev().take_while(|c| *c == '\\').count() % 2 == 1;
+        let (end, inner) = match rest.strip_suffix('$').or_else(|| rest.strip_suffix(r"\z")) {
+            Some(body) if !escaped(body) => (true, body),
+            _ => (false, rest),
+        };
+        if !(start || end) || inner.is_empty() {
+            return None;
+        }
+        let regex = compile_pattern(inner).ok()?;
+        Some(Unanchored { regex, start, end })
+    }
+
+    fn keeps(&self, text: &str, span: &Range<usize>) -> bool {
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let value = &text[span.clone()];
+        let cuts_start = word(text[..span.start].chars().next_back()) && word(value.chars().next());
+        let cuts_end = word(text[span.end..].chars().next()) && word(value.chars().next_back());
+        !((self.start && cuts_start) || (self.end && cuts_end))
+    }
 }
 
 impl PartialEq for Constraints {
@@ -105,20 +151,57 @@ pub fn compile_pattern(pattern: &str) -> Result<Regex, String> {
         })
 }
 
+/// A validator of `{"pattern": pattern}`: how the `jsonschema` crate reads the pattern.
+///
+/// Errors: the crate cannot compile it (its message).
+pub fn validator_pattern(pattern: &str) -> Result<jsonschema::Validator, String> {
+    jsonschema::validator_for(&serde_json::json!({ "pattern": pattern }))
+        .map_err(|error| error.to_string())
+}
+
 impl Constraints {
+    /// Constraints of a string field; an anchored `pattern` is also prepared for searching.
+    pub fn new(
+        format: Option<Format>,
+        pattern: Option<Regex>,
+        min_length: Option<usize>,
+        max_length: Option<usize>,
+    ) -> Constraints {
+        let search = pattern.as_ref().and_then(Unanchored::of);
+        let validator_pattern = pattern
+            .as_ref()
+            .and_then(|p| validator_pattern(p.as_str()).ok())
+            .map(Arc::new);
+        Constraints {
+            format,
+            pattern,
+            min_length,
+            max_length,
+            search,
+            validator_pattern,
+        }
+    }
+
     /// The distinct values in `text` that satisfy every constraint, in text order, at most
     /// [`MAX_CANDIDATES`]. A format gives the spans; a pattern alone gives its matches.
     pub fn candidates(&self, text: &str) -> Vec<Candidate> {
         let found: Vec<Candidate> = match (self.format, &self.pattern) {
             (Some(format), _) => format_candidates(format, text),
-            (None, Some(pattern)) => pattern
-                .find_iter(text)
-                .map(|m| Candidate {
-                    value: m.as_str().to_owned(),
-                    span: m.range(),
-                })
-                .collect(),
-            (None, None) => Vec::new(),
+            (None, Some(pattern)) => {
+                let (regex, search) = match &self.search {
+                    Some(search) => (&search.regex, Some(search)),
+                    None => (pattern, None),
+                };
+                regex
+                    .find_iter(text)
+                    .filter(|m| search.is_none_or(|s| s.keeps(text, &m.range())))
+                    .map(|m| Candidate {
+                        value: m.as_str().to_owned(),
+                        span: m.range(),
+                    })
+                    .collect()
+            }
+            (None, None) => phrases(text),
         };
         let mut kept: Vec<Candidate> = Vec::new();
         for candidate in found {
@@ -132,12 +215,35 @@ impl Constraints {
         kept
     }
 
+    /// Whether these are a plain string's: no `format`, no `pattern`. Its candidates are
+    /// the text's phrases ([`phrases`]), ranked by the field's description.
+    pub fn is_plain(&self) -> bool {
+        self.format.is_none() && self.pattern.is_none()
+    }
+
+    /// Whether `value`, given by someone else (the escalation endpoint), satisfies every
+    /// constraint: the whole of it is one value of the format, written as the decoder
+    /// writes it (a date as `YYYY-MM-DD`), and it passes the pattern and lengths. The core's
+    /// validator only annotates `format`, so this is what holds such a value to it.
+    pub fn accepts(&self, value: &str) -> bool {
+        let formatted = self.format.is_none_or(|format| {
+            format_candidates(format, value)
+                .iter()
+                .any(|c| c.span == (0..value.len()) && c.value == value)
+        });
+        formatted && self.allows(value)
+    }
+
     /// Whether `value` satisfies the pattern (a search, as JSON Schema's `pattern` is) and
     /// the lengths.
     fn allows(&self, value: &str) -> bool {
         let chars = value.chars().count();
         !value.is_empty()
             && self.pattern.as_ref().is_none_or(|p| p.is_match(value))
+            && self
+                .validator_pattern
+                .as_ref()
+                .is_none_or(|v| v.is_valid(&serde_json::Value::from(value)))
             && self.min_length.is_none_or(|min| chars >= min)
             && self.max_length.is_none_or(|max| chars <= max)
     }
@@ -262,6 +368,47 @@ fn format_candidates(format: Format, text: &str) -> Vec<Candidate> {
         })
         .collect(),
     }
+}
+
+/// The phrases a plain string is taken from, in text order: each sentence (ended by `.`,
+/// `!`, `?` or `;` before a space, or by a line break) and each passage in double quotes
+/// (`"..."`, `“...”`), trimmed of spaces.
+fn phrases(text: &str) -> Vec<Candidate> {
+    static QUOTED: OnceLock<Regex> = OnceLock::new();
+    let mut found = Vec::new();
+    let mut push = |span: Range<usize>| {
+        let piece = &text[span.clone()];
+        let start = span.start + (piece.len() - piece.trim_start().len());
+        let end = span.start + piece.trim_end().len();
+        if start < end {
+            found.push(Candidate {
+                value: text[start..end].to_owned(),
+                span: start..end,
+            });
+        }
+    };
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, ch)) = chars.next() {
+        let next = chars.peek().map(|(_, next)| *next);
+        let ends = match ch {
+            '\n' | '\r' => true,
+            '.' | '!' | '?' | ';' => next.is_none_or(char::is_whitespace),
+            _ => false,
+        };
+        if ends {
+            push(start..at);
+            start = at + ch.len_utf8();
+        }
+    }
+    push(start..text.len());
+    for quoted in regex(&QUOTED, r#""([^"\n]+)"|“([^”\n]+)”"#).captures_iter(text) {
+        if let Some(inner) = quoted.get(1).or_else(|| quoted.get(2)) {
+            push(inner.range());
+        }
+    }
+    found.sort_by_key(|c| c.span.start);
+    found
 }
 
 /// Whether no label of a host name has hyphens in its third and fourth places: RFC 5891
@@ -407,12 +554,7 @@ mod tests {
     use super::*;
 
     fn values(format: Format, text: &str) -> Vec<String> {
-        let constraints = Constraints {
-            format: Some(format),
-            pattern: None,
-            min_length: None,
-            max_length: None,
-        };
+        let constraints = Constraints::new(Some(format), None, None, None);
         constraints
             .candidates(text)
             .into_iter()
@@ -489,13 +631,114 @@ mod tests {
     }
 
     #[test]
-    fn a_pattern_and_lengths_filter_the_candidates() {
-        let constraints = Constraints {
-            format: None,
-            pattern: Some(compile_pattern(r"\bORD-\d+\b").expect("compiles")),
-            min_length: Some(7),
-            max_length: Some(10),
+    fn values_from_elsewhere_are_held_to_the_format_pattern_and_lengths() {
+        let email = Constraints::new(Some(Format::Email), None, None, Some(40));
+        assert!(email.accepts("ana@example.com"));
+        for bad in [
+            "ana@example.com and more",
+            "not an address",
+            "",
+            "jo@ab--c.example.org",
+        ] {
+            assert!(!email.accepts(bad), "{bad:?}");
+        }
+        assert!(!email.accepts(&format!("{}@example.com", "a".repeat(40))));
+        let date = Constraints::new(Some(Format::Date), None, None, None);
+        assert!(date.accepts("2026-03-04"));
+        assert!(
+            !date.accepts("4 March 2026"),
+            "not written as the decoder writes it"
+        );
+        assert!(!date.accepts("2026-02-30"));
+        let order = Constraints::new(
+            None,
+            Some(compile_pattern("^ORD-[0-9]{4,8}$").expect("compiles")),
+            None,
+            None,
+        );
+        assert!(order.accepts("ORD-1234"));
+        assert!(!order.accepts("ORD-12"));
+    }
+
+    #[test]
+    fn an_anchored_pattern_finds_whole_values_inside_a_text() {
+        let values = |pattern: &str, text: &str| -> Vec<String> {
+            let pattern = compile_pattern(pattern).expect("compiles");
+            Constraints::new(None, Some(pattern), None, None)
+                .candidates(text)
+                .into_iter()
+                .map(|c| c.value)
+                .collect()
         };
+        let text = "Orders ORD-48213, XORD-5555 and ORD-123456789 (too long); ORD-7777.";
+        assert_eq!(values("^ORD-[0-9]{4,8}$", text), ["ORD-48213", "ORD-7777"]);
+        assert_eq!(
+            values(r"\AORD-[0-9]{4,8}\z", text),
+            ["ORD-48213", "ORD-7777"]
+        );
+        assert_eq!(
+            values("^ORD-[0-9]{4,8}", text),
+            ["ORD-48213", "ORD-12345678", "ORD-7777"],
+            "anchored at the start only: a longer number may follow"
+        );
+        assert_eq!(values(r"^#[0-9]+$", "see #42, #7x or #9"), ["#42", "#9"]);
+        assert_eq!(
+            values(r"^price: [0-9]+\$", "the price: 5$, unitprice: 7$"),
+            ["price: 5$"],
+            "anchored at the start only, the escaped dollar kept"
+        );
+        assert_eq!(
+            values(r"[0-9]+\$", "costs 5$ or 7$"),
+            ["5$", "7$"],
+            "an escaped dollar is not an anchor"
+        );
+        // Read one way by the regex crate and another by ECMA-262 (jsonschema): only the
+        // values both accept.
+        assert!(
+            values("^ORD-[0-9]+{4,8}$", text).is_empty(),
+            "{:?}",
+            values("^ORD-[0-9]+{4,8}$", text)
+        );
+        // The whole value still has to match the anchored pattern.
+        assert!(values("^ORD-[0-9]{4,8}$", "the whole text ORD-1234").contains(&"ORD-1234".into()));
+    }
+
+    #[test]
+    fn a_plain_string_is_one_of_the_texts_phrases() {
+        let plain = Constraints::new(None, None, None, Some(44));
+        let text = "Hi team.  My order never arrived! The tracking says \"delivered to locker 12\"; \
+                    I paid 3.50 for shipping.\nCan you help? This last sentence is far too long to fit forty-four characters";
+        let values: Vec<String> = plain
+            .candidates(text)
+            .into_iter()
+            .map(|c| c.value)
+            .collect();
+        assert_eq!(
+            values,
+            [
+                "Hi team",
+                "My order never arrived",
+                "The tracking says \"delivered to locker 12\"",
+                "delivered to locker 12",
+                "I paid 3.50 for shipping",
+                "Can you help",
+            ]
+        );
+        assert!(plain.is_plain());
+        assert!(plain.accepts("anything at all"));
+        assert!(!plain.accepts(""), "not empty");
+        assert!(!plain.accepts(&"x".repeat(45)), "maxLength");
+        assert!(plain.candidates("   ").is_empty());
+    }
+
+    #[test]
+    fn a_pattern_and_lengths_filter_the_candidates() {
+        let constraints = Constraints::new(
+            None,
+            Some(compile_pattern(r"\bORD-\d+\b").expect("compiles")),
+            Some(7),
+            Some(10),
+        );
         let found: Vec<String> = constraints
             .candidates("ORD-12 ORD-123456 ORD-1234 and ORD-1234 again, ORD-1234567890")
             .into_iter()

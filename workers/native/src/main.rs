@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use triage_core::http::api::{Answer, ClassifyResponse, ModelRef, ParseResponse};
+use triage_core::http::hybrid::parse_escalation::ParseProvenance;
 use triage_core::http::{Problem, Service, DEFAULT_MODEL_KEY};
 use triage_core::manifest::Task;
 use triage_core::parse::Parser as SchemaParser;
@@ -223,7 +224,7 @@ fn parse_one(text: &str, schema: &str) -> Result<()> {
             .any(|n| n == schema)
             .then(|| schema.to_owned()),
         parsed,
-        source: "local",
+        provenance: ParseProvenance::Local { escalation: None },
     };
     println!("{}", serde_json::to_string_pretty(&response)?);
     Ok(())

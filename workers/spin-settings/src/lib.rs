@@ -18,7 +18,7 @@
 
 /// The Spin variables read, one per setting of the Triage component: the keys of
 /// `[component.triage.variables]` in `spin.toml` (a test checks they are the same).
-pub const KEYS: [&str; 14] = [
+pub const KEYS: [&str; 16] = [
     "default_model",
     "threshold",
     "max_body_bytes",
@@ -31,6 +31,8 @@ pub const KEYS: [&str; 14] = [
     "escalation_timeout_ms",
     "escalation_token",
     "escalation_model",
+    "parse_escalation_url",
+    "parse_escalation_timeout_ms",
     "middleware",
     "schemas",
 ];

@@ -94,12 +94,7 @@ impl Escalation {
         let Some(url_text) = value("escalation_url") else {
             return Ok(None);
         };
-        let url = url_text
-            .parse::<Uri>()
-            .ok()
-            .filter(|url| matches!(url.scheme_str(), Some("http" | "https")))
-            .filter(|url| url.host().is_some())
-            .ok_or_else(|| bad("escalation_url", &url_text, "an absolute http(s) URL"))?;
+        let url = endpoint_url("escalation_url", &url_text)?;
         let threshold = match value("escalation_threshold") {
             None => None,
             Some(text) => Some(
@@ -111,12 +106,7 @@ impl Escalation {
         };
         let timeout = match value("escalation_timeout_ms") {
             None => DEFAULT_TIMEOUT,
-            Some(text) => text
-                .parse::<u64>()
-                .ok()
-                .filter(|ms| (1..=30_000).contains(ms))
-                .map(Duration::from_millis)
-                .ok_or_else(|| bad("escalation_timeout_ms", &text, "milliseconds in 1..=30000"))?,
+            Some(text) => timeout_setting("escalation_timeout_ms", &text)?,
         };
         Ok(Some(Escalation {
             url,
@@ -153,20 +143,43 @@ impl Escalation {
             },
         })
         .map_err(|e| TriageError::Inference(format!("escalation request: {e}")))?;
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(self.url.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .body(body)
-            .map_err(|e| TriageError::Config(format!("escalation request: {e}")))?;
-        if let Some(token) = &self.token {
-            let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                TriageError::setting("escalation_token", "is not a valid header value")
-            })?;
-            request.headers_mut().insert(AUTHORIZATION, value);
-        }
-        Ok(request)
+        post_json(&self.url, self.token.as_deref(), body)
     }
+}
+
+/// A JSON `POST` of `body` to `url`, with `Authorization: Bearer <token>` when there is a
+/// token (setting `escalation_token`).
+pub(crate) fn post_json(url: &Uri, token: Option<&str>, body: Vec<u8>) -> Result<Request<Vec<u8>>> {
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri(url.clone())
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .body(body)
+        .map_err(|e| TriageError::Config(format!("escalation request: {e}")))?;
+    if let Some(token) = token {
+        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| TriageError::setting("escalation_token", "is not a valid header value"))?;
+        request.headers_mut().insert(AUTHORIZATION, value);
+    }
+    Ok(request)
+}
+
+/// Setting `key`'s value `text` as an endpoint: an absolute `http` or `https` URL.
+pub(crate) fn endpoint_url(key: &str, text: &str) -> Result<Uri> {
+    text.parse::<Uri>()
+        .ok()
+        .filter(|url| matches!(url.scheme_str(), Some("http" | "https")))
+        .filter(|url| url.host().is_some())
+        .ok_or_else(|| bad(key, text, "an absolute http(s) URL"))
+}
+
+/// Setting `key`'s value `text` as a timeout: milliseconds in 1..=30000.
+pub(crate) fn timeout_setting(key: &str, text: &str) -> Result<Duration> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|ms| (1..=30_000).contains(ms))
+        .map(Duration::from_millis)
+        .ok_or_else(|| bad(key, text, "milliseconds in 1..=30000"))
 }
 
 fn bad(key: &str, text: &str, expected: &str) -> TriageError {
@@ -279,6 +292,17 @@ pub struct EscalationStatus {
     pub detail: String,
 }
 
+impl EscalationStatus {
+    /// The status of an escalation that ended in `failure`.
+    pub fn failed(failure: &EscalationFailure) -> EscalationStatus {
+        EscalationStatus {
+            status: "failed",
+            reason: failure.reason(),
+            detail: failure.to_string(),
+        }
+    }
+}
+
 /// The answer to give for `local` once its escalation ended with `outcome`: the remote
 /// label and score when the remote model answered (`confident` then says whether its
 /// score reaches `threshold`; `scores`, `truncated`, `tokens` and `unknown_tokens` stay the edge model's
@@ -303,11 +327,7 @@ pub fn conclude(
         }
         Err(failure) => {
             let provenance = Provenance::Local {
-                escalation: Some(EscalationStatus {
-                    status: "failed",
-                    reason: failure.reason(),
-                    detail: failure.to_string(),
-                }),
+                escalation: Some(EscalationStatus::failed(&failure)),
             };
             (local, provenance)
         }

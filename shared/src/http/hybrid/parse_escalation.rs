@@ -1,0 +1,223 @@
+//! Hybrid routing for `POST /v1/parse`, without I/O: a parse with fields the edge model is
+//! not sure of goes to a bigger model, which completes them; its values are checked
+//! against the schema again before they are answered, and when it cannot be reached the
+//! edge model's answer stands, saying so.
+//!
+//! The endpoint's contract:
+//!
+//! ```text
+//! POST <TRIAGE_PARSE_ESCALATION_URL>
+//! Authorization: Bearer <TRIAGE_ESCALATION_TOKEN>      (when a token is configured)
+//! Content-Type: application/json
+//! {"text": "...", "schema": {<the JSON Schema>},
+//!  "local": {"model": {...}, "object": {...}, "unsure": ["priority", "orderId"],
+//!            "missing": ["orderId"]}}
+//!
+//! 200 OK, application/json
+//! {"object": {"priority": "high", "orderId": "ORD-1234", ...}}
+//! ```
+//!
+//! `unsure` lists the fields to complete; `missing` those of them that are required and
+//! that the edge model found no value for. The reply's values for the `unsure` fields are
+//! taken (other fields keep the edge model's values); the completed object must validate
+//! against the schema, and a string the schema says is taken from the text must keep to
+//! its `format`, `pattern` and lengths. Anything else (another status, a body that is not
+//! that object, a value the schema refuses, a timeout, no connection) leaves the edge
+//! model's answer in place, marked as such.
+
+use std::time::Duration;
+
+use http::Request;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Result, TriageError};
+use crate::http::api::ModelRef;
+use crate::http::hybrid::escalation::{
+    endpoint_url, post_json, timeout_setting, EscalationFailure, EscalationStatus, MAX_REPLY_BYTES,
+};
+use crate::parse::{CompiledSchema, Draft, Parsed};
+
+/// The parse escalation settings, in snake case like [`crate::Settings::KEYS`]. The token
+/// is `escalation_token`, shared with classify's escalation.
+pub const KEYS: [&str; 2] = ["parse_escalation_url", "parse_escalation_timeout_ms"];
+
+/// How long the remote model may take when no timeout is configured: longer than for a
+/// label, since completing an object is a generation.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(2000);
+
+/// Where parses with unsure fields go. Built from settings; `None` when no URL is set.
+#[derive(Clone, PartialEq)]
+pub struct ParseEscalation {
+    /// The only destination: it comes from configuration, never from a request.
+    pub url: http::Uri,
+    /// How long to wait for the remote model before answering locally.
+    pub timeout: Duration,
+    /// Sent as a bearer token (`escalation_token`); from the platform's secrets.
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for ParseEscalation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParseEscalation")
+            .field("url", &self.url)
+            .field("timeout", &self.timeout)
+            .field("token", &self.token.as_ref().map(|_| "<secret>"))
+            .finish()
+    }
+}
+
+impl ParseEscalation {
+    /// Reads [`KEYS`] and `escalation_token` through `lookup`. Without
+    /// `parse_escalation_url` there is no parse escalation. Errors:
+    /// [`TriageError::Setting`] naming a URL that is not absolute `http(s)` or a timeout
+    /// outside 1..=30000 ms.
+    pub fn from_lookup(
+        lookup: impl Fn(&'static str) -> Option<String>,
+    ) -> Result<Option<ParseEscalation>> {
+        let value = |key: &'static str| {
+            lookup(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let Some(url) = value("parse_escalation_url") else {
+            return Ok(None);
+        };
+        let timeout = match value("parse_escalation_timeout_ms") {
+            None => DEFAULT_TIMEOUT,
+            Some(text) => timeout_setting("parse_escalation_timeout_ms", &text)?,
+        };
+        Ok(Some(ParseEscalation {
+            url: endpoint_url("parse_escalation_url", &url)?,
+            timeout,
+            token: value("escalation_token"),
+        }))
+    }
+
+    /// Whether `draft` goes to the remote model: a field is unsure, not counting an
+    /// optional string the text holds no value for (the text has none in that form, so
+    /// the answer is sure), or a required one has no value.
+    pub fn wants(&self, draft: &Draft) -> bool {
+        !draft.missing.is_empty()
+            || draft
+                .parsed
+                .fields
+                .0
+                .iter()
+                .any(|(name, answer)| !answer.value.is_null() && draft.parsed.unsure.contains(name))
+    }
+
+    /// The request that asks the remote model to complete `draft`, the edge model's
+    /// answer to `text` against `schema`.
+    pub fn request(
+        &self,
+        text: &str,
+        schema: &Value,
+        draft: &Draft,
+        model: &ModelRef,
+    ) -> Result<Request<Vec<u8>>> {
+        let body = serde_json::to_vec(&ParseEscalationRequest {
+            text,
+            schema,
+            local: LocalParse {
+                model,
+                object: &draft.parsed.object,
+                unsure: &draft.parsed.unsure,
+                missing: &draft.missing,
+            },
+        })
+        .map_err(|e| TriageError::Inference(format!("escalation request: {e}")))?;
+        post_json(&self.url, self.token.as_deref(), body)
+    }
+}
+
+#[derive(Serialize)]
+struct ParseEscalationRequest<'a> {
+    text: &'a str,
+    schema: &'a Value,
+    local: LocalParse<'a>,
+}
+
+#[derive(Serialize)]
+struct LocalParse<'a> {
+    model: &'a ModelRef,
+    object: &'a Map<String, Value>,
+    unsure: &'a [String],
+    missing: &'a [String],
+}
+
+/// What the remote model answered, as the endpoint's contract describes it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RemoteObject {
+    pub object: Map<String, Value>,
+}
+
+/// Reads the endpoint's reply: a 2xx with `{"object": {...}}`, at most
+/// [`MAX_REPLY_BYTES`].
+pub fn read_reply(
+    status: http::StatusCode,
+    body: &[u8],
+) -> std::result::Result<RemoteObject, EscalationFailure> {
+    if !status.is_success() {
+        return Err(EscalationFailure::Status(status.as_u16()));
+    }
+    if body.len() > MAX_REPLY_BYTES {
+        return Err(EscalationFailure::BadAnswer(format!(
+            "{} bytes, more than {MAX_REPLY_BYTES}",
+            body.len()
+        )));
+    }
+    serde_json::from_slice(body).map_err(|e| EscalationFailure::BadAnswer(e.to_string()))
+}
+
+/// Where a parse answer came from. Serialised beside the answer's fields: `source` is
+/// `local` or `remote`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "source", rename_all = "lowercase")]
+pub enum ParseProvenance {
+    /// The edge model's answer; `escalation` is there when one was tried and failed.
+    Local {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        escalation: Option<EscalationStatus>,
+    },
+    /// Completed by the remote model: `local` holds what the edge model had for each field
+    /// the remote model answered (`null`: no value).
+    Remote { local: Map<String, Value> },
+}
+
+/// The answer to give once the escalation of `draft` ended with `outcome`: the draft
+/// completed with the remote values when they keep to the schema, else the edge model's
+/// answer saying why the escalation failed.
+///
+/// Errors: what [`CompiledSchema::finish`] gives for the edge model's answer when the
+/// remote one cannot be used (a required field without a value: 422 `no-value`), with the
+/// reason the escalation failed.
+pub fn conclude(
+    schema: &CompiledSchema,
+    draft: Draft,
+    outcome: std::result::Result<RemoteObject, EscalationFailure>,
+) -> std::result::Result<(Parsed, ParseProvenance), (TriageError, EscalationFailure)> {
+    let failure = match outcome {
+        Ok(remote) => match schema.complete(&draft, &remote.object) {
+            Ok(completed) => {
+                return Ok((
+                    completed.parsed,
+                    ParseProvenance::Remote {
+                        local: completed.local,
+                    },
+                ))
+            }
+            Err(reason) => EscalationFailure::BadAnswer(reason),
+        },
+        Err(failure) => failure,
+    };
+    match schema.finish(draft) {
+        Ok(parsed) => {
+            let provenance = ParseProvenance::Local {
+                escalation: Some(EscalationStatus::failed(&failure)),
+            };
+            Ok((parsed, provenance))
+        }
+        Err(error) => Err((error, failure)),
+    }
+}
