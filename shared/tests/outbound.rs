@@ -326,6 +326,11 @@ fn a_remote_object_the_schema_refuses_leaves_the_edge_answer() {
         (json!({"object": {"category": 3}}), "wrong type"),
         (json!({"category": "billing"}), "not wrapped in object"),
         (json!([]), "not an object"),
+        (json!([{"category": "billing"}]), "an array of the object"),
+        (
+            json!({"object": [{"category": "billing"}]}),
+            "object not an object",
+        ),
     ] {
         let Step::Send(outbound) = service.serve(parse(TICKET, 0.99)) else {
             panic!("escalated");
@@ -337,6 +342,11 @@ fn a_remote_object_the_schema_refuses_leaves_the_edge_answer() {
             "{why}: {answer}"
         );
         assert_eq!(answer["object"]["orderId"], "ORD-48213", "{why}");
+        let detail = answer["escalation"]["detail"].as_str().unwrap_or_default();
+        assert!(
+            !detail.contains("not an address") && !detail.contains("refund"),
+            "the endpoint's values are not echoed: {detail}"
+        );
     }
     // A required value the text lacks, given in a form its pattern refuses.
     let Step::Send(outbound) = service.serve(parse("Charged twice, refund please.", 0.99)) else {
@@ -349,7 +359,7 @@ fn a_remote_object_the_schema_refuses_leaves_the_edge_answer() {
         .unwrap_or_default()
         .to_owned();
     assert!(
-        detail.contains("breaks its format, pattern or length"),
+        detail.contains("not one the schema allows") && !detail.contains("48213"),
         "{detail}"
     );
 }
@@ -412,4 +422,33 @@ fn sure_parses_and_handle_never_escalate() {
     assert!(json(&response)["detail"]
         .as_str()
         .is_some_and(|d| d.contains("parse_escalation_url")));
+}
+
+#[test]
+fn remote_values_are_answered_as_the_schema_writes_them() {
+    let service = parse_service(PARSE_ESCALATION);
+    let body = json!({"text": "The checkout is down for everyone", "schema": "support-ticket",
+                      "threshold": 0.99});
+    let request = Request::post("/v1/parse")
+        .header("content-type", "application/json")
+        .body(body.to_string().into_bytes())
+        .expect("request");
+    let Step::Send(outbound) = service.serve(request) else {
+        panic!("escalated");
+    };
+    let remote =
+        json!({"object": {"category": "incident", "urgency": 5.0, "resolvedOffline": false}});
+    let answer = json(&outbound.finish(reply(&remote)));
+    assert_eq!(answer["source"], "remote", "{answer}");
+    assert!(
+        answer["object"]["urgency"].is_u64(),
+        "5.0 is answered as the integer 5: {answer}"
+    );
+    assert_eq!(answer["object"]["urgency"], 5);
+    for (field, local) in answer["local"].as_object().expect("local") {
+        assert_eq!(
+            local, &answer["fields"][field]["value"],
+            "local holds the edge model's value, confident or not"
+        );
+    }
 }

@@ -78,6 +78,52 @@ fn a_schema_is_compiled_once_and_the_cache_is_bounded() {
     );
 }
 
+/// Schemas full of patterns hold up to [`triage_core::parse::spans::PATTERN_MEMORY_BYTES`]
+/// per pattern: the cache keeps fewer of them (its byte budget), and a schema whose
+/// patterns spell out too much is refused before any is compiled.
+#[test]
+fn pattern_heavy_schemas_are_budgeted() {
+    let parser = parser();
+    let heavy = |n: usize| {
+        let properties: Map<String, Value> = (0..16)
+            .map(|i| {
+                (
+                    format!("f{i}"),
+                    json!({"type": "string", "pattern": format!("ORD-{n}-[0-9]{{{i},20}}")}),
+                )
+            })
+            .collect();
+        json!({"type": "object", "properties": properties})
+    };
+    let size = |v: &Value| v.to_string().len();
+    let first = parser.compile(heavy(0), size(&heavy(0))).expect("compiles");
+    let second = parser.compile(heavy(1), size(&heavy(1))).expect("compiles");
+    assert!(Arc::ptr_eq(
+        &second,
+        &parser.compile(heavy(1), size(&heavy(1))).expect("compiles")
+    ));
+    let again = parser.compile(heavy(0), size(&heavy(0))).expect("compiles");
+    assert!(
+        !Arc::ptr_eq(&first, &again),
+        "two schemas of 16 patterns do not fit the cache's byte budget together"
+    );
+    let hostile: Map<String, Value> = (0..5)
+        .map(|i| {
+            (
+                format!("f{i}"),
+                json!({"type": "string", "pattern": format!("x{{{}}}", 500 + i)}),
+            )
+        })
+        .collect();
+    let hostile = json!({"type": "object", "properties": hostile});
+    let error = parser
+        .compile(hostile.clone(), size(&hostile))
+        .expect_err("too many positions");
+    let problem = triage_core::http::Problem::from_error(&error);
+    assert_eq!(problem.status, 413, "{problem:?}");
+    assert!(problem.detail.contains("pattern positions"), "{problem:?}");
+}
+
 /// A text holding a value of every format the decoder extracts, some twice.
 const SPAN_SAMPLE: &str = "Order ORD-1234 (and ORD-99, ORD-123456789012345) from ana@example.com \
     or bob.smith@mail.example.org, placed 3 March 2026 and 2026-03-04, delivered \

@@ -21,8 +21,9 @@ use crate::engine::bundle::sha256_hex;
 use crate::engine::classify::{Classification, Scores, Timings};
 use crate::engine::embed::Embedder;
 use crate::engine::memory::MemoryEstimate;
-use crate::error::{quoted_prefix, Result, TriageError};
+use crate::error::{Result, TriageError};
 use crate::parse::schema::{FieldKind, LabelSpec, ParseSchema, SchemaBudgets, SchemaError};
+use crate::parse::spans::PATTERN_MEMORY_BYTES;
 use crate::parse::zeroshot::{FieldAnswer, Prototypes};
 
 /// Compiled schemas kept per process or isolate; the least recently used goes first.
@@ -42,6 +43,46 @@ pub const BUILTIN_SCHEMAS: [(&str, &str); 2] = [
 pub struct CompiledSchema {
     prototypes: Prototypes,
     validator: jsonschema::Validator,
+    /// What it may hold in memory: its vectors, its validator, and its patterns at their
+    /// limits ([`PATTERN_MEMORY_BYTES`]).
+    bytes: usize,
+}
+
+/// The compiled schemas of one process or isolate: at most [`SCHEMA_CACHE_ENTRIES`], and
+/// at most `budget` bytes by their [`CompiledSchema`] estimates; the least recently used
+/// go first.
+#[derive(Debug)]
+struct SchemaCache {
+    entries: LruCache<String, Arc<CompiledSchema>>,
+    bytes: usize,
+    budget: usize,
+}
+
+impl SchemaCache {
+    fn get(&mut self, key: &str) -> Option<Arc<CompiledSchema>> {
+        self.entries.get(key).cloned()
+    }
+
+    /// Keeps `compiled`, evicting the least recently used until it fits; one larger than
+    /// the whole budget is not kept.
+    fn put(&mut self, key: String, compiled: Arc<CompiledSchema>) {
+        if compiled.bytes > self.budget {
+            return;
+        }
+        if let Some(old) = self.entries.pop(&key) {
+            self.bytes -= old.bytes;
+        }
+        while self.entries.len() >= self.entries.cap().get()
+            || self.bytes + compiled.bytes > self.budget
+        {
+            match self.entries.pop_lru() {
+                Some((_, old)) => self.bytes -= old.bytes,
+                None => break,
+            }
+        }
+        self.bytes += compiled.bytes;
+        self.entries.put(key, compiled);
+    }
 }
 
 /// One text parsed against a schema.
@@ -89,7 +130,8 @@ pub struct Completed {
     /// The answer, checked like every other: `unsure` keeps only the required fields the
     /// other model left out.
     pub parsed: Parsed,
-    /// What the edge model had for each field the other model answered (`null`: none).
+    /// What the edge model had for each field the other model answered, confident or not
+    /// (`null`: none).
     pub local: Map<String, Value>,
 }
 
@@ -133,14 +175,22 @@ impl CompiledSchema {
                 }
                 continue;
             };
-            if !self.prototypes.accepts(name, value) {
+            // The value is not quoted: the endpoint's reply may echo what it was sent.
+            let Some(value) = self.prototypes.canonical(name, value) else {
                 return Err(format!(
-                    "{name:?} is {}, which breaks its format, pattern or length",
-                    quoted_prefix(&value.to_string(), 100)
+                    "the value for {name:?} is not one the schema allows (its type, values, \
+                     bounds, format, pattern or length)"
                 ));
-            }
-            let had = parsed.object.insert(name.clone(), value.clone());
-            local.insert(name.clone(), had.unwrap_or(Value::Null));
+            };
+            let had = draft
+                .parsed
+                .fields
+                .0
+                .iter()
+                .find(|(field, _)| field == name)
+                .map_or(Value::Null, |(_, answer)| answer.value.clone());
+            parsed.object.insert(name.clone(), value);
+            local.insert(name.clone(), had);
             answered.push(name.clone());
         }
         if let Err(error) = self
@@ -165,7 +215,7 @@ pub struct Parser {
     embedder: Embedder,
     budgets: SchemaBudgets,
     named: BTreeMap<String, Value>,
-    cache: Mutex<LruCache<String, Arc<CompiledSchema>>>,
+    cache: Mutex<SchemaCache>,
 }
 
 impl Parser {
@@ -175,13 +225,19 @@ impl Parser {
             .iter()
             .filter_map(|(name, text)| Some(((*name).to_owned(), serde_json::from_str(text).ok()?)))
             .collect();
+        let budgets = SchemaBudgets::default();
+        let budget = SCHEMA_CACHE_ENTRIES * typical_schema_bytes(&budgets, &embedder);
         Parser {
             embedder,
-            budgets: SchemaBudgets::default(),
+            budgets,
             named,
-            cache: Mutex::new(LruCache::new(
-                NonZeroUsize::new(SCHEMA_CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN),
-            )),
+            cache: Mutex::new(SchemaCache {
+                entries: LruCache::new(
+                    NonZeroUsize::new(SCHEMA_CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN),
+                ),
+                bytes: 0,
+                budget,
+            }),
         }
     }
 
@@ -248,7 +304,7 @@ impl Parser {
         }
         let key = sha256_hex(document.to_string().as_bytes());
         if let Some(hit) = self.lock_cache().get(&key) {
-            return Ok(hit.clone());
+            return Ok(hit);
         }
         let mut schema = ParseSchema::from_value(document, bytes, &self.budgets)?;
         keep_values_the_validator_accepts(&mut schema)?;
@@ -263,7 +319,20 @@ impl Parser {
                 reason: format!("is not a valid JSON Schema: {e}"),
             })?;
         let prototypes = Prototypes::build(&schema, &self.embedder)?;
+        let patterns = schema
+            .fields
+            .iter()
+            .filter(|field| match &field.kind {
+                FieldKind::Span { constraints, .. } | FieldKind::SpanList { constraints, .. } => {
+                    constraints.pattern.is_some()
+                }
+                FieldKind::Choice(_) | FieldKind::Unit { .. } => false,
+            })
+            .count();
         let compiled = Arc::new(CompiledSchema {
+            bytes: prototypes.vector_bytes()
+                + bytes * VALIDATOR_EXPANSION
+                + patterns * PATTERN_MEMORY_BYTES,
             prototypes,
             validator,
         });
@@ -389,20 +458,17 @@ impl Parser {
         Ok(results)
     }
 
-    /// Resident memory: the embedder's, plus the prototype cache full of the largest
-    /// schemas the budgets allow.
+    /// Resident memory: the embedder's, plus the schema cache at its byte budget, plus one
+    /// more schema at the budgets' largest (compiled before the cache makes room for it).
     pub fn memory(&self) -> MemoryEstimate {
-        let per_schema = self.budgets.max_properties
-            * self.budgets.max_values
-            * self.embedder.embedding().dimensions
-            * std::mem::size_of::<f32>()
-            + self.budgets.max_schema_bytes * VALIDATOR_EXPANSION;
+        let typical = typical_schema_bytes(&self.budgets, &self.embedder);
+        let largest = typical + self.budgets.max_properties * PATTERN_MEMORY_BYTES;
         let mut estimate = *self.embedder.memory();
-        estimate.resident_bytes += SCHEMA_CACHE_ENTRIES * per_schema;
+        estimate.resident_bytes += SCHEMA_CACHE_ENTRIES * typical + largest;
         estimate
     }
 
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, LruCache<String, Arc<CompiledSchema>>> {
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, SchemaCache> {
         // A panic while holding the lock cannot leave the cache inconsistent (each call
         // is one get or put), so a poisoned lock is taken over.
         self.cache
@@ -471,6 +537,17 @@ fn refusal(error: &jsonschema::ValidationError<'_>, prefix: &str, what: &str) ->
         .to_owned(),
         reason: format!("refuses {what} ({error}): the decoder cannot satisfy it"),
     }
+}
+
+/// A schema at the budgets' largest without patterns: every value's prototype vector, and
+/// its validator. The cache's byte budget is [`SCHEMA_CACHE_ENTRIES`] of these, so schemas
+/// with patterns (up to [`PATTERN_MEMORY_BYTES`] each) leave room for fewer.
+fn typical_schema_bytes(budgets: &SchemaBudgets, embedder: &Embedder) -> usize {
+    budgets.max_properties
+        * budgets.max_values
+        * embedder.embedding().dimensions
+        * std::mem::size_of::<f32>()
+        + budgets.max_schema_bytes * VALIDATOR_EXPANSION
 }
 
 /// A compiled validator and the parsed schema take about this many times the schema's JSON.

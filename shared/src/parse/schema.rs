@@ -16,7 +16,8 @@ use serde_json::{Map, Value};
 pub use crate::error::SchemaError;
 use crate::parse::json_number::{integer_value, same_value, Exact};
 use crate::parse::spans::{
-    compile_pattern, Constraints, Format, MAX_CANDIDATES, MAX_PATTERN_BYTES,
+    compile_pattern, pattern_positions, Constraints, Format, MAX_CANDIDATES, MAX_PATTERN_BYTES,
+    MAX_SCHEMA_PATTERN_POSITIONS,
 };
 
 /// Caps on a schema, so that a hostile one cannot exhaust memory or CPU: every value and
@@ -245,10 +246,19 @@ impl ParseSchema {
         let required = required_names(root, properties)?;
         let mut fields = Vec::with_capacity(properties.len());
         let mut texts = 0;
+        let mut positions = 0;
         for (name, property) in properties {
             let pointer = format!("/properties/{}", escape_pointer(name));
             let kind = field_kind(property, &pointer, budgets)?;
             texts += prototype_texts(&kind);
+            positions += pattern_cost(&kind);
+            if positions > MAX_SCHEMA_PATTERN_POSITIONS {
+                return Err(SchemaError::TooLarge {
+                    what: "pattern positions (pieces times their repetition counts)",
+                    limit: MAX_SCHEMA_PATTERN_POSITIONS,
+                    actual: positions,
+                });
+            }
             if texts > budgets.max_prototype_texts {
                 return Err(SchemaError::TooLarge {
                     what: "prototype texts (descriptions, titles, examples)",
@@ -992,6 +1002,19 @@ fn prototype_texts(kind: &FieldKind) -> usize {
             })
             .sum(),
     }
+}
+
+/// The positions the field's `pattern` spells out ([`pattern_positions`]), 0 without one.
+fn pattern_cost(kind: &FieldKind) -> usize {
+    let pattern = match kind {
+        FieldKind::Span { constraints, .. } | FieldKind::SpanList { constraints, .. } => {
+            constraints.pattern.as_ref()
+        }
+        FieldKind::Choice(_) | FieldKind::Unit { .. } => None,
+    };
+    pattern
+        .and_then(|p| pattern_positions(p.as_str()).ok())
+        .unwrap_or(0)
 }
 
 /// `resolvedOffline`, `risk_area`, `human-chatbot` -> words a sentence model reads.

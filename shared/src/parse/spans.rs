@@ -54,8 +54,28 @@ impl Format {
 
 /// Longest `pattern` a schema may give, in bytes.
 pub const MAX_PATTERN_BYTES: usize = 512;
-/// Largest compiled `pattern` (the `regex` crate's size limit), in bytes.
-pub const MAX_PATTERN_PROGRAM_BYTES: usize = 256 * 1024;
+/// Largest compiled `pattern` (the `regex` crate's NFA size limit), in bytes: `\p{L}+`
+/// fits, `\w{30}` does not.
+pub const MAX_PATTERN_PROGRAM_BYTES: usize = 64 * 1024;
+/// Largest cache of a pattern's lazy DFA, in bytes (per compiled copy of the pattern).
+pub const MAX_PATTERN_DFA_BYTES: usize = 64 * 1024;
+/// Most positions a pattern may spell out ([`pattern_positions`]): its pieces, each times
+/// the counts of the repetitions around it. Searching costs up to this many steps per
+/// byte of text when the lazy DFA gives up, so `x{5000}` (one request took seconds) is
+/// refused; `[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}` (382) is not.
+pub const MAX_PATTERN_POSITIONS: usize = 512;
+/// Most positions all the patterns of one schema may spell out together.
+pub const MAX_SCHEMA_PATTERN_POSITIONS: usize = 2048;
+/// What the lazy DFA cache of a pattern compiled by a validator grows to, in bytes: the
+/// validators only check candidates and escalated values (at most a text's or a reply's
+/// length), never search a whole text. (Their size limits are jsonschema's defaults:
+/// setting them instantiates a second copy of its keyword code, 0.9 MB of wasm.)
+pub const VALIDATOR_PATTERN_DFA_BYTES: usize = 16 * 1024;
+/// Memory one `pattern` may hold, in bytes: compiled three times (here, and by the
+/// validators of the schema and of the pattern alone, which compile the same pattern to
+/// about the same size), each an NFA and a lazy DFA cache.
+pub const PATTERN_MEMORY_BYTES: usize = (MAX_PATTERN_PROGRAM_BYTES + MAX_PATTERN_DFA_BYTES)
+    + 2 * (MAX_PATTERN_PROGRAM_BYTES + VALIDATOR_PATTERN_DFA_BYTES);
 /// Candidates kept per field: the first ones in the text.
 pub const MAX_CANDIDATES: usize = 16;
 
@@ -89,6 +109,17 @@ struct Unanchored {
 impl Unanchored {
     fn of(pattern: &Regex) -> Option<Unanchored> {
         let text = pattern.as_str();
+        // Leading inline flags (`(?i)^ord-[0-9]+$`) stay in front of what they govern.
+        let flags_end = text
+            .strip_prefix("(?")
+            .and_then(|rest| rest.find(')').map(|at| at + 3))
+            .filter(|&end| {
+                text[2..end - 1]
+                    .chars()
+                    .all(|c| c.is_ascii_alphabetic() || c == '-')
+            })
+            .unwrap_or(0);
+        let (flags, text) = text.split_at(flags_end);
         let (start, rest) = match text.strip_prefix('^').or_else(|| text.strip_prefix(r"\A")) {
             Some(rest) => (true, rest),
             None => (false, text),
@@ -102,7 +133,7 @@ impl Unanchored {
         if !(start || end) || inner.is_empty() {
             return None;
         }
-        let regex = compile_pattern(inner).ok()?;
+        let regex = compile_pattern(&format!("{flags}{inner}")).ok()?;
         Some(Unanchored { regex, start, end })
     }
 
@@ -134,21 +165,65 @@ pub struct Candidate {
 /// Compiles a schema's `pattern` under the size limits.
 ///
 /// Errors: the pattern's syntax is not the `regex` crate's (lookaround, backreferences),
-/// or it compiles past [`MAX_PATTERN_PROGRAM_BYTES`]; the message says which.
+/// it spells out more than [`MAX_PATTERN_POSITIONS`], or it compiles past
+/// [`MAX_PATTERN_PROGRAM_BYTES`]; the message says which.
 pub fn compile_pattern(pattern: &str) -> Result<Regex, String> {
+    let positions = pattern_positions(pattern)?;
+    if positions > MAX_PATTERN_POSITIONS {
+        return Err(format!(
+            "spells out {positions} positions (its pieces times their repetition counts), \
+             more than {MAX_PATTERN_POSITIONS}"
+        ));
+    }
     RegexBuilder::new(pattern)
         .size_limit(MAX_PATTERN_PROGRAM_BYTES)
-        .dfa_size_limit(MAX_PATTERN_PROGRAM_BYTES)
+        .dfa_size_limit(MAX_PATTERN_DFA_BYTES)
         .build()
         .map_err(|error| match error {
             regex::Error::CompiledTooBig(limit) => {
                 format!("compiles to more than {limit} bytes")
             }
-            other => format!(
-                "cannot be run without backtracking (no lookaround or backreferences): {}",
-                other.to_string().lines().last().unwrap_or_default()
-            ),
+            other => unsupported_syntax(&other.to_string()),
         })
+}
+
+fn unsupported_syntax(message: &str) -> String {
+    format!(
+        "is not a pattern the linear-time engine reads (lookaround, backreferences and some \
+         escapes are not): {}",
+        message.lines().last().unwrap_or_default().trim()
+    )
+}
+
+/// How many positions `pattern` spells out: each literal byte or class counts 1, times
+/// the upper count of every repetition around it (its lower count when unbounded, so `+`
+/// and `*` count once); concatenations and alternations add up. It bounds the work of a
+/// search per byte of text.
+///
+/// Errors: the pattern does not parse (the parser's message).
+pub fn pattern_positions(pattern: &str) -> Result<usize, String> {
+    use regex_syntax::hir::{Hir, HirKind};
+    fn positions(hir: &Hir) -> u64 {
+        match hir.kind() {
+            HirKind::Empty | HirKind::Look(_) => 0,
+            HirKind::Literal(literal) => literal.0.len() as u64,
+            HirKind::Class(_) => 1,
+            HirKind::Repetition(repetition) => {
+                let count = u64::from(repetition.max.unwrap_or(repetition.min).max(1));
+                count.saturating_mul(positions(&repetition.sub))
+            }
+            HirKind::Capture(capture) => positions(&capture.sub),
+            HirKind::Concat(all) | HirKind::Alternation(all) => {
+                all.iter().map(positions).fold(0, u64::saturating_add)
+            }
+        }
+    }
+    let hir = regex_syntax::ParserBuilder::new()
+        .nest_limit(64)
+        .build()
+        .parse(pattern)
+        .map_err(|error| unsupported_syntax(&error.to_string()))?;
+    Ok(usize::try_from(positions(&hir)).unwrap_or(usize::MAX))
 }
 
 /// A validator of `{"pattern": pattern}`: how the `jsonschema` crate reads the pattern.
@@ -335,7 +410,7 @@ fn format_candidates(format: Format, text: &str) -> Vec<Candidate> {
         Format::Date => dates(text),
         Format::DateTime => regex(
             &DATE_TIME,
-            r"\b(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|z|[+-]\d{2}:\d{2})",
+            r"\b([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(\.[0-9]{1,9})?)?(Z|z|[+-][0-9]{2}:[0-9]{2})",
         )
         .captures_iter(text)
         .filter_map(|c| {
@@ -350,7 +425,7 @@ fn format_candidates(format: Format, text: &str) -> Vec<Candidate> {
         .collect(),
         Format::Time => regex(
             &TIME,
-            r"\b(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|z|[+-]\d{2}:\d{2})",
+            r"\b([0-9]{2}):([0-9]{2})(?::([0-9]{2})(\.[0-9]{1,9})?)?(Z|z|[+-][0-9]{2}:[0-9]{2})",
         )
         .captures_iter(text)
         .filter_map(|c| {
@@ -376,11 +451,16 @@ fn format_candidates(format: Format, text: &str) -> Vec<Candidate> {
 fn phrases(text: &str) -> Vec<Candidate> {
     static QUOTED: OnceLock<Regex> = OnceLock::new();
     let mut found = Vec::new();
+    // Spaces, and the invisible characters `trim` keeps (zero-width space and joiners,
+    // the byte-order mark), are not part of a phrase; a phrase has a letter or a digit.
+    let blank = |c: char| {
+        c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+    };
     let mut push = |span: Range<usize>| {
         let piece = &text[span.clone()];
-        let start = span.start + (piece.len() - piece.trim_start().len());
-        let end = span.start + piece.trim_end().len();
-        if start < end {
+        let start = span.start + (piece.len() - piece.trim_start_matches(blank).len());
+        let end = span.start + piece.trim_end_matches(blank).len();
+        if start < end && text[start..end].chars().any(char::is_alphanumeric) {
             found.push(Candidate {
                 value: text[start..end].to_owned(),
                 span: start..end,
@@ -454,13 +534,17 @@ fn full_time(
     ))
 }
 
-/// `YYYY-MM-DD` if the parts are a real date.
+/// `YYYY-MM-DD` if the parts are a real date, from year 1.
 fn full_date(year: &str, month: &str, day: &str) -> Option<String> {
     let (y, m, d) = (
         year.parse::<u32>().ok()?,
         month.parse::<u32>().ok()?,
         day.parse::<u32>().ok()?,
     );
+    // Year 0000 is valid RFC 3339 but refused by common validators (Python's `date`).
+    if y == 0 {
+        return None;
+    }
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     let days = match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -508,7 +592,7 @@ fn dates(text: &str) -> Vec<Candidate> {
     static DAY_FIRST: OnceLock<Regex> = OnceLock::new();
     static MONTH_FIRST: OnceLock<Regex> = OnceLock::new();
     let mut found: Vec<Candidate> = Vec::new();
-    for c in regex(&ISO, r"\b(\d{4})-(\d{2})-(\d{2})\b").captures_iter(text) {
+    for c in regex(&ISO, r"\b([0-9]{4})-([0-9]{2})-([0-9]{2})\b").captures_iter(text) {
         if let (Some(value), Some(whole)) = (full_date(&c[1], &c[2], &c[3]), c.get(0)) {
             found.push(Candidate {
                 value,
@@ -521,14 +605,14 @@ fn dates(text: &str) -> Vec<Candidate> {
         (
             regex(
                 &DAY_FIRST,
-                r"(?i)\b(\d{1,2})(?:st|nd|rd|th)?(?:\s+of)?\s+([A-Za-z]{3,9})\.?,?\s+(\d{4})\b",
+                r"(?i)\b([0-9]{1,2})(?:st|nd|rd|th)?(?:\s+of)?\s+([A-Za-z]{3,9})\.?,?\s+([0-9]{4})\b",
             ),
             (1, 2, 3),
         ),
         (
             regex(
                 &MONTH_FIRST,
-                r"(?i)\b([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b",
+                r"(?i)\b([A-Za-z]{3,9})\.?\s+([0-9]{1,2})(?:st|nd|rd|th)?,?\s+([0-9]{4})\b",
             ),
             (2, 1, 3),
         ),
@@ -699,6 +783,11 @@ mod tests {
             "{:?}",
             values("^ORD-[0-9]+{4,8}$", text)
         );
+        assert_eq!(
+            values("(?i)^ord-[0-9]{4,8}$", "ref ord-1234 ok, xord-5555"),
+            ["ord-1234"],
+            "inline flags before the anchor"
+        );
         // The whole value still has to match the anchored pattern.
         assert!(values("^ORD-[0-9]{4,8}$", "the whole text ORD-1234").contains(&"ORD-1234".into()));
     }
@@ -729,6 +818,37 @@ mod tests {
         assert!(!plain.accepts(""), "not empty");
         assert!(!plain.accepts(&"x".repeat(45)), "maxLength");
         assert!(plain.candidates("   ").is_empty());
+        assert!(
+            plain.candidates("\u{200B}. \u{FEFF} ! ...").is_empty(),
+            "invisible or no letters"
+        );
+    }
+
+    #[test]
+    fn patterns_that_spell_out_too_much_are_refused() {
+        assert_eq!(pattern_positions("ORD-[0-9]{4,8}"), Ok(12));
+        assert_eq!(pattern_positions("(ab|c){3}x+"), Ok(10));
+        let email = r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}";
+        assert!(compile_pattern(email).is_ok());
+        for hostile in ["x{5000}", "(x{100}){100}", "(?:a{30}){30}"] {
+            let error = compile_pattern(hostile).expect_err(hostile);
+            assert!(error.contains("positions"), "{hostile}: {error}");
+        }
+        assert!(compile_pattern(r"\w{30}")
+            .expect_err("too big")
+            .contains("compiles to more"));
+        assert!(compile_pattern(r"\p{L}+").is_ok());
+        let syntax = compile_pattern(r"(?<=a)b").expect_err("lookbehind");
+        assert!(syntax.contains("linear-time engine"), "{syntax}");
+    }
+
+    #[test]
+    fn only_ascii_digits_make_times_and_dates() {
+        assert!(values(Format::Time, "at 10:00:00.٣Z").is_empty());
+        assert!(values(Format::DateTime, "since 2026-01-01T10:00+٠١:٠٠").is_empty());
+        assert!(values(Format::Date, "on ٢٠٢٦-٠١-٠١").is_empty());
+        assert!(values(Format::Date, "on 0000-01-01").is_empty(), "year 0");
+        assert_eq!(values(Format::Time, "at 10:00:00.3Z"), ["10:00:00.3Z"]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::engine::classify::{softmax, Scores, Timings};
 use crate::engine::embed::{normalize, Embedder};
 use crate::error::Result;
+use crate::parse::json_number::same_value;
 use crate::parse::schema::{Anchors, FieldKind, ParseSchema, Prototype};
 use crate::parse::spans::Constraints;
 
@@ -202,28 +203,36 @@ impl Prototypes {
 }
 
 impl Prototypes {
-    /// Whether `value`, given for field `name` by someone other than the decoder (the
-    /// escalation endpoint), keeps to what the decoder holds its own values to beyond the
-    /// schema's validator: a string taken from the text must satisfy its field's
-    /// [`Constraints::accepts`] (format, pattern, lengths), each item of a list too. Other
-    /// fields, and names the schema lacks, are left to the validator.
-    pub fn accepts(&self, name: &str, value: &Value) -> bool {
+    /// `value`, given for field `name` by someone other than the decoder (the escalation
+    /// endpoint), as the decoder would answer it, or `None` when the decoder could not
+    /// answer it: a choice must be one of the field's allowed values and is written as the
+    /// schema writes it (`3`, not `3.0`); a number must lie within the field's bounds; a
+    /// string taken from the text must satisfy its [`Constraints::accepts`] (format,
+    /// pattern, lengths), each item of a list too. `null` and names the schema lacks are
+    /// left to the validator.
+    pub fn canonical(&self, name: &str, value: &Value) -> Option<Value> {
         let Some(field) = self.fields.iter().find(|f| f.name == name) else {
-            return true;
+            return Some(value.clone());
         };
+        if value.is_null() {
+            return Some(Value::Null); // the validator says whether the schema allows null
+        }
         let string = |constraints: &Constraints, value: &Value| {
             value.as_str().is_some_and(|s| constraints.accepts(s))
         };
-        if value.is_null() {
-            return true; // the validator says whether the schema allows null
-        }
-        match &field.decoder {
+        let kept = match &field.decoder {
             Decoder::Span { constraints, .. } => string(constraints, value),
             Decoder::SpanList { constraints, .. } => value
                 .as_array()
                 .is_some_and(|items| items.iter().all(|item| string(constraints, item))),
-            Decoder::Choice { .. } | Decoder::Unit { .. } => true,
-        }
+            Decoder::Choice { values, .. } => {
+                return values.iter().find(|v| same_value(v, value)).cloned();
+            }
+            Decoder::Unit { min, max, .. } => value
+                .as_f64()
+                .is_some_and(|number| (*min..=*max).contains(&number)),
+        };
+        kept.then(|| value.clone())
     }
 
     /// Whether field `name` is required.

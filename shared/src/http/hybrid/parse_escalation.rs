@@ -28,7 +28,7 @@
 use std::time::Duration;
 
 use http::Request;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Result, TriageError};
@@ -147,7 +147,7 @@ struct LocalParse<'a> {
 }
 
 /// What the remote model answered, as the endpoint's contract describes it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RemoteObject {
     pub object: Map<String, Value>,
 }
@@ -167,7 +167,19 @@ pub fn read_reply(
             body.len()
         )));
     }
-    serde_json::from_slice(body).map_err(|e| EscalationFailure::BadAnswer(e.to_string()))
+    let reply: Value =
+        serde_json::from_slice(body).map_err(|e| EscalationFailure::BadAnswer(e.to_string()))?;
+    match reply {
+        Value::Object(mut reply) => match reply.remove("object") {
+            Some(Value::Object(object)) => Ok(RemoteObject { object }),
+            _ => Err(EscalationFailure::BadAnswer(
+                "`object` must be a JSON object".into(),
+            )),
+        },
+        _ => Err(EscalationFailure::BadAnswer(
+            "the reply must be a JSON object with `object`".into(),
+        )),
+    }
 }
 
 /// Where a parse answer came from. Serialised beside the answer's fields: `source` is
