@@ -234,7 +234,7 @@ fn classify_with(
                 return match escalation.request(&text, &result, &model) {
                     Ok(outbound) => Step::Send(Box::new(Outbound::escalation(
                         outbound,
-                        escalation.timeout,
+                        escalation.endpoint.timeout,
                         model,
                         result,
                         threshold,
@@ -339,7 +339,7 @@ pub(crate) fn parse<B: AsRef<[u8]>>(
             return match escalation.request(&call.text, &document, &draft, &model) {
                 Ok(outbound) => Step::Send(Box::new(Outbound::parse_escalation(
                     outbound,
-                    escalation.timeout,
+                    escalation.endpoint.timeout,
                     EscalatedParse {
                         model,
                         schema_name: name,

@@ -47,10 +47,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(800);
 pub const MAX_REPLY_BYTES: usize = 64 * 1024;
 
 /// Where and when to escalate. Built from settings; `None` when no URL is configured.
-#[derive(Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Escalation {
-    /// The only destination: it comes from configuration, never from a request.
-    pub url: Uri,
+    /// The endpoint: its URL, timeout and token.
+    pub endpoint: Endpoint,
     /// Local answers whose top score is below this go to the remote model; `None`: the
     /// answering model's own threshold.
     pub threshold: Option<f32>,
@@ -58,22 +58,93 @@ pub struct Escalation {
     /// deployment's default model. The remote model answers for that model's labels, so
     /// the others' answers stay local.
     pub model: Option<String>,
-    /// How long to wait for the remote model before answering locally.
+}
+
+/// A configured endpoint a request may be sent to (classify's or parse's escalation).
+#[derive(Clone, PartialEq)]
+pub struct Endpoint {
+    /// The only destination: it comes from configuration, never from a request.
+    pub url: Uri,
+    /// How long to wait for it before answering locally.
     pub timeout: Duration,
-    /// Sent as a bearer token; from the platform's secrets.
+    /// Sent as a bearer token (`escalation_token`); from the platform's secrets.
     token: Option<String>,
 }
 
-impl std::fmt::Debug for Escalation {
+impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Escalation")
+        f.debug_struct("Endpoint")
             .field("url", &self.url)
-            .field("threshold", &self.threshold)
-            .field("model", &self.model)
             .field("timeout", &self.timeout)
             .field("token", &self.token.as_ref().map(|_| "<secret>"))
             .finish()
     }
+}
+
+impl Endpoint {
+    /// The endpoint at setting `url_key` (unset or blank: `None`), waiting the timeout at
+    /// `timeout_key` (unset: `default_timeout`), with the `escalation_token`.
+    ///
+    /// Errors: [`TriageError::Setting`] naming a URL that is not absolute `http(s)`, or a
+    /// timeout outside 1..=30000 ms.
+    pub(crate) fn from_lookup(
+        lookup: impl Fn(&'static str) -> Option<String>,
+        url_key: &'static str,
+        timeout_key: &'static str,
+        default_timeout: Duration,
+    ) -> Result<Option<Endpoint>> {
+        let Some(url) = setting(&lookup, url_key) else {
+            return Ok(None);
+        };
+        let timeout = match setting(&lookup, timeout_key) {
+            None => default_timeout,
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| (1..=30_000).contains(ms))
+                .map(Duration::from_millis)
+                .ok_or_else(|| bad(timeout_key, &text, "milliseconds in 1..=30000"))?,
+        };
+        let url = url
+            .parse::<Uri>()
+            .ok()
+            .filter(|url| matches!(url.scheme_str(), Some("http" | "https")))
+            .filter(|url| url.host().is_some())
+            .ok_or_else(|| bad(url_key, &url, "an absolute http(s) URL"))?;
+        Ok(Some(Endpoint {
+            url,
+            timeout,
+            token: setting(&lookup, "escalation_token"),
+        }))
+    }
+
+    /// A JSON `POST` of `body` to the endpoint, with `Authorization: Bearer <token>` when
+    /// there is a token.
+    pub(crate) fn post_json(&self, body: Vec<u8>) -> Result<Request<Vec<u8>>> {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(self.url.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body)
+            .map_err(|e| TriageError::Config(format!("escalation request: {e}")))?;
+        if let Some(token) = &self.token {
+            let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                TriageError::setting("escalation_token", "is not a valid header value")
+            })?;
+            request.headers_mut().insert(AUTHORIZATION, value);
+        }
+        Ok(request)
+    }
+}
+
+/// Setting `key` through `lookup`, trimmed; `None` when unset or blank.
+pub(crate) fn setting(
+    lookup: &impl Fn(&'static str) -> Option<String>,
+    key: &'static str,
+) -> Option<String> {
+    lookup(key)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 impl Escalation {
@@ -86,16 +157,16 @@ impl Escalation {
     pub fn from_lookup(
         lookup: impl Fn(&'static str) -> Option<String>,
     ) -> Result<Option<Escalation>> {
-        let value = |key: &'static str| {
-            lookup(key)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let Some(url_text) = value("escalation_url") else {
+        let endpoint = Endpoint::from_lookup(
+            &lookup,
+            "escalation_url",
+            "escalation_timeout_ms",
+            DEFAULT_TIMEOUT,
+        )?;
+        let Some(endpoint) = endpoint else {
             return Ok(None);
         };
-        let url = endpoint_url("escalation_url", &url_text)?;
-        let threshold = match value("escalation_threshold") {
+        let threshold = match setting(&lookup, "escalation_threshold") {
             None => None,
             Some(text) => Some(
                 text.parse::<f32>()
@@ -104,16 +175,10 @@ impl Escalation {
                     .ok_or_else(|| bad("escalation_threshold", &text, "a number in [0, 1]"))?,
             ),
         };
-        let timeout = match value("escalation_timeout_ms") {
-            None => DEFAULT_TIMEOUT,
-            Some(text) => timeout_setting("escalation_timeout_ms", &text)?,
-        };
         Ok(Some(Escalation {
-            url,
+            endpoint,
             threshold,
-            timeout,
-            token: value("escalation_token"),
-            model: value("escalation_model"),
+            model: setting(&lookup, "escalation_model"),
         }))
     }
 
@@ -143,43 +208,8 @@ impl Escalation {
             },
         })
         .map_err(|e| TriageError::Inference(format!("escalation request: {e}")))?;
-        post_json(&self.url, self.token.as_deref(), body)
+        self.endpoint.post_json(body)
     }
-}
-
-/// A JSON `POST` of `body` to `url`, with `Authorization: Bearer <token>` when there is a
-/// token (setting `escalation_token`).
-pub(crate) fn post_json(url: &Uri, token: Option<&str>, body: Vec<u8>) -> Result<Request<Vec<u8>>> {
-    let mut request = Request::builder()
-        .method(Method::POST)
-        .uri(url.clone())
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .body(body)
-        .map_err(|e| TriageError::Config(format!("escalation request: {e}")))?;
-    if let Some(token) = token {
-        let value = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| TriageError::setting("escalation_token", "is not a valid header value"))?;
-        request.headers_mut().insert(AUTHORIZATION, value);
-    }
-    Ok(request)
-}
-
-/// Setting `key`'s value `text` as an endpoint: an absolute `http` or `https` URL.
-pub(crate) fn endpoint_url(key: &str, text: &str) -> Result<Uri> {
-    text.parse::<Uri>()
-        .ok()
-        .filter(|url| matches!(url.scheme_str(), Some("http" | "https")))
-        .filter(|url| url.host().is_some())
-        .ok_or_else(|| bad(key, text, "an absolute http(s) URL"))
-}
-
-/// Setting `key`'s value `text` as a timeout: milliseconds in 1..=30000.
-pub(crate) fn timeout_setting(key: &str, text: &str) -> Result<Duration> {
-    text.parse::<u64>()
-        .ok()
-        .filter(|ms| (1..=30_000).contains(ms))
-        .map(Duration::from_millis)
-        .ok_or_else(|| bad(key, text, "milliseconds in 1..=30000"))
 }
 
 fn bad(key: &str, text: &str, expected: &str) -> TriageError {
@@ -389,7 +419,7 @@ mod tests {
             "the model's threshold by default"
         );
         assert_eq!(escalation.model, None, "the default model by default");
-        assert_eq!(escalation.timeout, Duration::from_millis(250));
+        assert_eq!(escalation.endpoint.timeout, Duration::from_millis(250));
         assert!(
             !format!("{escalation:?}").contains("s3cret"),
             "secret not in Debug"
@@ -397,7 +427,7 @@ mod tests {
         let default_timeout = Escalation::from_lookup(lookup(&pairs[..1]))
             .unwrap()
             .expect("configured");
-        assert_eq!(default_timeout.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(default_timeout.endpoint.timeout, DEFAULT_TIMEOUT);
     }
 
     #[test]

@@ -34,7 +34,7 @@ use serde_json::{Map, Value};
 use crate::error::{Result, TriageError};
 use crate::http::api::ModelRef;
 use crate::http::hybrid::escalation::{
-    endpoint_url, post_json, timeout_setting, EscalationFailure, EscalationStatus, MAX_REPLY_BYTES,
+    Endpoint, EscalationFailure, EscalationStatus, MAX_REPLY_BYTES,
 };
 use crate::parse::{CompiledSchema, Draft, Parsed};
 
@@ -47,24 +47,10 @@ pub const KEYS: [&str; 2] = ["parse_escalation_url", "parse_escalation_timeout_m
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(2000);
 
 /// Where parses with unsure fields go. Built from settings; `None` when no URL is set.
-#[derive(Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ParseEscalation {
-    /// The only destination: it comes from configuration, never from a request.
-    pub url: http::Uri,
-    /// How long to wait for the remote model before answering locally.
-    pub timeout: Duration,
-    /// Sent as a bearer token (`escalation_token`); from the platform's secrets.
-    token: Option<String>,
-}
-
-impl std::fmt::Debug for ParseEscalation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ParseEscalation")
-            .field("url", &self.url)
-            .field("timeout", &self.timeout)
-            .field("token", &self.token.as_ref().map(|_| "<secret>"))
-            .finish()
-    }
+    /// The endpoint: its URL, timeout and token (`escalation_token`).
+    pub endpoint: Endpoint,
 }
 
 impl ParseEscalation {
@@ -75,23 +61,13 @@ impl ParseEscalation {
     pub fn from_lookup(
         lookup: impl Fn(&'static str) -> Option<String>,
     ) -> Result<Option<ParseEscalation>> {
-        let value = |key: &'static str| {
-            lookup(key)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let Some(url) = value("parse_escalation_url") else {
-            return Ok(None);
-        };
-        let timeout = match value("parse_escalation_timeout_ms") {
-            None => DEFAULT_TIMEOUT,
-            Some(text) => timeout_setting("parse_escalation_timeout_ms", &text)?,
-        };
-        Ok(Some(ParseEscalation {
-            url: endpoint_url("parse_escalation_url", &url)?,
-            timeout,
-            token: value("escalation_token"),
-        }))
+        let endpoint = Endpoint::from_lookup(
+            lookup,
+            "parse_escalation_url",
+            "parse_escalation_timeout_ms",
+            DEFAULT_TIMEOUT,
+        )?;
+        Ok(endpoint.map(|endpoint| ParseEscalation { endpoint }))
     }
 
     /// Whether `draft` goes to the remote model: a field is unsure, not counting an
@@ -127,7 +103,7 @@ impl ParseEscalation {
             },
         })
         .map_err(|e| TriageError::Inference(format!("escalation request: {e}")))?;
-        post_json(&self.url, self.token.as_deref(), body)
+        self.endpoint.post_json(body)
     }
 }
 
