@@ -264,11 +264,12 @@ impl EscalationFailure {
     }
 }
 
-/// Reads the endpoint's reply: a 2xx with a JSON [`RemoteAnswer`] whose score is in [0, 1].
-pub fn read_reply(
+/// A reply's JSON: a 2xx status and a body of at most [`MAX_REPLY_BYTES`] that parses as
+/// `T`.
+pub(crate) fn reply_json<T: serde::de::DeserializeOwned>(
     status: http::StatusCode,
     body: &[u8],
-) -> std::result::Result<RemoteAnswer, EscalationFailure> {
+) -> std::result::Result<T, EscalationFailure> {
     if !status.is_success() {
         return Err(EscalationFailure::Status(status.as_u16()));
     }
@@ -278,8 +279,15 @@ pub fn read_reply(
             body.len()
         )));
     }
-    let answer: RemoteAnswer =
-        serde_json::from_slice(body).map_err(|e| EscalationFailure::BadAnswer(e.to_string()))?;
+    serde_json::from_slice(body).map_err(|e| EscalationFailure::BadAnswer(e.to_string()))
+}
+
+/// Reads the endpoint's reply: a 2xx with a JSON [`RemoteAnswer`] whose score is in [0, 1].
+pub fn read_reply(
+    status: http::StatusCode,
+    body: &[u8],
+) -> std::result::Result<RemoteAnswer, EscalationFailure> {
+    let answer: RemoteAnswer = reply_json(status, body)?;
     if !(0.0..=1.0).contains(&answer.score) || answer.label.is_empty() {
         return Err(EscalationFailure::BadAnswer(
             "`label` must be non-empty and `score` in [0, 1]".into(),

@@ -33,9 +33,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Result, TriageError};
 use crate::http::api::ModelRef;
-use crate::http::hybrid::escalation::{
-    Endpoint, EscalationFailure, EscalationStatus, MAX_REPLY_BYTES,
-};
+use crate::http::hybrid::escalation::{reply_json, Endpoint, EscalationFailure, EscalationStatus};
 use crate::parse::{CompiledSchema, Draft, Parsed};
 
 /// The parse escalation settings, in snake case like [`crate::Settings::KEYS`]. The token
@@ -129,22 +127,12 @@ pub struct RemoteObject {
 }
 
 /// Reads the endpoint's reply: a 2xx with `{"object": {...}}`, at most
-/// [`MAX_REPLY_BYTES`].
+/// [`MAX_REPLY_BYTES`](crate::http::hybrid::escalation::MAX_REPLY_BYTES).
 pub fn read_reply(
     status: http::StatusCode,
     body: &[u8],
 ) -> std::result::Result<RemoteObject, EscalationFailure> {
-    if !status.is_success() {
-        return Err(EscalationFailure::Status(status.as_u16()));
-    }
-    if body.len() > MAX_REPLY_BYTES {
-        return Err(EscalationFailure::BadAnswer(format!(
-            "{} bytes, more than {MAX_REPLY_BYTES}",
-            body.len()
-        )));
-    }
-    let reply: Value =
-        serde_json::from_slice(body).map_err(|e| EscalationFailure::BadAnswer(e.to_string()))?;
+    let reply: Value = reply_json(status, body)?;
     match reply {
         Value::Object(mut reply) => match reply.remove("object") {
             Some(Value::Object(object)) => Ok(RemoteObject { object }),
