@@ -36,7 +36,7 @@ pub use parse::{schema, zeroshot};
 
 pub use budget::{BudgetExceeded, Budgets};
 pub use bundle::{BundleBytes, OwnedBundle};
-pub use classify::{Classification, Classifier, PreparedClassifier, Scores, Timings};
+pub use classify::{Classification, Classifier, LoadTimings, PreparedClassifier, Scores, Timings};
 pub use embed::{Embedder, PreparedEmbedder};
 pub use error::{Result, TriageError};
 pub use manifest::Manifest;

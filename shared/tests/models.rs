@@ -328,3 +328,21 @@ fn the_embedding_model_is_no_classifier_and_no_classifier_may_take_its_name() {
         .expect_err("two models of one name");
     assert!(error.to_string().contains("potion-base-2m"), "{error}");
 }
+
+/// Loading records where its time went (adapters report it on a cold start): every step
+/// of a real bundle's load takes some time, and the total is their sum.
+#[test]
+fn loading_records_its_steps() {
+    let classifier = load("spam-mini", &Settings::default()).expect("loads");
+    let timings = *classifier.load_timings();
+    for (step, ms) in [
+        ("verify", timings.verify_ms),
+        ("tokenizer", timings.tokenizer_ms),
+        ("parse", timings.parse_ms),
+        ("optimize", timings.optimize_ms),
+    ] {
+        assert!(ms > 0.0, "{step} took {ms} ms: {timings:?}");
+    }
+    let sum = timings.verify_ms + timings.tokenizer_ms + timings.parse_ms + timings.optimize_ms;
+    assert!((timings.total_ms() - sum).abs() < 1e-9);
+}

@@ -4,6 +4,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::engine::budget::Budgets;
 use crate::engine::bundle::BundleBytes;
+pub use crate::engine::loaded::LoadTimings;
 use crate::engine::loaded::{ConfiguredBundle, LoadedBundle};
 use crate::engine::manifest::{Activation, Manifest, Task, Windows};
 use crate::engine::memory::MemoryEstimate;
@@ -125,6 +126,11 @@ impl Classifier {
     /// The memory estimate these budgets were checked against.
     pub fn memory(&self) -> &MemoryEstimate {
         &self.0.memory
+    }
+
+    /// What loading the bundle took, step by step.
+    pub fn load_timings(&self) -> &LoadTimings {
+        &self.0.timings
     }
 
     /// Classifies one text.

@@ -10,6 +10,28 @@ use crate::engine::model::SequenceModel;
 use crate::engine::settings::Settings;
 use crate::engine::tokenize::TextEncoder;
 use crate::error::{Result, TriageError};
+use web_time::Instant;
+
+/// Where the time of loading a bundle went, in milliseconds: what a cold process or
+/// isolate pays before its first answer (adapters report it in `Server-Timing`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LoadTimings {
+    /// Checking the manifest and the files' sha256.
+    pub verify_ms: f64,
+    /// Parsing `tokenizer.json`.
+    pub tokenizer_ms: f64,
+    /// Reading the ONNX graph and typing it (tract's ONNX front-end).
+    pub parse_ms: f64,
+    /// Optimising the typed graph and planning it (tract's passes).
+    pub optimize_ms: f64,
+}
+
+impl LoadTimings {
+    /// The whole load.
+    pub fn total_ms(&self) -> f64 {
+        self.verify_ms + self.tokenizer_ms + self.parse_ms + self.optimize_ms
+    }
+}
 
 /// A bundle verified, its tokenizer and model loaded and optimised: the expensive part.
 #[derive(Debug)]
@@ -18,6 +40,7 @@ pub(crate) struct LoadedBundle {
     pub encoder: TextEncoder,
     pub model: SequenceModel,
     pub tokenizer_file_bytes: usize,
+    pub timings: LoadTimings,
 }
 
 /// A loaded bundle under deployment settings, ready to serve.
@@ -28,13 +51,16 @@ pub(crate) struct ConfiguredBundle {
     pub encoder: TextEncoder,
     pub model: SequenceModel,
     pub memory: MemoryEstimate,
+    pub timings: LoadTimings,
 }
 
 impl LoadedBundle {
     /// Verifies the bundle's checksums, checks it does `task`, and loads tokenizer and
     /// model (parsed, typed and optimised by tract).
     pub fn load(bundle: BundleBytes<'_>, task: Task) -> Result<LoadedBundle> {
+        let started = Instant::now();
         let (manifest, files) = bundle.verify()?;
+        let verified = Instant::now();
         if manifest.task != task {
             return Err(TriageError::Manifest(format!(
                 "task is {}, this needs {task}",
@@ -46,7 +72,15 @@ impl LoadedBundle {
             files.tokenizer,
             manifest.max_tokens,
         )?;
-        let model = SequenceModel::load(&manifest, files.model)?;
+        let tokenized = Instant::now();
+        let (model, parse_ms, optimize_ms) = SequenceModel::load_timed(&manifest, files.model)?;
+        let ms = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1000.0;
+        let timings = LoadTimings {
+            verify_ms: ms(started, verified),
+            tokenizer_ms: ms(verified, tokenized),
+            parse_ms,
+            optimize_ms,
+        };
         if let Some(rows) = model.embedding_rows() {
             let max_id = encoder.max_token_id() as usize;
             if max_id >= rows {
@@ -64,6 +98,7 @@ impl LoadedBundle {
             encoder,
             model,
             tokenizer_file_bytes: files.tokenizer.len(),
+            timings,
         })
     }
 
@@ -75,6 +110,7 @@ impl LoadedBundle {
             mut encoder,
             model,
             tokenizer_file_bytes,
+            timings,
         } = self;
         let budgets = Budgets {
             max_tokens: settings.budgets.max_tokens.min(manifest.max_tokens),
@@ -99,6 +135,7 @@ impl LoadedBundle {
             encoder,
             model,
             memory,
+            timings,
         })
     }
 }

@@ -34,6 +34,13 @@ impl SequenceModel {
     /// Parses ONNX bytes, fixes the input facts to `i64[1, S]`, keeps only the manifest's
     /// output and optimises. This is the expensive step: do it once per process or isolate.
     pub fn load(manifest: &Manifest, bytes: &[u8]) -> Result<SequenceModel> {
+        SequenceModel::load_timed(manifest, bytes).map(|(model, _, _)| model)
+    }
+
+    /// [`SequenceModel::load`], with the milliseconds spent reading and typing the graph,
+    /// then optimising and planning it.
+    pub fn load_timed(manifest: &Manifest, bytes: &[u8]) -> Result<(SequenceModel, f64, f64)> {
+        let started = web_time::Instant::now();
         let file = manifest.files.model.path.as_str();
         let fail = |reason: String| TriageError::Model {
             file: file.to_owned(),
@@ -93,20 +100,25 @@ impl SequenceModel {
             .iter()
             .find(|o| typed.node(o.node).name == manifest.inputs.input_ids)
             .and_then(|&ids| embedding_rows(&typed, ids));
+        let typed_at = web_time::Instant::now();
         let optimized = typed.into_optimized().map_err(|e| fail(format!("{e:#}")))?;
         let weight_bytes = constant_bytes(&optimized);
         let activation_bytes = activation_expression(&optimized, &sequence);
         let plan = optimized
             .into_runnable()
             .map_err(|e| fail(format!("{e:#}")))?;
-        Ok(SequenceModel {
+        let planned = web_time::Instant::now();
+        let model = SequenceModel {
             plan,
             roles,
             sequence,
             weight_bytes,
             activation_bytes,
             embedding_rows,
-        })
+        };
+        let ms =
+            |from: web_time::Instant, to: web_time::Instant| (to - from).as_secs_f64() * 1000.0;
+        Ok((model, ms(started, typed_at), ms(typed_at, planned)))
     }
 
     /// How many token ids the model's embedding table has rows for, when the graph looks

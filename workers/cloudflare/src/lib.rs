@@ -54,19 +54,31 @@ async fn fetch(
         Ok(service) => answer(service, request, &env).await,
         Err(unreachable) => answer(&unreachable, request, &env).await,
     };
-    if loading && SERVICE.get().is_some() {
-        report_load(response.headers_mut(), load_ms);
+    if let Some(service) = SERVICE.get().filter(|_| loading) {
+        report_load(response.headers_mut(), load_ms, service);
     }
     Ok(response.map(|body| Full::new(Bytes::from(body))))
 }
 
 /// On the request that set up the isolate's service, adds `instance;dur=<ms>` to
 /// `Server-Timing`, so operators see what a cold isolate pays (workerd's clock has 1 ms
-/// resolution, and production freezes it during CPU work, where it reads 0). The
+/// resolution, and production freezes it during CPU work, where it reads 0), and how the
+/// default classifier's load split (`load-verify`, `load-tokenizer`, `load-parse`,
+/// `load-optimize`: checksums, tokenizer, ONNX front-end, tract's optimisation). The
 /// embedding model is not in it: it loads with the first parse request.
-fn report_load(headers: &mut http::HeaderMap, load_ms: u64) {
+fn report_load(headers: &mut http::HeaderMap, load_ms: u64, service: &Service) {
     let entry = format!("instance;dur={load_ms};desc=\"classifier loaded\"");
     append_server_timing(headers, &entry);
+    if let Some(timings) = service.classifier(None).map(|c| *c.load_timings()) {
+        for (step, ms) in [
+            ("load-verify", timings.verify_ms),
+            ("load-tokenizer", timings.tokenizer_ms),
+            ("load-parse", timings.parse_ms),
+            ("load-optimize", timings.optimize_ms),
+        ] {
+            append_server_timing(headers, &format!("{step};dur={ms:.1}"));
+        }
+    }
 }
 
 /// The worker's I/O for the core's request loop: `fetch` for the outbound request, and the

@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""What a cold Cloudflare isolate pays, measured apart: workerd itself, the module, the model.
+
+Every sample starts a fresh `workerd serve` (the npm `workerd` binary that wrangler runs,
+without wrangler's proxy in front) on a config serving one worker, waits for its port, and
+times the first request and a second one. Rows:
+
+- a hello-world JavaScript worker: what workerd costs with no module at all;
+- the Triage worker (`workers/cloudflare/build`, from `scripts/build-worker`), first
+  `GET /openapi.json`, first `POST /v1/classify` and first `POST /v1/parse`, each from a
+  fresh process. The worker's own `Server-Timing` splits the first request: `instance` (the
+  isolate's service, which loads the compiled-in classifier) and its `load-*` steps
+  (checksums, tokenizer, ONNX front-end, tract's optimisation).
+
+"listen" is from process start to the port accepting (workerd reads its config and
+compiles the module); "first" is the first request's round trip over loopback.
+
+With --wrangler, the same first requests under `scripts/wrangler dev` (its proxy, then
+workerd), as bench/cloudflare.py measures them.
+
+Usage: bench/coldstart.py [--n 5] [--wrangler] [--json PATH]
+Prints Markdown for bench/RESULTS.md. Needs only the Python standard library.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKERD = ROOT / "node_modules" / ".bin" / "workerd"
+BUILD = ROOT / "workers" / "cloudflare" / "build"
+HELLO = 'export default { async fetch() { return new Response("ok"); } };\n'
+CLASSIFY = json.dumps({"text": "Win a free cruise now, click here to claim your prize"}).encode()
+PARSE = json.dumps({"text": "The checkout page is down for everyone", "schema": "support-ticket"}).encode()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, proc, timeout=120):
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError("the server exited")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.002)
+    raise RuntimeError(f"nothing listened on {port}")
+
+
+def request(port, path, body=None):
+    """(round trip ms, Server-Timing entries as {name: ms})."""
+    headers = {"content-type": "application/json"} if body else {}
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, headers=headers)
+    started = time.perf_counter()
+    with urllib.request.urlopen(req, timeout=120) as response:
+        response.read()
+        timing = response.headers.get("server-timing", "")
+    elapsed = (time.perf_counter() - started) * 1000
+    entries = {m.group(1): float(m.group(2)) for m in re.finditer(r"([\w-]+);dur=([0-9.]+)", timing)}
+    return elapsed, entries
+
+
+def capnp(port, modules):
+    listed = ",\n    ".join(f'(name = "{name}", {kind} = embed "{name}")' for name, kind in modules)
+    return f'''using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [(name = "main", worker = .worker)],
+  sockets = [(name = "http", address = "127.0.0.1:{port}", http = (), service = "main")],
+);
+const worker :Workerd.Worker = (
+  modules = [
+    {listed}
+  ],
+  compatibilityDate = "2026-11-01",
+);
+'''
+
+
+def workerd_samples(workdir, modules, path, body, n):
+    rows = []
+    for _ in range(n):
+        port = free_port()
+        config = workdir / "config.capnp"
+        config.write_text(capnp(port, modules))
+        started = time.perf_counter()
+        proc = subprocess.Popen([str(WORKERD), "serve", str(config), "--experimental"],
+                                cwd=workdir, stdout=subprocess.DEVNULL,
+                                stderr=open(workdir / "workerd.log", "a"))
+        try:
+            wait_listening(port, proc)
+            listen = (time.perf_counter() - started) * 1000
+            first, timing = request(port, path, body)
+            second, _ = request(port, path, body)
+            rows.append({"listen": listen, "first": first, "second": second, "timing": timing})
+        finally:
+            proc.kill()
+            proc.wait()
+    return rows
+
+
+def wrangler_samples(path, body, n, config=None):
+    """`scripts/wrangler dev` of the repository's worker, or of the one `config` describes."""
+    rows = []
+    for _ in range(n):
+        port = free_port()
+        command = [str(ROOT / "scripts" / "wrangler"), "dev", "--ip", "127.0.0.1", "--port", str(port),
+                   "--inspector-port", str(free_port()), "--show-interactive-dev-session=false",
+                   "--log-level", "warn", *(["--config", str(config)] if config else [])]
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=dict(os.environ, TRIAGE_WORKER_PREBUILT="1", CI="1"),
+                                start_new_session=True)
+        try:
+            wait_listening(port, proc)
+            listen = (time.perf_counter() - started) * 1000
+            first, timing = request(port, path, body)
+            second, _ = request(port, path, body)
+            rows.append({"listen": listen, "first": first, "second": second, "timing": timing})
+        finally:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+    return rows
+
+
+def median(rows, key, sub=None):
+    values = [r[key].get(sub, 0.0) if sub else r[key] for r in rows]
+    return statistics.median(values)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=5)
+    parser.add_argument("--wrangler", action="store_true")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    workdir = ROOT / "target" / "bench-coldstart"
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "hello.js").write_text(HELLO)
+    for name in ("index.js", "index_bg.wasm"):
+        shutil.copyfile(BUILD / name, workdir / name)
+    wasm = (BUILD / "index_bg.wasm").stat().st_size
+    triage = [("index.js", "esModule"), ("index_bg.wasm", "wasm")]
+    cases = [
+        ("hello-world JS worker, `GET /`", [("hello.js", "esModule")], "/", None),
+        ("Triage worker, `GET /openapi.json`", triage, "/openapi.json", None),
+        ("Triage worker, `POST /v1/classify`", triage, "/v1/classify", CLASSIFY),
+        ("Triage worker, `POST /v1/parse` (also loads the embedding model)", triage, "/v1/parse", PARSE),
+    ]
+    results = {"n": args.n, "wasm_bytes": wasm, "workerd": {}, "wrangler": {}}
+    print(f"Fresh `workerd serve` per sample, n={args.n}, medians; module {wasm:,} bytes.\n")
+    print("| worker, first request | listen | first request | second request | `instance` | load-verify | load-tokenizer | load-parse | load-optimize |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, modules, path, body in cases:
+        rows = workerd_samples(workdir, modules, path, body, args.n)
+        results["workerd"][name] = rows
+        split = " | ".join(f"{median(rows, 'timing', k):.0f} ms" if any(k in r["timing"] for r in rows) else "-"
+                           for k in ("instance", "load-verify", "load-tokenizer", "load-parse", "load-optimize"))
+        print(f"| {name} | {median(rows, 'listen'):.0f} ms | {median(rows, 'first'):.0f} ms | "
+              f"{median(rows, 'second'):.1f} ms | {split} |")
+    if args.wrangler:
+        print("\nUnder `scripts/wrangler dev` (its proxy, then workerd), same requests:\n")
+        print("| worker, first request | listen | first request | second request |")
+        print("|---|---|---|---|")
+        hello = workdir / "wrangler-hello.toml"
+        hello.write_text('name = "hello"\nmain = "hello.js"\ncompatibility_date = "2026-11-01"\n')
+        for name, _, path, body in cases[:3]:
+            rows = wrangler_samples(path, body, args.n, hello if path == "/" else None)
+            results["wrangler"][name] = rows
+            print(f"| {name} | {median(rows, 'listen'):.0f} ms | {median(rows, 'first'):.0f} ms | "
+                  f"{median(rows, 'second'):.1f} ms |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
