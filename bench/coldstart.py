@@ -25,8 +25,8 @@ Prints Markdown for bench/RESULTS.md. Needs only the Python standard library.
 import argparse
 import json
 import os
-import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -34,18 +34,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from loopback import ROOT, free_port, server_timing
+
 WORKERD = ROOT / "node_modules" / ".bin" / "workerd"
 BUILD = ROOT / "workers" / "cloudflare" / "build"
 HELLO = 'export default { async fetch() { return new Response("ok"); } };\n'
 CLASSIFY = json.dumps({"text": "Win a free cruise now, click here to claim your prize"}).encode()
 PARSE = json.dumps({"text": "The checkout page is down for everyone", "schema": "support-ticket"}).encode()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_listening(port, proc, timeout=120):
@@ -69,9 +64,7 @@ def request(port, path, body=None):
     with urllib.request.urlopen(req, timeout=120) as response:
         response.read()
         timing = response.headers.get("server-timing", "")
-    elapsed = (time.perf_counter() - started) * 1000
-    entries = {m.group(1): float(m.group(2)) for m in re.finditer(r"([\w-]+);dur=([0-9.]+)", timing)}
-    return elapsed, entries
+    return (time.perf_counter() - started) * 1000, server_timing(timing)
 
 
 def capnp(port, modules):
@@ -90,16 +83,13 @@ const worker :Workerd.Worker = (
 '''
 
 
-def workerd_samples(workdir, modules, path, body, n):
+def samples(command, path, body, n, **popen):
+    """n fresh servers from `command(port)`: time to listen, first and second request."""
     rows = []
     for _ in range(n):
         port = free_port()
-        config = workdir / "config.capnp"
-        config.write_text(capnp(port, modules))
         started = time.perf_counter()
-        proc = subprocess.Popen([str(WORKERD), "serve", str(config), "--experimental"],
-                                cwd=workdir, stdout=subprocess.DEVNULL,
-                                stderr=open(workdir / "workerd.log", "a"))
+        proc = subprocess.Popen(command(port), stdout=subprocess.DEVNULL, start_new_session=True, **popen)
         try:
             wait_listening(port, proc)
             listen = (time.perf_counter() - started) * 1000
@@ -107,33 +97,31 @@ def workerd_samples(workdir, modules, path, body, n):
             second, _ = request(port, path, body)
             rows.append({"listen": listen, "first": first, "second": second, "timing": timing})
         finally:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     return rows
+
+
+def workerd_samples(workdir, modules, path, body, n):
+    config = workdir / "config.capnp"
+
+    def command(port):
+        config.write_text(capnp(port, modules))
+        return [str(WORKERD), "serve", str(config), "--experimental"]
+
+    with open(workdir / "workerd.log", "a") as log:
+        return samples(command, path, body, n, cwd=workdir, stderr=log)
 
 
 def wrangler_samples(path, body, n, config=None):
     """`scripts/wrangler dev` of the repository's worker, or of the one `config` describes."""
-    rows = []
-    for _ in range(n):
-        port = free_port()
-        command = [str(ROOT / "scripts" / "wrangler"), "dev", "--ip", "127.0.0.1", "--port", str(port),
-                   "--inspector-port", str(free_port()), "--show-interactive-dev-session=false",
-                   "--log-level", "warn", *(["--config", str(config)] if config else [])]
-        started = time.perf_counter()
-        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env=dict(os.environ, TRIAGE_WORKER_PREBUILT="1", CI="1"),
-                                start_new_session=True)
-        try:
-            wait_listening(port, proc)
-            listen = (time.perf_counter() - started) * 1000
-            first, timing = request(port, path, body)
-            second, _ = request(port, path, body)
-            rows.append({"listen": listen, "first": first, "second": second, "timing": timing})
-        finally:
-            os.killpg(proc.pid, 9)
-            proc.wait()
-    return rows
+    def command(port):
+        return [str(ROOT / "scripts" / "wrangler"), "dev", "--ip", "127.0.0.1", "--port", str(port),
+                "--inspector-port", str(free_port()), "--show-interactive-dev-session=false",
+                "--log-level", "warn", *(["--config", str(config)] if config else [])]
+
+    return samples(command, path, body, n, cwd=ROOT, stderr=subprocess.DEVNULL,
+                   env=dict(os.environ, TRIAGE_WORKER_PREBUILT="1", CI="1"))
 
 
 def median(rows, key, sub=None):
