@@ -8,6 +8,7 @@ Steps, each leaving its raw results in target/bench/<step>.json:
   engines     bench/engines.py: tract native, tract in wasmtime, onnxruntime; profiles
   spin        bench/spin.py: the Spin component under wasmtime serve, beside native
   cloudflare  bench/cloudflare.py: the worker on workerd (wrangler dev), beside native
+  coldstart   bench/coldstart.py: a fresh isolate on workerd directly, its load split
   load        bench/load.py: 64 connections for 30 s on each adapter (wrk)
 
 Usage: bench/report.py [--steps a,b] [--render-only] [--quick]
@@ -47,6 +48,7 @@ STEPS = {
     "spin": (["spin.py", "--rounds", "100"], ["spin.py", "--rounds", "5"]),
     "cloudflare": (["cloudflare.py", "--cold", "6", "--warm", "200", "--batches", "20"],
                    ["cloudflare.py", "--cold", "2", "--warm", "5", "--batches", "2"]),
+    "coldstart": (["coldstart.py", "--n", "5", "--wrangler"], ["coldstart.py", "--n", "1"]),
     "load": (["load.py", "--duration", "30", "--connections", "64"],
              ["load.py", "--duration", "3", "--connections", "8"]),
     "parse": (["parse.py", "--rounds", "200"], ["parse.py", "--rounds", "5"]),
@@ -293,9 +295,10 @@ def spin_table(spin):
 def cloudflare_table(cf):
     med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
     lines = [f"- Cold, first `POST /v1/classify` of a fresh isolate: median {fmt(med(cf['cold_ms']), digits=0)}"
-             f" (n={len(cf['cold_ms'])}); split: first `GET /openapi.json` (instantiation, no"
-             f" model) {fmt(med(cf['first_get_ms']), digits=0)}, then the first classify (model"
-             f" load) {fmt(med(cf['first_classify_ms']), digits=0)}.",
+             f" (n={len(cf['cold_ms'])}); split: first `GET /openapi.json` (wrangler dev's own"
+             f" floor, compiling the module, and the classifier load, which every first request"
+             f" pays) {fmt(med(cf['first_get_ms']), digits=0)}, then the first classify"
+             f" {fmt(med(cf['first_classify_ms']), digits=0)}.",
              f"- `GET /healthz`: {cf['floor_ms']:.2f} ms. Linear memory after the warm runs"
              f" {cf['linear_bytes']:,} B; after the largest allowed request"
              f" ({cf['largest']['ms']:.0f} ms) {cf['largest']['linear_bytes']:,} B.", "",
@@ -311,6 +314,30 @@ def cloudflare_table(cf):
     for b in cf["per_text"]:
         lines.append(f"| {b['tokens']} | {b['workerd_ms']:.2f} ms | {b['native_ms']:.2f} ms"
                      f" | {b['ratio']:.2f}x |")
+    return lines
+
+
+def coldstart_table(cs):
+    med = lambda rows, key, sub=None: statistics.median(  # noqa: E731
+        r[key].get(sub, 0.0) if sub else r[key] for r in rows)
+    steps = ("instance", "load-verify", "load-tokenizer", "load-parse", "load-optimize")
+    lines = [f"A fresh `workerd serve` per sample (no wrangler in front), medians of {cs['n']};"
+             f" module {cs['wasm_bytes']:,} bytes. `instance` and `load-*` are the worker's own"
+             " Server-Timing on its first request (the service build, which loads the classifier).", "",
+             "| worker, first request | listen | first request | second request | "
+             + " | ".join(f"`{s}`" for s in steps) + " |", "|---|---|---|---|" + "---|" * len(steps)]
+    for name, rows in cs["workerd"].items():
+        split = " | ".join(f"{med(rows, 'timing', s):.0f} ms" if any(s in r["timing"] for r in rows)
+                           else "-" for s in steps)
+        lines.append(f"| {name} | {med(rows, 'listen'):.0f} ms | {med(rows, 'first'):.0f} ms |"
+                     f" {med(rows, 'second'):.1f} ms | {split} |")
+    if cs.get("wrangler"):
+        lines += ["", "The same under `wrangler dev` (its proxy, then workerd):", "",
+                  "| worker, first request | listen | first request | second request |",
+                  "|---|---|---|---|"]
+        for name, rows in cs["wrangler"].items():
+            lines.append(f"| {name} | {med(rows, 'listen'):.0f} ms | {med(rows, 'first'):.0f} ms |"
+                         f" {med(rows, 'second'):.1f} ms |")
     return lines
 
 
@@ -366,6 +393,7 @@ def render(results, meta, commands):
                 ("Where the time goes (tract profile)", "engines", profile_table),
                 ("Spin component under `wasmtime serve`", "spin", spin_table),
                 ("Cloudflare worker on workerd (`wrangler dev`)", "cloudflare", cloudflare_table),
+                ("Cloudflare cold start on workerd directly", "coldstart", coldstart_table),
                 ("HTTP under load", "load", load_table),
                 ("Parse and ad-hoc labels (potion-base-2m)", "parse", parse_table),
                 ("criterion (native core)", "criterion", criterion_table))
