@@ -22,7 +22,8 @@ pub struct LoadTimings {
     pub tokenizer_ms: f64,
     /// Reading the ONNX graph and typing it (tract's ONNX front-end).
     pub parse_ms: f64,
-    /// Optimising the typed graph and planning it (tract's passes).
+    /// Optimising the typed graph (tract's passes), sizing its weights and activations
+    /// for the memory estimate, and planning it.
     pub optimize_ms: f64,
 }
 

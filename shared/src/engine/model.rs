@@ -38,7 +38,7 @@ impl SequenceModel {
     }
 
     /// [`SequenceModel::load`], with the milliseconds spent reading and typing the graph,
-    /// then optimising and planning it.
+    /// then optimising, sizing and planning it.
     pub fn load_timed(manifest: &Manifest, bytes: &[u8]) -> Result<(SequenceModel, f64, f64)> {
         let started = web_time::Instant::now();
         let file = manifest.files.model.path.as_str();
