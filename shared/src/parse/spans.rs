@@ -1,7 +1,8 @@
 //! Strings taken from the text: the candidate values of a `type: string` property with a
-//! `format` or a `pattern`. Every candidate is a span of the text (a date in a form JSON
-//! Schema's `date` does not accept is written in that form) that satisfies every
-//! constraint of the property, so whichever the decoder picks, the object stays valid.
+//! `format` or a `pattern`, or of a plain one with a description (the text's phrases).
+//! Every candidate is a span of the text (a date in a form JSON Schema's `date` does not
+//! accept is written in that form) that satisfies every constraint of the property, so
+//! whichever the decoder picks, the object stays valid.
 //! The `regex` crate runs in time linear in the text, whatever the pattern.
 
 use std::ops::Range;
@@ -229,7 +230,7 @@ pub fn pattern_positions(pattern: &str) -> Result<usize, String> {
 /// A validator of `{"pattern": pattern}`: how the `jsonschema` crate reads the pattern.
 ///
 /// Errors: the crate cannot compile it (its message).
-pub fn validator_pattern(pattern: &str) -> Result<jsonschema::Validator, String> {
+fn validator_pattern(pattern: &str) -> Result<jsonschema::Validator, String> {
     jsonschema::validator_for(&serde_json::json!({ "pattern": pattern }))
         .map_err(|error| error.to_string())
 }
@@ -559,29 +560,29 @@ fn full_date(year: &str, month: &str, day: &str) -> Option<String> {
 }
 
 const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
 ];
 
+/// The month `name` names (1 for January): its full name or its first three letters
+/// ("Sept" too), in any case; "March" or "Mar", not "Marbles".
 fn month_number(name: &str) -> Option<u32> {
     let name = name.to_ascii_lowercase();
-    let index = MONTHS.iter().position(|m| name.starts_with(m))?;
-    // "March" or "Mar", not "Marbles": a full name or the three-letter abbreviation.
-    let full = [
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ];
-    let ok = name.len() == 3 || full[index] == name || (index == 8 && name == "sept");
-    ok.then_some(index as u32 + 1)
+    let index = MONTHS
+        .iter()
+        .position(|month| *month == name || (name.len() == 3 && month.starts_with(&name)))
+        .or_else(|| (name == "sept").then_some(8))?;
+    Some(index as u32 + 1)
 }
 
 /// Dates in the text, written `YYYY-MM-DD`: ISO dates, and English day-month-year or

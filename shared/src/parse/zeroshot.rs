@@ -74,6 +74,18 @@ pub struct FieldAnswer {
     pub scores: Option<Scores>,
 }
 
+impl FieldAnswer {
+    /// No value: a string taken from the text that the text does not hold.
+    fn none() -> FieldAnswer {
+        FieldAnswer {
+            value: Value::Null,
+            score: 0.0,
+            confident: false,
+            scores: None,
+        }
+    }
+}
+
 impl Prototypes {
     /// Embeds every prototype text of `schema` once (a text shared by several values, such
     /// as a scale's anchors, is embedded once).
@@ -176,33 +188,19 @@ impl Prototypes {
     ) -> Result<Vec<(&'a str, bool, FieldAnswer)>> {
         let mut answers = Vec::with_capacity(self.fields.len());
         for field in &self.fields {
-            let answer = match &field.decoder {
-                Decoder::Span {
-                    constraints,
-                    description,
-                } => span_answer(
-                    constraints,
-                    description.as_deref(),
-                    text,
-                    embedder,
-                    self.temperature,
-                    threshold,
-                    timings,
-                )?,
-                Decoder::SpanList {
-                    constraints,
-                    min_items,
-                    max_items,
-                } => span_list_answer(constraints, *min_items, *max_items, text),
-                decoder => decoder.decode(embedding, self.temperature, threshold),
-            };
+            let answer = field.decoder.decode(
+                text,
+                embedding,
+                embedder,
+                self.temperature,
+                threshold,
+                timings,
+            )?;
             answers.push((field.name.as_str(), field.required, answer));
         }
         Ok(answers)
     }
-}
 
-impl Prototypes {
     /// `value`, given for field `name` by someone other than the decoder (the escalation
     /// endpoint), as the decoder would answer it, or `None` when the decoder could not
     /// answer it: a choice must be one of the field's allowed values and is written as the
@@ -264,14 +262,7 @@ fn span_answer(
 ) -> Result<FieldAnswer> {
     let candidates = constraints.candidates(text);
     let scores: Vec<f32> = match (candidates.len(), description) {
-        (0, _) => {
-            return Ok(FieldAnswer {
-                value: Value::Null,
-                score: 0.0,
-                confident: false,
-                scores: None,
-            })
-        }
+        (0, _) => return Ok(FieldAnswer::none()),
         (1, _) => vec![1.0],
         (n, None) => vec![1.0 / n as f32; n],
         (_, Some(description)) => {
@@ -327,12 +318,7 @@ fn span_list_answer(
         .collect();
     found.truncate(max_items);
     if found.len() < min_items {
-        return FieldAnswer {
-            value: Value::Null,
-            score: 0.0,
-            confident: false,
-            scores: None,
-        };
+        return FieldAnswer::none();
     }
     FieldAnswer {
         value: Value::Array(found),
@@ -357,51 +343,44 @@ fn context<'t>(text: &'t str, span: &std::ops::Range<usize>) -> &'t str {
 }
 
 impl Decoder {
-    fn decode(&self, embedding: &[f32], temperature: f32, threshold: f32) -> FieldAnswer {
-        match self {
-            // Answered from the text by `span_answer` and `span_list_answer`.
-            Decoder::Span { .. } | Decoder::SpanList { .. } => FieldAnswer {
-                value: Value::Null,
-                score: 0.0,
-                confident: false,
-                scores: None,
-            },
+    /// This field's answer for `text`, whose embedding is `embedding`.
+    fn decode(
+        &self,
+        text: &str,
+        embedding: &[f32],
+        embedder: &Embedder,
+        temperature: f32,
+        threshold: f32,
+        timings: &mut Timings,
+    ) -> Result<FieldAnswer> {
+        Ok(match self {
+            Decoder::Span {
+                constraints,
+                description,
+            } => span_answer(
+                constraints,
+                description.as_deref(),
+                text,
+                embedder,
+                temperature,
+                threshold,
+                timings,
+            )?,
+            Decoder::SpanList {
+                constraints,
+                min_items,
+                max_items,
+            } => span_list_answer(constraints, *min_items, *max_items, text),
             Decoder::Choice { values, vectors } => {
-                let similarities: Vec<f32> = vectors.iter().map(|v| dot(v, embedding)).collect();
-                let scores = softmax(&similarities, temperature);
-                let best = scores
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map_or(0, |(index, _)| index);
-                let score = scores.get(best).copied().unwrap_or(0.0);
-                FieldAnswer {
-                    value: values.get(best).cloned().unwrap_or(Value::Null),
-                    score,
-                    confident: score >= threshold,
-                    scores: Some(Scores(values.iter().map(value_key).zip(scores).collect())),
-                }
+                choice_answer(values, vectors, embedding, temperature, threshold)
             }
             Decoder::Unit {
                 min,
                 max,
                 low,
                 high,
-            } => {
-                let weights = softmax(&[dot(low, embedding), dot(high, embedding)], temperature);
-                let toward_high = f64::from(weights[1]);
-                let value = (min + (max - min) * toward_high).clamp(*min, *max);
-                // Three decimals, kept inside the bounds after rounding.
-                let value = ((value * 1000.0).round() / 1000.0).clamp(*min, *max);
-                let score = weights[0].max(weights[1]);
-                FieldAnswer {
-                    value: serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number),
-                    score,
-                    confident: score >= threshold,
-                    scores: None,
-                }
-            }
-        }
+            } => unit_answer((*min, *max), low, high, embedding, temperature, threshold),
+        })
     }
 
     fn vector_bytes(&self) -> usize {
@@ -412,6 +391,54 @@ impl Decoder {
             Decoder::SpanList { .. } => 0,
         };
         floats * std::mem::size_of::<f32>()
+    }
+}
+
+/// A choice's answer: the value whose prototype is nearest `embedding` (softmax of the
+/// cosine similarities at `temperature`), with every value's score.
+fn choice_answer(
+    values: &[Value],
+    vectors: &[Vec<f32>],
+    embedding: &[f32],
+    temperature: f32,
+    threshold: f32,
+) -> FieldAnswer {
+    let similarities: Vec<f32> = vectors.iter().map(|v| dot(v, embedding)).collect();
+    let scores = softmax(&similarities, temperature);
+    let best = scores
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(index, _)| index);
+    let score = scores.get(best).copied().unwrap_or(0.0);
+    FieldAnswer {
+        value: values.get(best).cloned().unwrap_or(Value::Null),
+        score,
+        confident: score >= threshold,
+        scores: Some(Scores(values.iter().map(value_key).zip(scores).collect())),
+    }
+}
+
+/// A number's answer in `[min, max]`: the weight of the high anchor against the low one.
+fn unit_answer(
+    (min, max): (f64, f64),
+    low: &[f32],
+    high: &[f32],
+    embedding: &[f32],
+    temperature: f32,
+    threshold: f32,
+) -> FieldAnswer {
+    let weights = softmax(&[dot(low, embedding), dot(high, embedding)], temperature);
+    let toward_high = f64::from(weights[1]);
+    let value = (min + (max - min) * toward_high).clamp(min, max);
+    // Three decimals, kept inside the bounds after rounding.
+    let value = ((value * 1000.0).round() / 1000.0).clamp(min, max);
+    let score = weights[0].max(weights[1]);
+    FieldAnswer {
+        value: serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number),
+        score,
+        confident: score >= threshold,
+        scores: None,
     }
 }
 
@@ -454,11 +481,9 @@ mod tests {
 
     #[test]
     fn the_nearest_prototype_wins_and_scores_sum_to_one() {
-        let decoder = Decoder::Choice {
-            values: vec![Value::from("a"), Value::from(3)],
-            vectors: vec![vec![1.0, 0.0], vec![0.0, 1.0]],
-        };
-        let answer = decoder.decode(&[0.1, 0.9], 0.1, 0.5);
+        let values = vec![Value::from("a"), Value::from(3)];
+        let vectors = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
+        let answer = choice_answer(&values, &vectors, &[0.1, 0.9], 0.1, 0.5);
         assert_eq!(answer.value, Value::from(3));
         assert!(answer.confident && answer.score > 0.99);
         let scores = answer.scores.unwrap().0;
@@ -468,15 +493,9 @@ mod tests {
 
     #[test]
     fn a_unit_number_stays_inside_its_bounds() {
-        let decoder = Decoder::Unit {
-            min: 0.2,
-            max: 0.4,
-            low: vec![1.0, 0.0],
-            high: vec![0.0, 1.0],
-        };
+        let (low, high) = ([1.0, 0.0], [0.0, 1.0]);
         for embedding in [[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]] {
-            let value = decoder
-                .decode(&embedding, 0.05, 0.5)
+            let value = unit_answer((0.2, 0.4), &low, &high, &embedding, 0.05, 0.5)
                 .value
                 .as_f64()
                 .unwrap();
