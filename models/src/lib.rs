@@ -1,9 +1,10 @@
 //! # triage-models
 //!
 //! The bundles Triage ships, compiled in with `include_bytes!` from this crate's own
-//! folder (so the crate, and triage-core with it, can be published): each a manifest, an
-//! ONNX model and a `tokenizer.json`, as their build scripts in `models/<name>/scripts`
-//! wrote them. The bytes are checked against the manifest's sha256s when triage-core loads
+//! folder (so the crate, and triage-core with it, can be published): each a manifest, a
+//! model in tract's NNEF (`model.nnef.tar`, converted from the bundle's `model.onnx` by
+//! `triage convert`, int8 weights at rest) and a `tokenizer.json`, as their build scripts
+//! in `models/<name>/scripts` wrote them. The bytes are checked against the manifest's sha256s when triage-core loads
 //! them. A binary carries only the bundles it refers to: the linker drops the rest.
 
 /// The three files of a bundle, as bytes.
@@ -11,7 +12,7 @@
 pub struct Files {
     /// `manifest.json`.
     pub manifest: &'static [u8],
-    /// `model.onnx`.
+    /// `model.nnef.tar`.
     pub model: &'static [u8],
     /// `tokenizer.json`.
     pub tokenizer: &'static [u8],
@@ -21,7 +22,7 @@ macro_rules! bundle {
     ($dir:literal) => {
         Files {
             manifest: include_bytes!(concat!("../", $dir, "/manifest.json")),
-            model: include_bytes!(concat!("../", $dir, "/model.onnx")),
+            model: include_bytes!(concat!("../", $dir, "/model.nnef.tar")),
             tokenizer: include_bytes!(concat!("../", $dir, "/tokenizer.json")),
         }
     };

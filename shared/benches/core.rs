@@ -2,13 +2,11 @@
 //! with the embedding model.
 //!
 //! `cargo bench -p triage-core --bench core`. The `load/*` group compares the model formats
-//! a worker could ship (the issue asks for the fastest cold start): the int8 ONNX file as
-//! shipped, and the same graph decluttered and saved as tract NNEF (f32 weights, since the
-//! int8 dequantization is folded at declutter time).
+//! a worker could ship: the NNEF shipped (decluttered, int8 weights at rest) and the int8
+//! ONNX file it was converted from.
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use std::hint::black_box;
-use tract_onnx::prelude::*;
 use triage_core::bundle;
 use triage_core::model::SequenceModel;
 use triage_core::parse::Parser;
@@ -16,27 +14,6 @@ use triage_core::tokenize::TextEncoder;
 use triage_core::{
     embed, Budgets, Classifier, Embedder, Manifest, PreparedClassifier, Settings, Timings,
 };
-
-fn nnef_tar(onnx: &[u8]) -> Vec<u8> {
-    let mut model = tract_onnx::onnx()
-        .with_ignore_output_shapes(true)
-        .model_for_read(&mut &*onnx)
-        .expect("onnx parses");
-    let s = model.sym("S");
-    model
-        .set_input_fact(
-            0,
-            InferenceFact::dt_shape(i64::datum_type(), tvec![1.to_dim(), s.to_dim()]),
-        )
-        .expect("input fact");
-    let decluttered = model
-        .into_typed()
-        .and_then(|m| m.into_decluttered())
-        .expect("declutters");
-    tract_nnef::nnef()
-        .write_to_tar(&decluttered, Vec::new())
-        .expect("NNEF export")
-}
 
 fn load(c: &mut Criterion) {
     let bundle = bundle::embedded();
@@ -49,23 +26,19 @@ fn load(c: &mut Criterion) {
     group.bench_function("tokenizer", |b| {
         b.iter(|| TextEncoder::from_bytes("tokenizer.json", bundle.tokenizer, 128).expect("loads"))
     });
-    group.bench_function("model_onnx_int8", |b| {
+    group.bench_function("model_nnef_int8", |b| {
         b.iter(|| SequenceModel::load(&manifest, bundle.model).expect("loads"))
     });
-    let tar = nnef_tar(bundle.model);
-    println!(
-        "NNEF tar of the decluttered graph: {} bytes (ONNX int8: {} bytes)",
-        tar.len(),
-        bundle.model.len()
-    );
-    let nnef = tract_nnef::nnef();
-    group.bench_function("model_nnef_f32", |b| {
-        b.iter(|| {
-            nnef.model_for_read(&mut &*tar)
-                .and_then(|m| m.into_optimized())
-                .and_then(|m| m.into_runnable())
-                .expect("loads")
-        })
+    // The same model from the ONNX file it was converted from (`triage convert`).
+    let onnx = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/spam-mini/model.onnx"
+    ))
+    .expect("models/spam-mini/model.onnx");
+    let mut onnx_manifest = manifest.clone();
+    onnx_manifest.format = triage_core::manifest::ModelFormat::Onnx;
+    group.bench_function("model_onnx_int8", |b| {
+        b.iter(|| SequenceModel::load(&onnx_manifest, &onnx).expect("loads"))
     });
     // What a pre-initialised Spin instance does before its first answer: the settings
     // applied to the prepared model (budgets, tokenizer truncation, memory estimate).

@@ -162,8 +162,8 @@ fn settings_over_the_memory_budget_are_refused_on_a_prepared_bundle() {
 
 #[test]
 fn activation_estimate_is_the_sum_of_every_node_output_at_that_length() {
-    use tract_onnx::prelude::*;
-    use tract_onnx::tract_core::ops::konst::Const;
+    use tract_nnef::prelude::*;
+    use tract_nnef::tract_core::ops::konst::Const;
     use triage_core::model::SequenceModel;
     use triage_core::Manifest;
 

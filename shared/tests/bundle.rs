@@ -44,12 +44,12 @@ fn a_flipped_byte_in_the_model_is_refused_naming_the_file() {
     });
     match &error {
         TriageError::ChecksumMismatch { file, actual, .. } => {
-            assert_eq!(file, "model.onnx");
+            assert_eq!(file, "model.nnef.tar");
             assert_eq!(actual, &sha256_hex(&model));
         }
         other => panic!("expected a checksum mismatch, got {other:?}"),
     }
-    assert!(error.to_string().contains("model.onnx") && error.to_string().contains("sha256"));
+    assert!(error.to_string().contains("model.nnef.tar") && error.to_string().contains("sha256"));
 }
 
 #[test]
@@ -70,7 +70,7 @@ fn a_missing_file_is_named() {
     let good = bundle::embedded();
     let error = load_error(BundleBytes { model: &[], ..good });
     assert!(
-        matches!(&error, TriageError::MissingFile { file } if file == "model.onnx"),
+        matches!(&error, TriageError::MissingFile { file } if file == "model.nnef.tar"),
         "{error:?}"
     );
 }
@@ -127,7 +127,7 @@ fn names_and_labels_a_request_could_not_use_are_refused() {
 fn a_valid_checksum_on_garbage_is_refused_by_the_loader() {
     // A bundle whose manifest was regenerated for a file that is not a model.
     let good = bundle::embedded();
-    let garbage = b"this is not an onnx model";
+    let garbage = b"this is not a model";
     let text = std::str::from_utf8(good.manifest).expect("utf-8");
     let manifest = Manifest::from_json(good.manifest).expect("manifest");
     let relabelled = text.replace(&manifest.files.model.sha256, &sha256_hex(garbage));
@@ -137,7 +137,7 @@ fn a_valid_checksum_on_garbage_is_refused_by_the_loader() {
         ..good
     });
     assert!(
-        matches!(&error, TriageError::Model { file, .. } if file == "model.onnx"),
+        matches!(&error, TriageError::Model { file, .. } if file == "model.nnef.tar"),
         "{error:?}"
     );
 }
@@ -183,7 +183,7 @@ fn a_tokenizer_with_ids_past_the_model_embedding_is_refused() {
     let error = load_error_with_edited_tokenizer(r#""vocab":{"#, r#""vocab":{"zzzzz":9000,"#);
     match &error {
         TriageError::Model { file, reason } => {
-            assert_eq!(file, "model.onnx");
+            assert_eq!(file, "model.nnef.tar");
             assert!(
                 reason.contains("8192") && reason.contains("9000"),
                 "{reason}"

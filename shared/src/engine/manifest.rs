@@ -35,8 +35,11 @@ impl std::fmt::Display for Task {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelFormat {
-    /// ONNX protobuf, read by tract-onnx.
+    /// ONNX protobuf, read by tract-onnx (triage-core's feature `onnx`).
     Onnx,
+    /// tract's NNEF tar, typed and decluttered, as `triage bundle` writes it
+    /// (`triage_core::nnef`): what workers load.
+    Nnef,
 }
 
 /// How the model's output becomes scores per label.

@@ -9,6 +9,9 @@ mod loaded;
 pub mod manifest;
 pub mod memory;
 pub mod model;
+pub mod nnef;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 pub mod settings;
 pub mod tokenize;
 mod tokenizer_guard;

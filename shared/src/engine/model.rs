@@ -1,14 +1,15 @@
-//! The tract side: a token-sequence model parsed and optimised once, then run per text.
+//! The tract side: a token-sequence model read (NNEF, or ONNX through [`super::onnx`]) and
+//! optimised once, then run per text.
 
-use tract_onnx::prelude::*;
-use tract_onnx::tract_core::ops::array::Gather;
-use tract_onnx::tract_core::ops::konst::Const;
+use tract_nnef::tract_core::ops::array::Gather;
+use tract_nnef::tract_core::ops::konst::Const;
+use tract_nnef::tract_core::prelude::*;
 
-use crate::engine::manifest::Manifest;
+use crate::engine::manifest::{Manifest, ModelFormat};
 use crate::error::{Result, TriageError};
 
 /// Symbol for the sequence length, left symbolic so one plan serves every text length.
-const SEQUENCE: &str = "S";
+pub(crate) const SEQUENCE: &str = "S";
 
 /// An optimised, runnable sequence model: `i64[1, S]` inputs to one `f32[1, N]` output.
 #[derive(Debug)]
@@ -24,76 +25,47 @@ pub struct SequenceModel {
 
 /// What to feed each graph input, in the graph's input order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum InputRole {
+pub(crate) enum InputRole {
     Ids,
     Ones,
     Zeros,
 }
 
 impl SequenceModel {
-    /// Parses ONNX bytes, fixes the input facts to `i64[1, S]`, keeps only the manifest's
+    /// Reads a model file in the manifest's format (NNEF, or ONNX with feature `onnx`),
+    /// checks its inputs are `i64[1, S]` named in the manifest, keeps only the manifest's
     /// output and optimises. This is the expensive step: do it once per process or isolate.
     pub fn load(manifest: &Manifest, bytes: &[u8]) -> Result<SequenceModel> {
         SequenceModel::load_timed(manifest, bytes).map(|(model, _, _)| model)
     }
 
-    /// [`SequenceModel::load`], with the milliseconds spent reading and typing the graph,
-    /// then optimising, sizing and planning it.
+    /// [`SequenceModel::load`], with the milliseconds spent reading and typing the graph
+    /// (NNEF: reading it and decoding its int8 weights), then optimising, sizing and
+    /// planning it.
     pub fn load_timed(manifest: &Manifest, bytes: &[u8]) -> Result<(SequenceModel, f64, f64)> {
         let started = web_time::Instant::now();
-        let file = manifest.files.model.path.as_str();
         let fail = |reason: String| TriageError::Model {
-            file: file.to_owned(),
+            file: manifest.files.model.path.clone(),
             reason,
         };
-        let mut model = tract_onnx::onnx()
-            .with_ignore_output_shapes(true)
-            .with_ignore_value_info(true)
-            .model_for_read(&mut &*bytes)
-            .map_err(|e| fail(format!("{e:#}")))?;
-
-        let sequence = model.sym(SEQUENCE);
-        let fact = InferenceFact::dt_shape(i64::datum_type(), tvec![1.to_dim(), sequence.to_dim()]);
-        let mut roles = Vec::new();
-        let inputs = model
-            .input_outlets()
-            .map_err(|e| fail(e.to_string()))?
-            .to_vec();
-        for (slot, outlet) in inputs.iter().enumerate() {
-            let name = model.node(outlet.node).name.as_str();
-            let role = input_role(manifest, name).ok_or_else(|| {
-                fail(format!("graph input `{name}` is not named in the manifest"))
-            })?;
-            roles.push(role);
-            model
-                .set_input_fact(slot, fact.clone())
-                .map_err(|e| fail(e.to_string()))?;
-        }
-        if !roles.contains(&InputRole::Ids) {
-            return Err(fail(format!(
-                "graph has no input named `{}`",
-                manifest.inputs.input_ids
-            )));
-        }
-
-        let wanted = &manifest.output.name;
-        let outputs = model
-            .output_outlets()
-            .map_err(|e| fail(e.to_string()))?
-            .to_vec();
-        let output = outputs
-            .iter()
-            .copied()
-            .find(|o| {
-                model.outlet_label(*o) == Some(wanted.as_str())
-                    || model.node(o.node).name == *wanted
-            })
-            .ok_or_else(|| fail(format!("graph has no output named `{wanted}`")))?;
-        model
-            .select_output_outlets(&[output])
-            .map_err(|e| fail(e.to_string()))?;
-
-        let typed = model.into_typed().map_err(|e| fail(format!("{e:#}")))?;
+        let mut typed = match manifest.format {
+            ModelFormat::Nnef => {
+                crate::engine::nnef::read(bytes).map_err(|e| fail(format!("{e:#}")))?
+            }
+            #[cfg(feature = "onnx")]
+            ModelFormat::Onnx => crate::engine::onnx::typed(manifest, bytes)?,
+            #[cfg(not(feature = "onnx"))]
+            ModelFormat::Onnx => {
+                return Err(TriageError::Config(format!(
+                    "model `{}` is ONNX, and this build reads NNEF only (triage-core's \
+                     feature `onnx` is off); convert the bundle with `triage bundle`",
+                    manifest.files.model.path
+                )))
+            }
+        };
+        let sequence = typed.symbols.sym(SEQUENCE);
+        let roles = input_roles(manifest, &typed, &sequence).map_err(fail)?;
+        select_output(manifest, &mut typed).map_err(fail)?;
         let embedding_rows = typed
             .input_outlets()
             .map_err(|e| fail(e.to_string()))?
@@ -101,6 +73,10 @@ impl SequenceModel {
             .find(|o| typed.node(o.node).name == manifest.inputs.input_ids)
             .and_then(|&ids| embedding_rows(&typed, ids));
         let typed_at = web_time::Instant::now();
+        // NNEF graphs were decluttered when written, but NNEF's own rewrites (matmuls
+        // with ranks made equal, einsums as prefix matmuls) leave 25 more nodes that
+        // decluttering folds again: a plan 4-5% slower and 50% more activation bytes
+        // without it. Natively it costs 14 ms (bench/RESULTS.md, 2026-12-01).
         let optimized = typed.into_optimized().map_err(|e| fail(format!("{e:#}")))?;
         let weight_bytes = constant_bytes(&optimized);
         let activation_bytes = activation_expression(&optimized, &sequence);
@@ -208,7 +184,54 @@ fn output_row(outputs: &[TValue]) -> Result<Vec<f32>> {
         .collect())
 }
 
-fn input_role(manifest: &Manifest, name: &str) -> Option<InputRole> {
+/// What each graph input is fed, in the graph's input order. Every input must be named in
+/// the manifest and be `i64[1, S]`; the ids input must be there.
+fn input_roles(
+    manifest: &Manifest,
+    model: &TypedModel,
+    sequence: &Symbol,
+) -> std::result::Result<Vec<InputRole>, String> {
+    let wanted = TypedFact::dt_shape(i64::datum_type(), [1.to_dim(), sequence.to_dim()]);
+    let mut roles = Vec::new();
+    for outlet in model.input_outlets().map_err(|e| e.to_string())? {
+        let name = model.node(outlet.node).name.as_str();
+        let role = input_role(manifest, name)
+            .ok_or_else(|| format!("graph input `{name}` is not named in the manifest"))?;
+        let fact = model.outlet_fact(*outlet).map_err(|e| e.to_string())?;
+        if fact.datum_type != wanted.datum_type || fact.shape != wanted.shape {
+            return Err(format!(
+                "graph input `{name}` is {fact:?}; expected i64 of shape [1, {SEQUENCE}]"
+            ));
+        }
+        roles.push(role);
+    }
+    if !roles.contains(&InputRole::Ids) {
+        return Err(format!(
+            "graph has no input named `{}`",
+            manifest.inputs.input_ids
+        ));
+    }
+    Ok(roles)
+}
+
+/// Keeps only the graph output the manifest names (by label or node name).
+fn select_output(manifest: &Manifest, model: &mut TypedModel) -> std::result::Result<(), String> {
+    let wanted = &manifest.output.name;
+    let outputs = model.output_outlets().map_err(|e| e.to_string())?.to_vec();
+    let output = outputs
+        .iter()
+        .copied()
+        .find(|o| {
+            model.outlet_label(*o) == Some(wanted.as_str()) || model.node(o.node).name == *wanted
+        })
+        .ok_or_else(|| format!("graph has no output named `{wanted}`"))?;
+    model
+        .select_output_outlets(&[output])
+        .map_err(|e| e.to_string())
+}
+
+/// The role of the graph input `name` under the manifest, if it names it.
+pub(crate) fn input_role(manifest: &Manifest, name: &str) -> Option<InputRole> {
     let inputs = &manifest.inputs;
     if inputs.input_ids == name {
         Some(InputRole::Ids)

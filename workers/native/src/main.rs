@@ -16,7 +16,7 @@ use triage_core::manifest::Task;
 use triage_core::parse::Parser as SchemaParser;
 use triage_core::{bundle, embed, Classifier, Embedder, Manifest, Settings, Timings};
 use triage_native::bundle_dir::{bundle_dirs, read_bundle_dir};
-use triage_native::bundle_tool::{make_bundle, BundleSpec};
+use triage_native::bundle_tool::{convert_in_place, make_bundle, BundleSpec};
 use triage_native::server::{default_addr, serve_until_ctrl_c, BODY_TIMEOUT};
 
 /// Tiny quantized models for edge decisions: classify text locally, in milliseconds.
@@ -59,6 +59,14 @@ enum Command {
     /// Turn your own ONNX classifier and its tokenizer.json into a verified bundle
     /// (manifest with sha256s), loaded and run as every worker will; prints a JSON report.
     Bundle(BundleSpec),
+    /// Convert the ONNX model of each bundle folder given to model.nnef.tar beside it
+    /// (tract's NNEF, int8 weights at rest: what workers load) and point its manifest at
+    /// it; prints a JSON report per bundle.
+    Convert {
+        /// Bundle folders (manifest.json and model.onnx).
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+    },
     /// Serve the HTTP contract.
     Serve {
         /// Address to listen on.
@@ -85,6 +93,14 @@ fn main() -> Result<()> {
     if let Command::Bundle(spec) = &cli.command {
         let report = make_bundle(spec).context("making the bundle")?;
         println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    if let Command::Convert { dirs } = &cli.command {
+        for dir in dirs {
+            let report = convert_in_place(dir)
+                .with_context(|| format!("converting the bundle in {}", dir.display()))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
         return Ok(());
     }
     let settings = Settings::from_vars(env_var)?;
@@ -115,7 +131,9 @@ fn main() -> Result<()> {
             ..
         } => classify_lines(pick(&service, model.as_deref())?, &file),
         Command::Classify { .. } => bail!("give a text or --file"),
-        Command::Parse { .. } | Command::Bundle(_) => unreachable!("answered above"),
+        Command::Parse { .. } | Command::Bundle(_) | Command::Convert { .. } => {
+            unreachable!("answered above")
+        }
         Command::Serve { addr, body_timeout } => {
             let service = Arc::new(service);
             let body_timeout = Duration::try_from_secs_f64(body_timeout)

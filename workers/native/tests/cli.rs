@@ -96,10 +96,10 @@ fn a_line_over_budget_is_reported_and_the_rest_still_answered() {
 #[test]
 fn a_corrupt_model_dir_fails_naming_the_file_and_sha256() {
     let dir = scratch("corrupt");
-    for file in ["manifest.json", "tokenizer.json", "model.onnx"] {
+    for file in ["manifest.json", "tokenizer.json", "model.nnef.tar"] {
         std::fs::copy(model_dir().join(file), dir.join(file)).expect("copy bundle");
     }
-    let model = dir.join("model.onnx");
+    let model = dir.join("model.nnef.tar");
     let mut bytes = std::fs::read(&model).expect("read model");
     bytes.truncate(bytes.len() / 2);
     std::fs::write(&model, bytes).expect("truncate model");
@@ -112,7 +112,7 @@ fn a_corrupt_model_dir_fails_naming_the_file_and_sha256() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("model.onnx") && stderr.contains("sha256"),
+        stderr.contains("model.nnef.tar") && stderr.contains("sha256"),
         "stderr: {stderr}"
     );
 }
@@ -287,7 +287,7 @@ fn model_dir_repeats_or_holds_several_bundles() {
     for (name, from) in [("a-guard", &guard), ("b-spam", &spam)] {
         let to = dir.join(name);
         std::fs::create_dir_all(&to).expect("bundle dir");
-        for file in ["manifest.json", "tokenizer.json", "model.onnx"] {
+        for file in ["manifest.json", "tokenizer.json", "model.nnef.tar"] {
             std::fs::copy(from.join(file), to.join(file)).expect("copy bundle");
         }
     }

@@ -78,6 +78,19 @@ pub struct BundleSpec {
     /// Largest score difference allowed against --reference.
     #[arg(long, default_value_t = 1e-4, allow_negative_numbers = true)]
     pub tolerance: f32,
+    /// The bundle's model format: `nnef` (tract's, decluttered, int8 weights at rest;
+    /// what workers load fastest, and all a worker built without ONNX reads) or `onnx`.
+    #[arg(long, value_enum, default_value_t = Format::Nnef)]
+    pub format: Format,
+}
+
+/// The model format `--format` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `model.nnef.tar` (`triage_core::nnef`).
+    Nnef,
+    /// `model.onnx`, as given (or quantized).
+    Onnx,
 }
 
 /// How `--quantize` stores weights.
@@ -142,7 +155,7 @@ pub fn make_bundle(spec: &BundleSpec) -> Result<BundleReport> {
     } else {
         (model_bytes.clone(), 0)
     };
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         name: spec.name.clone().unwrap_or_else(|| source.name.clone()),
         version: spec.version.clone(),
         task: Task::Classify,
@@ -176,6 +189,19 @@ pub fn make_bundle(spec: &BundleSpec) -> Result<BundleReport> {
             },
         },
     };
+    let bundled = match spec.format {
+        Format::Onnx => bundled,
+        Format::Nnef => {
+            let (nnef, _) = triage_core::onnx::to_nnef(&manifest, &bundled)
+                .context("converting the model to NNEF (--format onnx keeps it ONNX)")?;
+            manifest.format = ModelFormat::Nnef;
+            manifest.files.model = FileEntry {
+                path: NNEF_FILE.into(),
+                sha256: sha256_hex(&nnef),
+            };
+            nnef
+        }
+    };
     let manifest_json = serde_json::to_vec_pretty(&manifest)?;
     // The manifest is checked as every worker checks it before anything is written.
     Manifest::from_json(&manifest_json).context("the manifest made for this model")?;
@@ -197,7 +223,7 @@ pub fn make_bundle(spec: &BundleSpec) -> Result<BundleReport> {
         Some(path) => Some(reference::compare(&classifier, path, spec.tolerance)?),
         None => None,
     };
-    write_bundle(&spec.out, &bundle, parity.as_ref())?;
+    write_bundle(&spec.out, &manifest, &bundle, parity.as_ref())?;
     if let Some(parity) = &parity {
         parity.check(spec.tolerance).with_context(|| {
             format!(
@@ -219,9 +245,14 @@ pub fn make_bundle(spec: &BundleSpec) -> Result<BundleReport> {
     })
 }
 
-/// Writes the three bundle files (and `parity.json`) into `out`.
+/// The file name of a bundle's NNEF model.
+pub const NNEF_FILE: &str = "model.nnef.tar";
+
+/// Writes the three bundle files (the model under the name its manifest gives, and
+/// `parity.json`) into `out`.
 fn write_bundle(
     out: &Path,
+    manifest: &Manifest,
     bundle: &OwnedBundle,
     parity: Option<&reference::Parity>,
 ) -> Result<()> {
@@ -230,7 +261,7 @@ fn write_bundle(
         let path = out.join(name);
         fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
     };
-    write("model.onnx", &bundle.model)?;
+    write(&manifest.files.model.path, &bundle.model)?;
     write("tokenizer.json", &bundle.tokenizer)?;
     let mut manifest = bundle.manifest.clone();
     manifest.push(b'\n');
@@ -430,4 +461,57 @@ fn single_onnx(folder: &Path) -> Result<PathBuf> {
             folder.display()
         ),
     }
+}
+
+/// What [`convert_in_place`] did.
+#[derive(Debug, Serialize)]
+pub struct ConvertReport {
+    pub dir: PathBuf,
+    /// Bytes of the ONNX model and of the NNEF written beside it.
+    pub onnx_bytes: usize,
+    pub nnef_bytes: usize,
+    /// Weight tensors stored as int8, and those left f32.
+    pub int8_tensors: usize,
+    pub f32_tensors: usize,
+}
+
+/// `triage convert DIR`: converts the ONNX model of the bundle in `dir` to
+/// `model.nnef.tar` beside it, and points the manifest at it (format, path, sha256). The
+/// ONNX file stays, as the source (and for onnxruntime). Run again on a converted bundle,
+/// it converts the ONNX file anew.
+///
+/// Errors: a bundle that does not verify, has no ONNX file, or that tract cannot convert.
+pub fn convert_in_place(dir: &Path) -> Result<ConvertReport> {
+    let manifest_path = dir.join("manifest.json");
+    let text =
+        fs::read(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
+    let mut manifest = Manifest::from_json(&text)?;
+    let mut raw: Value = serde_json::from_slice(&text)?;
+    let onnx_path = dir.join("model.onnx");
+    let onnx = fs::read(&onnx_path).with_context(|| format!("reading {}", onnx_path.display()))?;
+    if manifest.format == ModelFormat::Onnx && manifest.files.model.sha256 != sha256_hex(&onnx) {
+        bail!(
+            "{} does not match the sha256 its manifest gives",
+            onnx_path.display()
+        );
+    }
+    manifest.format = ModelFormat::Onnx;
+    manifest.files.model.path = "model.onnx".into();
+    let (nnef, report) = triage_core::onnx::to_nnef(&manifest, &onnx)?;
+    let nnef_path = dir.join(NNEF_FILE);
+    fs::write(&nnef_path, &nnef).with_context(|| format!("writing {}", nnef_path.display()))?;
+    // Only the model entry changes: the manifest keeps every other field as written.
+    raw["format"] = "nnef".into();
+    raw["files"]["model"] = serde_json::json!({ "path": NNEF_FILE, "sha256": sha256_hex(&nnef) });
+    let mut json = serde_json::to_vec_pretty(&raw)?;
+    json.push(b'\n');
+    fs::write(&manifest_path, json)
+        .with_context(|| format!("writing {}", manifest_path.display()))?;
+    Ok(ConvertReport {
+        dir: dir.to_path_buf(),
+        onnx_bytes: onnx.len(),
+        nnef_bytes: nnef.len(),
+        int8_tensors: report.int8_tensors,
+        f32_tensors: report.f32_tensors,
+    })
 }

@@ -1,0 +1,390 @@
+//! tract's NNEF, the format workers load models from: a tar of `graph.nnef` (the graph as
+//! text) and one `.dat` file per tensor. Triage writes the graph typed and decluttered at
+//! build time, so a worker only folds constants and optimises it at load (natively about
+//! 5 ms against 43 ms for the same graph from ONNX; `bench/RESULTS.md`, 2026-12-01).
+//!
+//! **Int8 weights at rest.** Decluttering folds an int8 model's `DequantizeLinear` nodes
+//! into f32 weights, which would make the file 3.6 times the ONNX one. [`write`] finds
+//! every f32 weight that is exactly an int8 tensor times one scale per channel (or per
+//! tensor) and stores it as that: an `i8` variable, a `tract_core_cast` to f32 and a `mul`
+//! by an f32 scale variable, all standard tract NNEF that stock tract loads. [`read`] folds
+//! them back into the very f32 weights the ONNX path computes (the same two operations),
+//! so the served scores are bit for bit those of the ONNX file.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use tract_nnef::ast::{Assignment, Identifier, Invocation, LValue, Literal, RValue, TypeName};
+use tract_nnef::ser::{ints, named_arg, string};
+use tract_nnef::tract_core::prelude::tract_ndarray::{ArrayD, ArrayViewD, Axis};
+use tract_nnef::tract_core::prelude::*;
+
+/// Weights with fewer elements than this stay f32: the cast and scale would cost more
+/// than the bytes they save.
+const MIN_INT8_ELEMENTS: usize = 1024;
+
+/// Modification time of every tar entry: 1 Jan 1980, the MS-DOS epoch tract uses for its
+/// deterministic tars.
+const TAR_MTIME: u64 = 315_532_800;
+
+/// tract's NNEF framework: its op registries and the NNEF standard library, parsed once
+/// per process or isolate (about 8 ms natively).
+fn framework() -> &'static tract_nnef::framework::Nnef {
+    static FRAMEWORK: OnceLock<tract_nnef::framework::Nnef> = OnceLock::new();
+    FRAMEWORK.get_or_init(tract_nnef::nnef)
+}
+
+/// Reads an NNEF tar into a typed graph with its int8 weights decoded to f32 (the graph
+/// [`write`] was given, up to NNEF's own rewrites, which decluttering undoes).
+///
+/// Errors: whatever tract reports for a tar it cannot read or a graph it cannot type.
+pub fn read(bytes: &[u8]) -> TractResult<TypedModel> {
+    let framework = framework();
+    let mut proto = framework.proto_model_for_read(&mut &*bytes)?;
+    decode_int8(&mut proto)?;
+    framework.model_for_proto_model(&proto)
+}
+
+/// Replaces what [`int8_assignments`] wrote (`X = mul(X_int8_f32, X_scale)`, its cast and
+/// two variables) by one f32 variable holding the product, computed here in one pass: what
+/// tract's constant folding of the same cast and mul would give, bit for bit, in a
+/// fraction of the time. Graphs written by anything else are left as they are.
+fn decode_int8(proto: &mut tract_nnef::ProtoModel) -> TractResult<()> {
+    let body = &proto.doc.graph_def.body;
+    let index: HashMap<&Identifier, usize> = body
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| match &a.left {
+            LValue::Identifier(id) => Some((id, i)),
+            _ => None,
+        })
+        .collect();
+    let mut decoded = Vec::new();
+    for (at, assignment) in body.iter().enumerate() {
+        let LValue::Identifier(id) = &assignment.left else {
+            continue;
+        };
+        let float_id = Identifier(format!("{}_int8_f32", id.0));
+        let scale_id = Identifier(format!("{}_scale", id.0));
+        let q_id = Identifier(format!("{}_int8", id.0));
+        let expected = int8_assignments(
+            id,
+            &Identifier(String::new()),
+            Tensor::zero::<i8>(&[0])?,
+            Tensor::zero::<f32>(&[0])?,
+        )
+        .0;
+        let [q_at, scale_at, float_at] =
+            [&q_id, &scale_id, &float_id].map(|name| index.get(name).copied());
+        let (Some(q_at), Some(scale_at), Some(float_at)) = (q_at, scale_at, float_at) else {
+            continue;
+        };
+        // The cast and the mul must be exactly those written, the variables any label.
+        if body[float_at] != expected[2] || *assignment != expected[3] {
+            continue;
+        }
+        let tensor_of = |at: usize| variable_label(&body[at]).and_then(|l| proto.tensors.get(&l));
+        let (Some(q), Some(scale)) = (tensor_of(q_at), tensor_of(scale_at)) else {
+            continue;
+        };
+        if q.datum_type() != i8::datum_type() || scale.datum_type() != f32::datum_type() {
+            continue;
+        }
+        let scale = scale.to_plain_array_view::<f32>()?;
+        let weights = q.to_plain_array_view::<i8>()?.mapv(f32::from) * &scale;
+        decoded.push((at, [q_at, scale_at, float_at], weights.into_tensor()));
+    }
+    let mut dropped = Vec::new();
+    for (at, parts, weights) in decoded {
+        let LValue::Identifier(id) = &proto.doc.graph_def.body[at].left else {
+            continue;
+        };
+        let label = Identifier(format!("{}.decoded", id.0));
+        proto.doc.graph_def.body[at].right = RValue::Invocation(Invocation {
+            id: "variable".into(),
+            generic_type_name: Some(TypeName::Scalar),
+            arguments: vec![
+                named_arg("label", string(&label.0)),
+                named_arg("shape", ints(weights.shape())),
+            ],
+        });
+        proto.tensors.insert(label, weights.into_arc_tensor());
+        dropped.extend(parts);
+    }
+    dropped.sort_unstable();
+    for at in dropped.into_iter().rev() {
+        proto.doc.graph_def.body.remove(at);
+    }
+    Ok(())
+}
+
+/// How [`write`] stored a graph's weights.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Weight tensors stored as int8 plus scales.
+    pub int8_tensors: usize,
+    /// Weight tensors of at least [`MIN_INT8_ELEMENTS`] elements left f32 (not exactly int8
+    /// times a scale per channel).
+    pub f32_tensors: usize,
+}
+
+/// Writes a typed (decluttered) graph as an NNEF tar with its int8 weights at rest (module
+/// doc). Entries are sorted and dated alike, but tract's writer numbers a few intermediate
+/// names in hash order, so two writes of one graph may differ in those names.
+///
+/// Errors: an op tract cannot write to NNEF (named by tract).
+pub fn write(model: &TypedModel) -> TractResult<(Vec<u8>, WriteReport)> {
+    let framework = framework();
+    let mut proto = tract_nnef::ser::to_proto_model(framework, model)?;
+    if proto.quantization.is_some() || !proto.resources.is_empty() {
+        // Graphs of tract's quantized types (a graph.quant file, int8 already) or with
+        // resources: tract's own tar, made deterministic.
+        let tar = framework.write_to_tar_with_config(model, Vec::new(), false, true)?;
+        return Ok((tar, WriteReport::default()));
+    }
+    let mut report = WriteReport::default();
+    {
+        let body = std::mem::take(&mut proto.doc.graph_def.body);
+        for assignment in body {
+            match int8_variable(&assignment, &proto.tensors) {
+                Some((label, q, scale)) => {
+                    report.int8_tensors += 1;
+                    let id = match &assignment.left {
+                        LValue::Identifier(id) => id.clone(),
+                        _ => unreachable!("int8_variable takes plain assignments only"),
+                    };
+                    let (assignments, tensors) = int8_assignments(&id, &label, q, scale);
+                    proto.tensors.remove(&label);
+                    proto.tensors.extend(tensors);
+                    proto.doc.graph_def.body.extend(assignments);
+                }
+                None => {
+                    if large_f32_variable(&assignment, &proto.tensors) {
+                        report.f32_tensors += 1;
+                    }
+                    proto.doc.graph_def.body.push(assignment);
+                }
+            }
+        }
+    }
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut graph = Vec::new();
+    tract_nnef::ast::dump::Dumper::new(framework, &mut graph).document(&proto.doc)?;
+    entries.push(("graph.nnef".into(), graph));
+    let mut labels: Vec<&Identifier> = proto.tensors.keys().collect();
+    labels.sort();
+    for label in labels {
+        tract_nnef::framework::ensure_label_is_relative_path(&label.0)?;
+        let mut path = format!("{}.dat", label.0);
+        if path.starts_with('/') {
+            path.insert(0, '.');
+        }
+        let mut data = Vec::new();
+        tract_nnef::tensors::write_tensor(&mut data, &proto.tensors[label])?;
+        entries.push((path, data));
+    }
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, data) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_path(&path)?;
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(TAR_MTIME);
+        header.set_cksum();
+        tar.append(&header, &*data)?;
+    }
+    Ok((tar.into_inner()?, report))
+}
+
+/// The label of a `variable` assignment (`x = variable<scalar>(label = "...", ...)`).
+fn variable_label(assignment: &Assignment) -> Option<Identifier> {
+    let RValue::Invocation(invocation) = &assignment.right else {
+        return None;
+    };
+    if invocation.id.0 != "variable" || !matches!(assignment.left, LValue::Identifier(_)) {
+        return None;
+    }
+    invocation
+        .arguments
+        .iter()
+        .find_map(|argument| match (&argument.id, &argument.rvalue) {
+            (Some(id), RValue::Literal(Literal::String(label))) if id.0 == "label" => {
+                Some(Identifier(label.clone()))
+            }
+            _ => None,
+        })
+}
+
+fn large_f32_variable(assignment: &Assignment, tensors: &HashMap<Identifier, Arc<Tensor>>) -> bool {
+    variable_label(assignment)
+        .and_then(|label| tensors.get(&label))
+        .is_some_and(|t| t.datum_type() == f32::datum_type() && t.len() >= MIN_INT8_ELEMENTS)
+}
+
+/// A `variable` assignment whose f32 tensor is exactly int8 times per-channel scales: its
+/// label, the int8 tensor and the scales (shaped to broadcast against it).
+fn int8_variable(
+    assignment: &Assignment,
+    tensors: &HashMap<Identifier, Arc<Tensor>>,
+) -> Option<(Identifier, Tensor, Tensor)> {
+    let label = variable_label(assignment)?;
+    let tensor = tensors.get(&label)?;
+    if tensor.datum_type() != f32::datum_type() || tensor.len() < MIN_INT8_ELEMENTS {
+        return None;
+    }
+    let weights = tensor.to_plain_array_view::<f32>().ok()?;
+    let (q, scale) = int8_decomposition(&weights)?;
+    Some((label, q, scale))
+}
+
+/// The assignments and tensors that replace variable `id` (label `label`):
+/// `id = mul(tract_core_cast(id_q, to = "f32"), id_scale)`.
+fn int8_assignments(
+    id: &Identifier,
+    label: &Identifier,
+    q: Tensor,
+    scale: Tensor,
+) -> (Vec<Assignment>, Vec<(Identifier, Arc<Tensor>)>) {
+    let q_label = Identifier(format!("{}.int8", label.0));
+    let scale_label = Identifier(format!("{}.scale", label.0));
+    let q_id = Identifier(format!("{}_int8", id.0));
+    let float_id = Identifier(format!("{}_int8_f32", id.0));
+    let scale_id = Identifier(format!("{}_scale", id.0));
+    let variable = |label: &Identifier, shape: &[usize], kind: TypeName| {
+        RValue::Invocation(Invocation {
+            id: "variable".into(),
+            generic_type_name: Some(kind),
+            arguments: vec![
+                named_arg("label", string(&label.0)),
+                named_arg("shape", ints(shape)),
+            ],
+        })
+    };
+    let call = |op: &str, positional: Vec<RValue>, named: Vec<(&str, RValue)>| {
+        let mut arguments: Vec<_> = positional
+            .into_iter()
+            .map(|rvalue| tract_nnef::ast::Argument { id: None, rvalue })
+            .collect();
+        arguments.extend(named.into_iter().map(|(id, rv)| named_arg(id, rv)));
+        RValue::Invocation(Invocation {
+            id: op.into(),
+            generic_type_name: None,
+            arguments,
+        })
+    };
+    let assign = |left: &Identifier, right: RValue| Assignment {
+        left: LValue::Identifier(left.clone()),
+        right,
+    };
+    let assignments = vec![
+        assign(&q_id, variable(&q_label, q.shape(), TypeName::Integer)),
+        assign(
+            &scale_id,
+            variable(&scale_label, scale.shape(), TypeName::Scalar),
+        ),
+        assign(
+            &float_id,
+            call(
+                "tract_core_cast",
+                vec![RValue::Identifier(q_id.clone())],
+                vec![("to", string("f32"))],
+            ),
+        ),
+        assign(
+            id,
+            call(
+                "mul",
+                vec![RValue::Identifier(float_id), RValue::Identifier(scale_id)],
+                vec![],
+            ),
+        ),
+    ];
+    let tensors = vec![
+        (q_label, q.into_arc_tensor()),
+        (scale_label, scale.into_arc_tensor()),
+    ];
+    (assignments, tensors)
+}
+
+/// Splits `weights` into int8 values and scales such that `f32(q) * scale` is every
+/// weight, bit for bit: one scale for the whole tensor, else one per index of some axis
+/// (the last axes first: matmul weights are quantized per output channel). Returns the
+/// int8 tensor and the scales, shaped `[1, .., n, .., 1]` to broadcast; `None` when no
+/// axis gives an exact split (the weights were never int8, or not symmetrically).
+pub(crate) fn int8_decomposition(weights: &ArrayViewD<f32>) -> Option<(Tensor, Tensor)> {
+    let rank = weights.ndim();
+    let whole = weights
+        .view()
+        .into_shape_with_order(vec![1, weights.len()])
+        .ok();
+    let per_tensor = whole
+        .as_ref()
+        .and_then(|view| channel_scales(view, 0))
+        .map(|(q, scales)| (q, scales, None));
+    let found = per_tensor.or_else(|| {
+        (0..rank)
+            .rev()
+            .filter(|&axis| weights.shape()[axis] > 1)
+            .find_map(|axis| {
+                channel_scales(weights, axis).map(|(q, scales)| (q, scales, Some(axis)))
+            })
+    })?;
+    let (q, scales, axis) = found;
+    let mut scale_shape = vec![1usize; rank];
+    if let Some(axis) = axis {
+        scale_shape[axis] = scales.len();
+    }
+    let q = Tensor::from_shape(weights.shape(), &q).ok()?;
+    let scale = Tensor::from_shape(&scale_shape, &scales).ok()?;
+    Some((q, scale))
+}
+
+/// For each index of `axis`, the scale that makes that slice exactly int8, and the int8
+/// values of the whole tensor in its row-major order.
+fn channel_scales(weights: &ArrayViewD<f32>, axis: usize) -> Option<(Vec<i8>, Vec<f32>)> {
+    let mut q = ArrayD::<i8>::zeros(weights.shape());
+    let mut scales = Vec::with_capacity(weights.shape()[axis]);
+    for (index, slice) in weights.axis_iter(Axis(axis)).enumerate() {
+        let scale = slice_scale(&slice)?;
+        let mut out = q.index_axis_mut(Axis(axis), index);
+        for (o, w) in out.iter_mut().zip(slice.iter()) {
+            *o = (w / scale).round() as i8;
+        }
+        scales.push(scale);
+    }
+    Some((q.iter().copied().collect(), scales))
+}
+
+/// The scale `s` with `f32(round(w / s)) * s == w` (bitwise) and `round(w / s)` in
+/// [-128, 127] for every `w` of `slice`. Symmetric quantizers take the largest magnitude
+/// over 127 (onnxruntime), or the most negative value over 128 (PyTorch); each is tried,
+/// give or take 3 units in the last place of f32 rounding.
+fn slice_scale(slice: &ArrayViewD<f32>) -> Option<f32> {
+    let (mut largest, mut most_negative) = (0f32, 0f32);
+    for &w in slice.iter() {
+        if !w.is_finite() {
+            return None;
+        }
+        largest = largest.max(w.abs());
+        most_negative = most_negative.min(w);
+    }
+    if largest == 0.0 {
+        // All zeros: any scale reproduces them.
+        return Some(1.0);
+    }
+    let bases = [largest / 127.0, -most_negative / 128.0];
+    bases
+        .into_iter()
+        .filter(|base| *base > 0.0 && base.is_normal())
+        .flat_map(|base| {
+            (-3i32..=3).map(move |ulps| f32::from_bits((base.to_bits() as i32 + ulps) as u32))
+        })
+        .find(|&scale| {
+            slice.iter().all(|&w| {
+                let q = (w / scale).round();
+                // Through i8, as the tensor stores it: -0.0 would come back +0.0.
+                (-128.0..=127.0).contains(&q)
+                    && (f32::from(q as i8) * scale).to_bits() == w.to_bits()
+            })
+        })
+}
