@@ -134,13 +134,17 @@ def main():
     parser.add_argument("--n", type=int, default=5)
     parser.add_argument("--wrangler", action="store_true")
     parser.add_argument("--json")
+    parser.add_argument("--build", default=str(BUILD),
+                        help="folder of the worker's index.js and index_bg.wasm "
+                             "(default: scripts/build-worker's output), to compare builds")
     args = parser.parse_args()
+    build = Path(args.build)
     workdir = ROOT / "target" / "bench-coldstart"
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "hello.js").write_text(HELLO)
     for name in ("index.js", "index_bg.wasm"):
-        shutil.copyfile(BUILD / name, workdir / name)
-    wasm = (BUILD / "index_bg.wasm").stat().st_size
+        shutil.copyfile(build / name, workdir / name)
+    wasm = (build / "index_bg.wasm").stat().st_size
     triage = [("index.js", "esModule"), ("index_bg.wasm", "wasm")]
     cases = [
         ("hello-world JS worker, `GET /`", [("hello.js", "esModule")], "/", None),
@@ -150,13 +154,13 @@ def main():
     ]
     results = {"n": args.n, "wasm_bytes": wasm, "workerd": {}, "wrangler": {}}
     print(f"Fresh `workerd serve` per sample, n={args.n}, medians; module {wasm:,} bytes.\n")
-    print("| worker, first request | listen | first request | second request | `instance` | load-verify | load-tokenizer | load-parse | load-optimize |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| worker, first request | listen | first request | second request | `instance` | load-verify | load-tokenizer | load-parse | load-declutter | load-optimize |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, modules, path, body in cases:
         rows = workerd_samples(workdir, modules, path, body, args.n)
         results["workerd"][name] = rows
         split = " | ".join(f"{median(rows, 'timing', k):.0f} ms" if any(k in r["timing"] for r in rows) else "-"
-                           for k in ("instance", "load-verify", "load-tokenizer", "load-parse", "load-optimize"))
+                           for k in ("instance", "load-verify", "load-tokenizer", "load-parse", "load-declutter", "load-optimize"))
         print(f"| {name} | {median(rows, 'listen'):.0f} ms | {median(rows, 'first'):.0f} ms | "
               f"{median(rows, 'second'):.1f} ms | {split} |")
     if args.wrangler:

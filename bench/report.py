@@ -9,6 +9,7 @@ Steps, each leaving its raw results in target/bench/<step>.json:
   spin        bench/spin.py: the Spin component under wasmtime serve, beside native
   cloudflare  bench/cloudflare.py: the worker on workerd (wrangler dev), beside native
   coldstart   bench/coldstart.py: a fresh isolate on workerd directly, its load split
+  size        bench/wasm_size.py: the worker's bytes, code by crate (names kept before wasm-opt)
   load        bench/load.py: 64 connections for 30 s on each adapter (wrk)
 
 Usage: bench/report.py [--steps a,b] [--render-only] [--quick]
@@ -49,6 +50,10 @@ STEPS = {
     "cloudflare": (["cloudflare.py", "--cold", "6", "--warm", "200", "--batches", "20"],
                    ["cloudflare.py", "--cold", "2", "--warm", "5", "--batches", "2"]),
     "coldstart": (["coldstart.py", "--n", "5", "--wrangler"], ["coldstart.py", "--n", "1"]),
+    "size": (["wasm_size.py", "../target/wasm32-unknown-unknown/worker/triage_cloudflare.wasm",
+              "--shipped", "../workers/cloudflare/build/index_bg.wasm", "--top", "15"],
+             ["wasm_size.py", "../target/wasm32-unknown-unknown/worker/triage_cloudflare.wasm",
+              "--shipped", "../workers/cloudflare/build/index_bg.wasm", "--top", "15"]),
     "load": (["load.py", "--duration", "30", "--connections", "64"],
              ["load.py", "--duration", "3", "--connections", "8"]),
     "parse": (["parse.py", "--rounds", "200"], ["parse.py", "--rounds", "5"]),
@@ -320,7 +325,7 @@ def cloudflare_table(cf):
 def coldstart_table(cs):
     med = lambda rows, key, sub=None: statistics.median(  # noqa: E731
         r[key].get(sub, 0.0) if sub else r[key] for r in rows)
-    steps = ("instance", "load-verify", "load-tokenizer", "load-parse", "load-optimize")
+    steps = ("instance", "load-verify", "load-tokenizer", "load-parse", "load-declutter", "load-optimize")
     lines = [f"A fresh `workerd serve` per sample (no wrangler in front), medians of {cs['n']};"
              f" module {cs['wasm_bytes']:,} bytes. `instance` and `load-*` are the worker's own"
              " Server-Timing on its first request (the service build, which loads the classifier).", "",
@@ -338,6 +343,26 @@ def coldstart_table(cs):
         for name, rows in cs["wrangler"].items():
             lines.append(f"| {name} | {med(rows, 'listen'):.0f} ms | {med(rows, 'first'):.0f} ms |"
                          f" {med(rows, 'second'):.1f} ms |")
+    return lines
+
+
+def size_table(size):
+    shipped = size.get("shipped") or {}
+    kb = lambda pair: f"{pair[0]:,} B ({pair[1]:,} gzip)"  # noqa: E731
+    lines = []
+    if shipped:
+        lines += [f"The worker as deployed (`scripts/build-worker`, `wasm-opt -Oz`): {shipped['bytes']:,} B,"
+                  f" {shipped['gzip']:,} B gzip -9; code section {kb(shipped['code'])}, data section"
+                  f" (models, tokenizers, tables) {kb(shipped['data'])}.", ""]
+    lines += [f"Code by crate, from the function names of cargo's output before wasm-opt"
+              f" ({size['code']:,} B of code there; wasm-opt shrinks it, the shares carry over):", "",
+              "| crate | code bytes | share |", "|---|---|---|"]
+    top = size["code_by_crate"][:size.get("top", 15)]
+    for crate, n in top:
+        lines.append(f"| {crate} | {n:,} | {100 * n / size['code']:.1f}% |")
+    rest = sum(n for _, n in size["code_by_crate"][len(top):])
+    lines.append(f"| {len(size['code_by_crate']) - len(top)} other crates | {rest:,} |"
+                 f" {100 * rest / size['code']:.1f}% |")
     return lines
 
 
@@ -394,6 +419,7 @@ def render(results, meta, commands):
                 ("Spin component under `wasmtime serve`", "spin", spin_table),
                 ("Cloudflare worker on workerd (`wrangler dev`)", "cloudflare", cloudflare_table),
                 ("Cloudflare cold start on workerd directly", "coldstart", coldstart_table),
+                ("Cloudflare worker size", "size", size_table),
                 ("HTTP under load", "load", load_table),
                 ("Parse and ad-hoc labels (potion-base-2m)", "parse", parse_table),
                 ("criterion (native core)", "criterion", criterion_table))

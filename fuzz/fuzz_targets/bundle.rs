@@ -61,11 +61,7 @@ fuzz_target!(|data: &[u8]| {
     } else {
         (manifest.to_vec(), model)
     };
-    let bundle = BundleBytes {
-        manifest: &manifest,
-        model,
-        tokenizer,
-    };
+    let bundle = BundleBytes::new(&manifest, model, tokenizer);
     let Ok(prepared) = PreparedClassifier::load(bundle) else {
         return;
     };

@@ -4,8 +4,10 @@
 //! folder (so the crate, and triage-core with it, can be published): each a manifest, a
 //! model in tract's NNEF (`model.nnef.tar`, converted from the bundle's `model.onnx` by
 //! `triage convert`, int8 weights at rest) and a `tokenizer.json`, as their build scripts
-//! in `models/<name>/scripts` wrote them. The bytes are checked against the manifest's sha256s when triage-core loads
-//! them. A binary carries only the bundles it refers to: the linker drops the rest.
+//! in `models/<name>/scripts` wrote them. The bytes are checked against the manifest's
+//! sha256s when this crate is built (`build.rs`: a mismatch fails the build), so
+//! triage-core does not hash them again at load. A binary carries only the bundles it
+//! refers to: the linker drops the rest.
 
 /// The three files of a bundle, as bytes.
 #[derive(Debug, Clone, Copy)]

@@ -99,11 +99,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => None,
     };
     let bytes: BundleBytes<'_> = match &owned {
-        Some((manifest, model, tokenizer)) => BundleBytes {
-            manifest,
-            model,
-            tokenizer,
-        },
+        Some((manifest, model, tokenizer)) => BundleBytes::new(manifest, model, tokenizer),
         None => bundle::embedded(),
     };
     let classifier = Classifier::load_with(bytes, &Settings::default())?;

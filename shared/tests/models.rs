@@ -339,10 +339,15 @@ fn loading_records_its_steps() {
         ("verify", timings.verify_ms),
         ("tokenizer", timings.tokenizer_ms),
         ("parse", timings.parse_ms),
+        ("declutter", timings.declutter_ms),
         ("optimize", timings.optimize_ms),
     ] {
         assert!(ms > 0.0, "{step} took {ms} ms: {timings:?}");
     }
-    let sum = timings.verify_ms + timings.tokenizer_ms + timings.parse_ms + timings.optimize_ms;
+    let sum = timings.verify_ms
+        + timings.tokenizer_ms
+        + timings.parse_ms
+        + timings.declutter_ms
+        + timings.optimize_ms;
     assert!((timings.total_ms() - sum).abs() < 1e-9);
 }

@@ -6,12 +6,50 @@ use sha2::{Digest, Sha256};
 use crate::engine::manifest::{FileEntry, Manifest};
 use crate::error::{Result, TriageError};
 
-/// The raw bytes of a bundle, as an adapter finds them.
+/// The raw bytes of a bundle, as an adapter finds them. Build one with
+/// [`BundleBytes::new`], or from another with `BundleBytes { model, ..bundle }`.
 #[derive(Debug, Clone, Copy)]
 pub struct BundleBytes<'a> {
     pub manifest: &'a [u8],
     pub model: &'a [u8],
     pub tokenizer: &'a [u8],
+    /// `Some` only for a bundle compiled in (triage-models, whose build script checked its
+    /// sha256s); `None` for any other ([`BundleBytes::new`]).
+    pub checked_at_build: Option<BuildCheck>,
+}
+
+/// Which three slices triage-models' build script checked against the manifest: where
+/// they are, not what they hold. Only the core makes one (for compiled-in bundles), and
+/// [`BundleBytes::verify`] skips hashing only while a bundle's three slices are still
+/// those, so a copy with any file swapped (`BundleBytes { model, ..bundle }`) is hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildCheck([SliceId; 3]);
+
+/// Address and length of a byte slice.
+type SliceId = (usize, usize);
+
+fn slice_id(bytes: &[u8]) -> SliceId {
+    (bytes.as_ptr() as usize, bytes.len())
+}
+
+impl<'a> BundleBytes<'a> {
+    /// A bundle's bytes, checked against its manifest's sha256s when loaded.
+    pub fn new(manifest: &'a [u8], model: &'a [u8], tokenizer: &'a [u8]) -> BundleBytes<'a> {
+        BundleBytes {
+            manifest,
+            model,
+            tokenizer,
+            checked_at_build: None,
+        }
+    }
+
+    fn slice_ids(&self) -> [SliceId; 3] {
+        [
+            slice_id(self.manifest),
+            slice_id(self.model),
+            slice_id(self.tokenizer),
+        ]
+    }
 }
 
 /// The bytes of a bundle an adapter fetched at run time (from disk, an asset store, KV or
@@ -26,11 +64,7 @@ pub struct OwnedBundle {
 impl OwnedBundle {
     /// Borrows the bytes in the form the core loads.
     pub fn as_bytes(&self) -> BundleBytes<'_> {
-        BundleBytes {
-            manifest: &self.manifest,
-            model: &self.model,
-            tokenizer: &self.tokenizer,
-        }
+        BundleBytes::new(&self.manifest, &self.model, &self.tokenizer)
     }
 }
 
@@ -42,11 +76,14 @@ pub struct VerifiedBundle<'a> {
 }
 
 impl<'a> BundleBytes<'a> {
-    /// Parses the manifest and checks every file against its sha256.
+    /// Parses the manifest and checks every file against its sha256 (a compiled-in bundle's
+    /// were checked when it was built).
     pub fn verify(&self) -> Result<(Manifest, VerifiedBundle<'a>)> {
         let manifest = Manifest::from_json(self.manifest)?;
-        check_sha256(&manifest.files.model, self.model)?;
-        check_sha256(&manifest.files.tokenizer, self.tokenizer)?;
+        if self.checked_at_build != Some(BuildCheck(self.slice_ids())) {
+            check_sha256(&manifest.files.model, self.model)?;
+            check_sha256(&manifest.files.tokenizer, self.tokenizer)?;
+        }
         let verified = VerifiedBundle {
             model: self.model,
             tokenizer: self.tokenizer,
@@ -80,14 +117,13 @@ fn check_sha256(entry: &FileEntry, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// A bundle of the triage-models crate, in the form the core loads.
+/// A bundle of the triage-models crate, in the form the core loads: its build script
+/// checked the sha256s, so loading it does not hash it again.
 #[cfg(feature = "embedded-model")]
 pub(crate) fn from_shipped(files: triage_models::Files) -> BundleBytes<'static> {
-    BundleBytes {
-        manifest: files.manifest,
-        model: files.model,
-        tokenizer: files.tokenizer,
-    }
+    let mut bundle = BundleBytes::new(files.manifest, files.model, files.tokenizer);
+    bundle.checked_at_build = Some(BuildCheck(bundle.slice_ids()));
+    bundle
 }
 
 /// The classifier bundles [`embedded_named`] can return, by name: the default first. A

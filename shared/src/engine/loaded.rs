@@ -20,17 +20,20 @@ pub struct LoadTimings {
     pub verify_ms: f64,
     /// Parsing `tokenizer.json`.
     pub tokenizer_ms: f64,
-    /// Reading the ONNX graph and typing it (tract's ONNX front-end).
+    /// Reading the model file into a typed graph (NNEF: its text and tensors, the int8
+    /// weights decoded, and tract's NNEF framework for the first model of an isolate).
     pub parse_ms: f64,
-    /// Optimising the typed graph (tract's passes), sizing its weights and activations
-    /// for the memory estimate, and planning it.
+    /// tract's decluttering passes.
+    pub declutter_ms: f64,
+    /// tract's codegen, sizing the weights and activations for the memory estimate, and
+    /// planning.
     pub optimize_ms: f64,
 }
 
 impl LoadTimings {
     /// The whole load.
     pub fn total_ms(&self) -> f64 {
-        self.verify_ms + self.tokenizer_ms + self.parse_ms + self.optimize_ms
+        self.verify_ms + self.tokenizer_ms + self.parse_ms + self.declutter_ms + self.optimize_ms
     }
 }
 
@@ -74,13 +77,14 @@ impl LoadedBundle {
             manifest.max_tokens,
         )?;
         let tokenized = Instant::now();
-        let (model, parse_ms, optimize_ms) = SequenceModel::load_timed(&manifest, files.model)?;
+        let (model, graph) = SequenceModel::load_timed(&manifest, files.model)?;
         let ms = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1000.0;
         let timings = LoadTimings {
             verify_ms: ms(started, verified),
             tokenizer_ms: ms(verified, tokenized),
-            parse_ms,
-            optimize_ms,
+            parse_ms: graph.read_ms,
+            declutter_ms: graph.declutter_ms,
+            optimize_ms: graph.optimize_ms,
         };
         if let Some(rows) = model.embedding_rows() {
             let max_id = encoder.max_token_id() as usize;

@@ -23,6 +23,21 @@ pub struct SequenceModel {
     embedding_rows: Option<usize>,
 }
 
+/// Where the time of [`SequenceModel::load_timed`] went, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct GraphTimings {
+    /// Reading the file into a typed graph: NNEF's text and tensors (and, for the first
+    /// model of a process or isolate, tract's NNEF framework), the int8 weights decoded;
+    /// or ONNX's protobuf, and typing it.
+    pub read_ms: f64,
+    /// tract's decluttering passes (most of an ONNX graph's load; an NNEF graph's are
+    /// NNEF's own rewrites undone).
+    pub declutter_ms: f64,
+    /// tract's codegen, sizing the weights and activations for the memory estimate, and
+    /// planning.
+    pub optimize_ms: f64,
+}
+
 /// What to feed each graph input, in the graph's input order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum InputRole {
@@ -36,13 +51,11 @@ impl SequenceModel {
     /// checks its inputs are `i64[1, S]` named in the manifest, keeps only the manifest's
     /// output and optimises. This is the expensive step: do it once per process or isolate.
     pub fn load(manifest: &Manifest, bytes: &[u8]) -> Result<SequenceModel> {
-        SequenceModel::load_timed(manifest, bytes).map(|(model, _, _)| model)
+        SequenceModel::load_timed(manifest, bytes).map(|(model, _)| model)
     }
 
-    /// [`SequenceModel::load`], with the milliseconds spent reading and typing the graph
-    /// (NNEF: reading it and decoding its int8 weights), then optimising, sizing and
-    /// planning it.
-    pub fn load_timed(manifest: &Manifest, bytes: &[u8]) -> Result<(SequenceModel, f64, f64)> {
+    /// [`SequenceModel::load`], and where its time went.
+    pub fn load_timed(manifest: &Manifest, bytes: &[u8]) -> Result<(SequenceModel, GraphTimings)> {
         let started = web_time::Instant::now();
         let fail = |reason: String| TriageError::Model {
             file: manifest.files.model.path.clone(),
@@ -77,7 +90,10 @@ impl SequenceModel {
         // with ranks made equal, einsums as prefix matmuls) leave 25 more nodes that
         // decluttering folds again: a plan 4-5% slower and 50% more activation bytes
         // without it. Natively it costs 14 ms (bench/RESULTS.md, 2026-12-01).
-        let optimized = typed.into_optimized().map_err(|e| fail(format!("{e:#}")))?;
+        typed.declutter().map_err(|e| fail(format!("{e:#}")))?;
+        let decluttered_at = web_time::Instant::now();
+        let mut optimized = typed;
+        optimized.optimize().map_err(|e| fail(format!("{e:#}")))?;
         let weight_bytes = constant_bytes(&optimized);
         let activation_bytes = activation_expression(&optimized, &sequence);
         let plan = optimized
@@ -94,7 +110,12 @@ impl SequenceModel {
         };
         let ms =
             |from: web_time::Instant, to: web_time::Instant| (to - from).as_secs_f64() * 1000.0;
-        Ok((model, ms(started, typed_at), ms(typed_at, planned)))
+        let timings = GraphTimings {
+            read_ms: ms(started, typed_at),
+            declutter_ms: ms(typed_at, decluttered_at),
+            optimize_ms: ms(decluttered_at, planned),
+        };
+        Ok((model, timings))
     }
 
     /// How many token ids the model's embedding table has rows for, when the graph looks

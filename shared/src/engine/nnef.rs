@@ -90,9 +90,10 @@ fn decode_int8(proto: &mut tract_nnef::ProtoModel) -> TractResult<()> {
         if q.datum_type() != i8::datum_type() || scale.datum_type() != f32::datum_type() {
             continue;
         }
-        let scale = scale.to_plain_array_view::<f32>()?;
-        let weights = q.to_plain_array_view::<i8>()?.mapv(f32::from) * &scale;
-        decoded.push((at, [q_at, scale_at, float_at], weights.into_tensor()));
+        let Some(weights) = dequantize(q, scale)? else {
+            continue;
+        };
+        decoded.push((at, [q_at, scale_at, float_at], weights));
     }
     let mut dropped = Vec::new();
     for (at, parts, weights) in decoded {
@@ -237,6 +238,40 @@ fn int8_variable(
     Some((label, q, scale))
 }
 
+/// `f32(q) * scale`, for scales shaped as [`int8_decomposition`] makes them (`[1, .., n,
+/// .., 1]`, or all ones): one pass over contiguous runs of one scale, which a cold wasm
+/// isolate runs several times faster than ndarray's broadcasting. `None` for any other
+/// shape of scales.
+fn dequantize(q: &Tensor, scale: &Tensor) -> TractResult<Option<Tensor>> {
+    let (shape, scale_shape) = (q.shape(), scale.shape());
+    if scale_shape.len() != shape.len() {
+        return Ok(None);
+    }
+    let axis = scale_shape.iter().position(|&n| n > 1);
+    let fits = scale_shape
+        .iter()
+        .enumerate()
+        .all(|(i, &n)| n == 1 || (Some(i) == axis && n == shape[i]));
+    if !fits {
+        return Ok(None);
+    }
+    let inner: usize = axis.map_or(q.len(), |axis| shape[axis + 1..].iter().product());
+    let scales = scale.try_as_plain_ram()?.as_slice::<f32>()?;
+    let values = q.try_as_plain_ram()?.as_slice::<i8>()?;
+    let mut out = vec![0f32; values.len()];
+    for (run, (out, values)) in out
+        .chunks_mut(inner.max(1))
+        .zip(values.chunks(inner.max(1)))
+        .enumerate()
+    {
+        let s = scales[run % scales.len()];
+        for (o, &v) in out.iter_mut().zip(values) {
+            *o = f32::from(v) * s;
+        }
+    }
+    Ok(Some(Tensor::from_shape(shape, &out)?))
+}
+
 /// The assignments and tensors that replace variable `id` (label `label`):
 /// `id = mul(tract_core_cast(id_q, to = "f32"), id_scale)`.
 fn int8_assignments(
@@ -357,34 +392,110 @@ fn channel_scales(weights: &ArrayViewD<f32>, axis: usize) -> Option<(Vec<i8>, Ve
 
 /// The scale `s` with `f32(round(w / s)) * s == w` (bitwise) and `round(w / s)` in
 /// [-128, 127] for every `w` of `slice`. Symmetric quantizers take the largest magnitude
-/// over 127 (onnxruntime), or the most negative value over 128 (PyTorch); each is tried,
-/// give or take 3 units in the last place of f32 rounding.
+/// over 127 (onnxruntime) or the most negative value over 128 (PyTorch): those are tried
+/// first. Else the smallest magnitude is some `k * s`, and `k` from 1 to 128 is tried (a
+/// calibrated range need not reach 127). Each candidate give or take 3 units in the last
+/// place of f32 rounding; a candidate fails at its first weight that does not fit.
 fn slice_scale(slice: &ArrayViewD<f32>) -> Option<f32> {
-    let (mut largest, mut most_negative) = (0f32, 0f32);
+    let (mut largest, mut most_negative, mut smallest) = (0f32, 0f32, f32::INFINITY);
     for &w in slice.iter() {
         if !w.is_finite() {
             return None;
         }
         largest = largest.max(w.abs());
         most_negative = most_negative.min(w);
+        if w != 0.0 {
+            smallest = smallest.min(w.abs());
+        }
     }
     if largest == 0.0 {
         // All zeros: any scale reproduces them.
         return Some(1.0);
     }
-    let bases = [largest / 127.0, -most_negative / 128.0];
-    bases
+    let fits = |scale: f32| {
+        slice.iter().all(|&w| {
+            let q = (w / scale).round();
+            // Through i8, as the tensor stores it: -0.0 would come back +0.0.
+            (-128.0..=127.0).contains(&q) && (f32::from(q as i8) * scale).to_bits() == w.to_bits()
+        })
+    };
+    let usual = [largest / 127.0, -most_negative / 128.0];
+    let from_smallest = (1..=128).map(|k| smallest / k as f32);
+    usual
         .into_iter()
-        .filter(|base| *base > 0.0 && base.is_normal())
+        .chain(from_smallest)
+        .filter(|base| *base > 0.0 && base.is_normal() && largest / base <= 128.5)
         .flat_map(|base| {
             (-3i32..=3).map(move |ulps| f32::from_bits((base.to_bits() as i32 + ulps) as u32))
         })
-        .find(|&scale| {
-            slice.iter().all(|&w| {
-                let q = (w / scale).round();
-                // Through i8, as the tensor stores it: -0.0 would come back +0.0.
-                (-128.0..=127.0).contains(&q)
-                    && (f32::from(q as i8) * scale).to_bits() == w.to_bits()
-            })
+        .find(|&scale| fits(scale))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_nnef::tract_core::prelude::tract_ndarray::Array2;
+
+    /// Weights as a symmetric per-channel int8 quantizer leaves them: `q * scale[column]`.
+    fn quantized(rows: usize, scales: &[f32]) -> Array2<f32> {
+        Array2::from_shape_fn((rows, scales.len()), |(r, c)| {
+            // Every row range reaches both ends of int8's symmetric range.
+            let q = if r == 0 {
+                127
+            } else if r == 1 {
+                -127
+            } else {
+                ((r * 37 + c * 11) % 255) as i32 - 127
+            };
+            q as f32 * scales[c]
         })
+    }
+
+    #[test]
+    fn per_channel_int8_weights_split_exactly() {
+        let scales = [0.013f32, 0.0007, 1.5, 0.25];
+        let weights = quantized(64, &scales).into_dyn();
+        let (q, scale) = int8_decomposition(&weights.view()).expect("splits");
+        assert_eq!(q.datum_type(), i8::datum_type());
+        assert_eq!(scale.shape(), &[1, 4]);
+        let back = q.to_plain_array_view::<i8>().unwrap().mapv(f32::from)
+            * &scale.to_plain_array_view::<f32>().unwrap();
+        let bits = |a: &ArrayD<f32>| a.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&back), bits(&weights));
+    }
+
+    #[test]
+    fn a_range_short_of_127_splits_too() {
+        // Calibrated ranges: the largest |q| of a channel is 100, not 127.
+        let weights = Array2::from_shape_fn((40, 3), |(r, c)| {
+            (r as i32 * 5 - 100) as f32 * [0.01f32, 0.3, 0.0021][c]
+        })
+        .into_dyn();
+        assert!(int8_decomposition(&weights.view()).is_some());
+    }
+
+    #[test]
+    fn one_scale_for_the_whole_tensor_is_tried_first() {
+        let weights = quantized(16, &[0.02; 8]).into_dyn();
+        let (_, scale) = int8_decomposition(&weights.view()).expect("splits");
+        assert_eq!(scale.shape(), &[1, 1]);
+    }
+
+    #[test]
+    fn weights_that_were_never_int8_stay_f32() {
+        let weights =
+            Array2::from_shape_fn((32, 32), |(r, c)| ((r * 32 + c) as f32).sqrt()).into_dyn();
+        assert!(int8_decomposition(&weights.view()).is_none());
+        let mut with_nan = quantized(8, &[0.5; 4]).into_dyn();
+        with_nan[[3, 1]] = f32::NAN;
+        assert!(int8_decomposition(&with_nan.view()).is_none());
+    }
+
+    #[test]
+    fn negative_zero_is_not_rebuilt_as_positive_zero() {
+        // int8 has no -0: a -0.0 weight would come back +0.0, so the split is refused.
+        let mut weights = quantized(8, &[0.5; 4]).into_dyn();
+        weights[[2, 2]] = -0.0;
+        assert!(int8_decomposition(&weights.view()).is_none());
+    }
 }

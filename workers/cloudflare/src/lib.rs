@@ -64,8 +64,9 @@ async fn fetch(
 /// `Server-Timing`, so operators see what a cold isolate pays (workerd's clock has 1 ms
 /// resolution, and production freezes it during CPU work, where it reads 0), and how the
 /// default classifier's load split (`load-verify`, `load-tokenizer`, `load-parse`,
-/// `load-optimize`: checksums, tokenizer, ONNX front-end, tract's optimisation). The
-/// embedding model is not in it: it loads with the first parse request.
+/// `load-declutter`, `load-optimize`: checksums, tokenizer, reading the NNEF, tract's
+/// decluttering and codegen). The embedding model is not in it: it loads with the first
+/// parse request.
 fn report_load(headers: &mut http::HeaderMap, load_ms: u64, service: &Service) {
     let entry = format!("instance;dur={load_ms};desc=\"classifier loaded\"");
     append_server_timing(headers, &entry);
@@ -74,6 +75,7 @@ fn report_load(headers: &mut http::HeaderMap, load_ms: u64, service: &Service) {
             ("load-verify", timings.verify_ms),
             ("load-tokenizer", timings.tokenizer_ms),
             ("load-parse", timings.parse_ms),
+            ("load-declutter", timings.declutter_ms),
             ("load-optimize", timings.optimize_ms),
         ] {
             append_server_timing(headers, &format!("{step};dur={ms:.1}"));
