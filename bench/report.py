@@ -41,8 +41,10 @@ END = "<!-- bench/run: end of generated section -->"
 
 # What each step runs: (full, quick) argument lists after the script.
 STEPS = {
-    "criterion": (["cargo", "bench", "-p", "triage-core", "--bench", "core", "--locked"],
-                  ["cargo", "bench", "-p", "triage-core", "--bench", "core", "--locked", "--",
+    "criterion": (["cargo", "bench", "-p", "triage-core", "--features", "internals", "--bench", "core",
+                   "--locked"],
+                  ["cargo", "bench", "-p", "triage-core", "--features", "internals", "--bench", "core",
+                   "--locked", "--",
                    "--quick", "inference/model_only"]),
     "engines": (["engines.py", "--rounds", "60", "--block", "10"],
                 ["engines.py", "--rounds", "2", "--block", "3"]),

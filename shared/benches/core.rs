@@ -1,9 +1,9 @@
 //! Cold start and per-text cost of the core, natively: classification, and `/v1/parse`
 //! with the embedding model.
 //!
-//! `cargo bench -p triage-core --bench core`. The `load/*` group compares the model formats
-//! a worker could ship: the NNEF shipped (decluttered, int8 weights at rest) and the int8
-//! ONNX file it was converted from.
+//! `cargo bench -p triage-core --features internals --bench core`. The `load/*` group
+//! compares the model formats a worker could ship: the NNEF shipped (decluttered, int8
+//! weights at rest) and the int8 ONNX file it was converted from.
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use std::hint::black_box;

@@ -168,3 +168,38 @@ fn budgets_over_the_memory_budget_are_503_not_413() {
     assert_eq!(problem["type"], "urn:triage:problem:memory-budget-exceeded");
     assert_eq!(problem["limit"], 1_000_000);
 }
+
+/// The worker is built without tract's ONNX front-end: an ONNX bundle in the bucket is a
+/// 503 that says so and names the command that converts it, not a crash or a 500.
+#[test]
+fn an_onnx_bundle_is_503_naming_the_conversion() {
+    let store = Store::R2;
+    let state = state_dir("r2-onnx");
+    let dir = repo_root().join("models/spam-mini");
+    let read = |name: &str| std::fs::read(dir.join(name)).expect("bundle file");
+    let onnx = read("model.onnx");
+    let mut manifest: Value = serde_json::from_slice(&read("manifest.json")).expect("JSON");
+    manifest["format"] = json!("onnx");
+    manifest["files"]["model"] = json!({
+        "path": "model.onnx",
+        "sha256": triage_core::bundle::sha256_hex(&onnx),
+    });
+    store.put(
+        &state,
+        PREFIX,
+        "manifest.json",
+        manifest.to_string().as_bytes(),
+    );
+    store.put(&state, PREFIX, "tokenizer.json", &read("tokenizer.json"));
+    store.put(&state, PREFIX, "model.onnx", &onnx);
+    let persist = state.to_string_lossy().into_owned();
+    let server = wrangler::dev(&["--env", store.env(), "--persist-to", &persist]);
+    let client = server.client(Duration::from_secs(120));
+    let reply = client.post_json("/v1/classify", &json!({ "text": SPAM[0] }));
+    let problem = assert_problem(&client, &reply, 503);
+    let detail = problem["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.contains("NNEF") && detail.contains("triage convert"),
+        "{detail}"
+    );
+}

@@ -71,7 +71,7 @@ impl SequenceModel {
             ModelFormat::Onnx => {
                 return Err(TriageError::Config(format!(
                     "model `{}` is ONNX, and this build reads NNEF only (triage-core's \
-                     feature `onnx` is off); convert the bundle with `triage bundle`",
+                     feature `onnx` is off); convert the bundle with `triage convert DIR`",
                     manifest.files.model.path
                 )))
             }

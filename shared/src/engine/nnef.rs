@@ -1,7 +1,8 @@
 //! tract's NNEF, the format workers load models from: a tar of `graph.nnef` (the graph as
 //! text) and one `.dat` file per tensor. Triage writes the graph typed and decluttered at
-//! build time, so a worker only folds constants and optimises it at load (natively about
-//! 5 ms against 43 ms for the same graph from ONNX; `bench/RESULTS.md`, 2026-12-01).
+//! build time, so a worker skips ONNX's protobuf and tract's type analysis: it reads the
+//! graph, declutters away what NNEF's own rewrites added, and optimises it (the load split
+//! against ONNX's is in `bench/RESULTS.md`, 2026-12-01, NNEF).
 //!
 //! **Int8 weights at rest.** Decluttering folds an int8 model's `DequantizeLinear` nodes
 //! into f32 weights, which would make the file 3.6 times the ONNX one. [`write`] finds
@@ -67,6 +68,11 @@ fn decode_int8(proto: &mut tract_nnef::ProtoModel) -> TractResult<()> {
         let float_id = Identifier(format!("{}_int8_f32", id.0));
         let scale_id = Identifier(format!("{}_scale", id.0));
         let q_id = Identifier(format!("{}_int8", id.0));
+        let [q_at, scale_at, float_at] =
+            [&q_id, &scale_id, &float_id].map(|name| index.get(name).copied());
+        let (Some(q_at), Some(scale_at), Some(float_at)) = (q_at, scale_at, float_at) else {
+            continue;
+        };
         let expected = int8_assignments(
             id,
             &Identifier(String::new()),
@@ -74,11 +80,6 @@ fn decode_int8(proto: &mut tract_nnef::ProtoModel) -> TractResult<()> {
             Tensor::zero::<f32>(&[0])?,
         )
         .0;
-        let [q_at, scale_at, float_at] =
-            [&q_id, &scale_id, &float_id].map(|name| index.get(name).copied());
-        let (Some(q_at), Some(scale_at), Some(float_at)) = (q_at, scale_at, float_at) else {
-            continue;
-        };
         // The cast and the mul must be exactly those written, the variables any label.
         if body[float_at] != expected[2] || *assignment != expected[3] {
             continue;
