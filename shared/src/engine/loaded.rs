@@ -16,7 +16,8 @@ use web_time::Instant;
 /// isolate pays before its first answer (adapters report it in `Server-Timing`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct LoadTimings {
-    /// Checking the manifest and the files' sha256.
+    /// Checking the manifest and the files' sha256 (a compiled-in bundle's were checked
+    /// when it was built).
     pub verify_ms: f64,
     /// Parsing `tokenizer.json`.
     pub tokenizer_ms: f64,
@@ -31,9 +32,21 @@ pub struct LoadTimings {
 }
 
 impl LoadTimings {
+    /// Every step by name, in the order the load runs them: `verify`, `tokenizer`,
+    /// `parse`, `declutter`, `optimize` (adapters report them as `load-<name>`).
+    pub fn steps(&self) -> [(&'static str, f64); 5] {
+        [
+            ("verify", self.verify_ms),
+            ("tokenizer", self.tokenizer_ms),
+            ("parse", self.parse_ms),
+            ("declutter", self.declutter_ms),
+            ("optimize", self.optimize_ms),
+        ]
+    }
+
     /// The whole load.
     pub fn total_ms(&self) -> f64 {
-        self.verify_ms + self.tokenizer_ms + self.parse_ms + self.declutter_ms + self.optimize_ms
+        self.steps().iter().map(|(_, ms)| ms).sum()
     }
 }
 

@@ -235,8 +235,16 @@ fn input_roles(
     Ok(roles)
 }
 
-/// Keeps only the graph output the manifest names (by label or node name).
-fn select_output(manifest: &Manifest, model: &mut TypedModel) -> std::result::Result<(), String> {
+/// Keeps only the graph output the manifest names (by label or node name): of a typed
+/// graph here, of an ONNX one before typing ([`super::onnx`]).
+pub(crate) fn select_output<F, O>(
+    manifest: &Manifest,
+    model: &mut Graph<F, O>,
+) -> std::result::Result<(), String>
+where
+    F: Fact + Clone + 'static,
+    O: std::fmt::Debug + std::fmt::Display + AsRef<dyn Op> + AsMut<dyn Op> + Clone + 'static,
+{
     let wanted = &manifest.output.name;
     let outputs = model.output_outlets().map_err(|e| e.to_string())?.to_vec();
     let output = outputs

@@ -145,27 +145,25 @@ pub fn write(model: &TypedModel) -> TractResult<(Vec<u8>, WriteReport)> {
         return Ok((tar, WriteReport::default()));
     }
     let mut report = WriteReport::default();
-    {
-        let body = std::mem::take(&mut proto.doc.graph_def.body);
-        for assignment in body {
-            match int8_variable(&assignment, &proto.tensors) {
-                Some((label, q, scale)) => {
-                    report.int8_tensors += 1;
-                    let id = match &assignment.left {
-                        LValue::Identifier(id) => id.clone(),
-                        _ => unreachable!("int8_variable takes plain assignments only"),
-                    };
-                    let (assignments, tensors) = int8_assignments(&id, &label, q, scale);
-                    proto.tensors.remove(&label);
-                    proto.tensors.extend(tensors);
-                    proto.doc.graph_def.body.extend(assignments);
+    let body = std::mem::take(&mut proto.doc.graph_def.body);
+    for assignment in body {
+        match int8_variable(&assignment, &proto.tensors) {
+            Some((label, q, scale)) => {
+                report.int8_tensors += 1;
+                let id = match &assignment.left {
+                    LValue::Identifier(id) => id.clone(),
+                    _ => unreachable!("int8_variable takes plain assignments only"),
+                };
+                let (assignments, tensors) = int8_assignments(&id, &label, q, scale);
+                proto.tensors.remove(&label);
+                proto.tensors.extend(tensors);
+                proto.doc.graph_def.body.extend(assignments);
+            }
+            None => {
+                if large_f32_variable(&assignment, &proto.tensors) {
+                    report.f32_tensors += 1;
                 }
-                None => {
-                    if large_f32_variable(&assignment, &proto.tensors) {
-                        report.f32_tensors += 1;
-                    }
-                    proto.doc.graph_def.body.push(assignment);
-                }
+                proto.doc.graph_def.body.push(assignment);
             }
         }
     }

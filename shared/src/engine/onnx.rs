@@ -4,7 +4,7 @@
 use tract_onnx::prelude::*;
 
 use crate::engine::manifest::Manifest;
-use crate::engine::model::{input_role, SEQUENCE};
+use crate::engine::model::{input_role, select_output, SEQUENCE};
 use crate::engine::nnef::{self, WriteReport};
 use crate::error::{Result, TriageError};
 
@@ -40,21 +40,7 @@ pub(crate) fn typed(manifest: &Manifest, bytes: &[u8]) -> Result<TypedModel> {
             .set_input_fact(slot, fact.clone())
             .map_err(|e| fail(e.to_string()))?;
     }
-    let wanted = &manifest.output.name;
-    let outputs = model
-        .output_outlets()
-        .map_err(|e| fail(e.to_string()))?
-        .to_vec();
-    let output = outputs
-        .iter()
-        .copied()
-        .find(|o| {
-            model.outlet_label(*o) == Some(wanted.as_str()) || model.node(o.node).name == *wanted
-        })
-        .ok_or_else(|| fail(format!("graph has no output named `{wanted}`")))?;
-    model
-        .select_output_outlets(&[output])
-        .map_err(|e| fail(e.to_string()))?;
+    select_output(manifest, &mut model).map_err(fail)?;
     model.into_typed().map_err(|e| fail(format!("{e:#}")))
 }
 

@@ -71,14 +71,8 @@ fn report_load(headers: &mut http::HeaderMap, load_ms: u64, service: &Service) {
     let entry = format!("instance;dur={load_ms};desc=\"classifier loaded\"");
     append_server_timing(headers, &entry);
     if let Some(timings) = service.classifier(None).map(|c| *c.load_timings()) {
-        for (step, ms) in [
-            ("load-verify", timings.verify_ms),
-            ("load-tokenizer", timings.tokenizer_ms),
-            ("load-parse", timings.parse_ms),
-            ("load-declutter", timings.declutter_ms),
-            ("load-optimize", timings.optimize_ms),
-        ] {
-            append_server_timing(headers, &format!("{step};dur={ms:.1}"));
+        for (step, ms) in timings.steps() {
+            append_server_timing(headers, &format!("load-{step};dur={ms:.1}"));
         }
     }
 }
