@@ -10,7 +10,9 @@ times the first request and a second one. Rows:
   `GET /openapi.json`, first `POST /v1/classify` and first `POST /v1/parse`, each from a
   fresh process. The worker's own `Server-Timing` splits the first request: `instance` (the
   isolate's service, which loads the compiled-in classifier) and its `load-*` steps
-  (checksums, tokenizer, ONNX front-end, tract's optimisation).
+  (checksums, tokenizer, reading the NNEF, tract's decluttering and optimisation);
+- the classify-only worker (`workers/cloudflare/build-classify-only`, from
+  `scripts/build-worker --classify-only`), first `POST /v1/classify`, when it is built.
 
 "listen" is from process start to the port accepting (workerd reads its config and
 compiles the module); "first" is the first request's round trip over loopback.
@@ -18,7 +20,7 @@ compiles the module); "first" is the first request's round trip over loopback.
 With --wrangler, the same first requests under `scripts/wrangler dev` (its proxy, then
 workerd), as bench/cloudflare.py measures them.
 
-Usage: bench/coldstart.py [--n 5] [--wrangler] [--json PATH]
+Usage: bench/coldstart.py [--n 5] [--wrangler] [--build DIR] [--classify-only DIR] [--json PATH]
 Prints Markdown for bench/RESULTS.md. Needs only the Python standard library.
 """
 
@@ -38,6 +40,7 @@ from loopback import ROOT, free_port, server_timing
 
 WORKERD = ROOT / "node_modules" / ".bin" / "workerd"
 BUILD = ROOT / "workers" / "cloudflare" / "build"
+CLASSIFY_ONLY = ROOT / "workers" / "cloudflare" / "build-classify-only"
 HELLO = 'export default { async fetch() { return new Response("ok"); } };\n'
 CLASSIFY = json.dumps({"text": "Win a free cruise now, click here to claim your prize"}).encode()
 PARSE = json.dumps({"text": "The checkout page is down for everyone", "schema": "support-ticket"}).encode()
@@ -113,12 +116,13 @@ def workerd_samples(workdir, modules, path, body, n):
         return samples(command, path, body, n, cwd=workdir, stderr=log)
 
 
-def wrangler_samples(path, body, n, config=None):
-    """`scripts/wrangler dev` of the repository's worker, or of the one `config` describes."""
+def wrangler_samples(path, body, n, config=None, extra=()):
+    """`scripts/wrangler dev` of the repository's worker (with `extra` arguments, such as
+    `--env classify-only`), or of the one `config` describes."""
     def command(port):
         return [str(ROOT / "scripts" / "wrangler"), "dev", "--ip", "127.0.0.1", "--port", str(port),
                 "--inspector-port", str(free_port()), "--show-interactive-dev-session=false",
-                "--log-level", "warn", *(["--config", str(config)] if config else [])]
+                "--log-level", "warn", *(["--config", str(config)] if config else []), *extra]
 
     return samples(command, path, body, n, cwd=ROOT, stderr=subprocess.DEVNULL,
                    env=dict(os.environ, TRIAGE_WORKER_PREBUILT="1", CI="1"))
@@ -137,27 +141,38 @@ def main():
     parser.add_argument("--build", default=str(BUILD),
                         help="folder of the worker's index.js and index_bg.wasm "
                              "(default: scripts/build-worker's output), to compare builds")
+    parser.add_argument("--classify-only", default=str(CLASSIFY_ONLY),
+                        help="folder of the classify-only worker (default: the output of "
+                             "scripts/build-worker --classify-only; skipped when not built)")
     args = parser.parse_args()
     build = Path(args.build)
     workdir = ROOT / "target" / "bench-coldstart"
-    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "classify-only").mkdir(parents=True, exist_ok=True)
     (workdir / "hello.js").write_text(HELLO)
     for name in ("index.js", "index_bg.wasm"):
         shutil.copyfile(build / name, workdir / name)
     wasm = (build / "index_bg.wasm").stat().st_size
     triage = [("index.js", "esModule"), ("index_bg.wasm", "wasm")]
     cases = [
-        ("hello-world JS worker, `GET /`", [("hello.js", "esModule")], "/", None),
-        ("Triage worker, `GET /openapi.json`", triage, "/openapi.json", None),
-        ("Triage worker, `POST /v1/classify`", triage, "/v1/classify", CLASSIFY),
-        ("Triage worker, `POST /v1/parse` (also loads the embedding model)", triage, "/v1/parse", PARSE),
+        ("hello-world JS worker, `GET /`", [("hello.js", "esModule")], "/", None, workdir),
+        ("Triage worker, `GET /openapi.json`", triage, "/openapi.json", None, workdir),
+        ("Triage worker, `POST /v1/classify`", triage, "/v1/classify", CLASSIFY, workdir),
+        ("Triage worker, `POST /v1/parse` (also loads the embedding model)", triage, "/v1/parse", PARSE,
+         workdir),
     ]
+    classify_only = Path(args.classify_only)
     results = {"n": args.n, "wasm_bytes": wasm, "workerd": {}, "wrangler": {}}
+    if (classify_only / "index_bg.wasm").exists():
+        for name in ("index.js", "index_bg.wasm"):
+            shutil.copyfile(classify_only / name, workdir / "classify-only" / name)
+        results["classify_only_wasm_bytes"] = (classify_only / "index_bg.wasm").stat().st_size
+        cases.append(("classify-only worker, `POST /v1/classify`", triage, "/v1/classify", CLASSIFY,
+                      workdir / "classify-only"))
     print(f"Fresh `workerd serve` per sample, n={args.n}, medians; module {wasm:,} bytes.\n")
     print("| worker, first request | listen | first request | second request | `instance` | load-verify | load-tokenizer | load-parse | load-declutter | load-optimize |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, modules, path, body in cases:
-        rows = workerd_samples(workdir, modules, path, body, args.n)
+    for name, modules, path, body, folder in cases:
+        rows = workerd_samples(folder, modules, path, body, args.n)
         results["workerd"][name] = rows
         split = " | ".join(f"{median(rows, 'timing', k):.0f} ms" if any(k in r["timing"] for r in rows) else "-"
                            for k in ("instance", "load-verify", "load-tokenizer", "load-parse", "load-declutter", "load-optimize"))
@@ -169,8 +184,10 @@ def main():
         print("|---|---|---|---|")
         hello = workdir / "wrangler-hello.toml"
         hello.write_text('name = "hello"\nmain = "hello.js"\ncompatibility_date = "2026-11-01"\n')
-        for name, _, path, body in cases[:3]:
-            rows = wrangler_samples(path, body, args.n, hello if path == "/" else None)
+        wrangled = cases[:3] + [case for case in cases if case[0].startswith("classify-only")]
+        for name, _, path, body, folder in wrangled:
+            extra = ("--env", "classify-only") if folder != workdir else ()
+            rows = wrangler_samples(path, body, args.n, hello if path == "/" else None, extra)
             results["wrangler"][name] = rows
             print(f"| {name} | {median(rows, 'listen'):.0f} ms | {median(rows, 'first'):.0f} ms | "
                   f"{median(rows, 'second'):.1f} ms |")

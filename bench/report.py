@@ -53,9 +53,11 @@ STEPS = {
                    ["cloudflare.py", "--cold", "2", "--warm", "5", "--batches", "2"]),
     "coldstart": (["coldstart.py", "--n", "5", "--wrangler"], ["coldstart.py", "--n", "1"]),
     "size": (["wasm_size.py", "../target/wasm32-unknown-unknown/worker/triage_cloudflare.wasm",
-              "--shipped", "../workers/cloudflare/build/index_bg.wasm", "--top", "15"],
+              "--shipped", "../workers/cloudflare/build/index_bg.wasm", "--top", "15",
+              "--variant", "classify-only=../workers/cloudflare/build-classify-only/index_bg.wasm"],
              ["wasm_size.py", "../target/wasm32-unknown-unknown/worker/triage_cloudflare.wasm",
-              "--shipped", "../workers/cloudflare/build/index_bg.wasm", "--top", "15"]),
+              "--shipped", "../workers/cloudflare/build/index_bg.wasm", "--top", "15",
+              "--variant", "classify-only=../workers/cloudflare/build-classify-only/index_bg.wasm"]),
     "load": (["load.py", "--duration", "30", "--connections", "64"],
              ["load.py", "--duration", "3", "--connections", "8"]),
     "parse": (["parse.py", "--rounds", "200"], ["parse.py", "--rounds", "5"]),
@@ -328,8 +330,10 @@ def coldstart_table(cs):
     med = lambda rows, key, sub=None: statistics.median(  # noqa: E731
         r[key].get(sub, 0.0) if sub else r[key] for r in rows)
     steps = ("instance", "load-verify", "load-tokenizer", "load-parse", "load-declutter", "load-optimize")
+    only = cs.get("classify_only_wasm_bytes")
+    only = f", the classify-only worker's {only:,} bytes" if only else ""
     lines = [f"A fresh `workerd serve` per sample (no wrangler in front), medians of {cs['n']};"
-             f" module {cs['wasm_bytes']:,} bytes. `instance` and `load-*` are the worker's own"
+             f" module {cs['wasm_bytes']:,} bytes{only}. `instance` and `load-*` are the worker's own"
              " Server-Timing on its first request (the service build, which loads the classifier).", "",
              "| worker, first request | listen | first request | second request | "
              + " | ".join(f"`{s}`" for s in steps) + " |", "|---|---|---|---|" + "---|" * len(steps)]
@@ -356,6 +360,16 @@ def size_table(size):
         lines += [f"The worker as deployed (`scripts/build-worker`, `wasm-opt -Oz`): {shipped['bytes']:,} B,"
                   f" {shipped['gzip']:,} B gzip -9; code section {kb(shipped['code'])}, data section"
                   f" (models, tokenizers, tables) {kb(shipped['data'])}.", ""]
+    variants = size.get("variants") or []
+    if shipped and variants:
+        gz = lambda pair: f"{pair[0]:,} B ({pair[1]:,})"  # noqa: E731
+        lines += ["Each build as deployed, raw (gzip -9):", "",
+                  "| build | whole | code section | data section |", "|---|---|---|---|",
+                  f"| default: spam-mini, parse and potion-base-2m | {gz((shipped['bytes'], shipped['gzip']))}"
+                  f" | {gz(shipped['code'])} | {gz(shipped['data'])} |"]
+        lines += [f"| {v['name']} (`scripts/build-worker --{v['name']}`) | {gz((v['bytes'], v['gzip']))}"
+                  f" | {gz(v['code'])} | {gz(v['data'])} |" for v in variants]
+        lines.append("")
     lines += [f"Code by crate, from the function names of cargo's output before wasm-opt"
               f" ({size['code']:,} B of code there; wasm-opt shrinks it, the shares carry over):", "",
               "| crate | code bytes | share |", "|---|---|---|"]

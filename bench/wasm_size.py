@@ -2,13 +2,15 @@
 """Which crates take a wasm module's bytes: code by crate (from the function names in its
 `name` section), data, and the rest.
 
-    python3 bench/wasm_size.py MODULE.wasm [--shipped SHIPPED.wasm] [--top 15] [--json PATH]
+    python3 bench/wasm_size.py MODULE.wasm [--shipped SHIPPED.wasm] [--variant NAME=WASM]...
+                               [--top 15] [--json PATH]
 
 Give a module that still has its names: cargo's output before wasm-opt
 (`target/wasm32-unknown-unknown/worker/triage_cloudflare.wasm` after `scripts/build-worker`).
 wasm-opt shrinks the code afterwards, so the shares, not the bytes, carry over to the shipped
 module. A function is counted under the crate its name starts with (`<T as Trait>` under T's
-crate); what has no such name is `(unnamed)`.
+crate); what has no such name is `(unnamed)`. Each `--variant` is another shipped build
+(the classify-only worker), measured whole beside it.
 """
 import argparse
 import collections
@@ -110,6 +112,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("module")
     parser.add_argument("--shipped", help="the module as deployed (after wasm-opt), measured whole")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=WASM",
+                        help="another shipped build, measured whole (repeatable; skipped if absent)")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -164,11 +168,23 @@ def main():
         print(f"\nshipped {args.shipped}: {shipped['bytes']:,} bytes ({shipped['gzip']:,} gzip -9); "
               f"code {shipped['code'][0]:,} ({shipped['code'][1]:,} gzip), "
               f"data {shipped['data'][0]:,} ({shipped['data'][1]:,} gzip)")
+    variants = []
+    for variant in args.variant:
+        label, _, path = variant.partition("=")
+        try:
+            variants.append({"name": label, "path": path, **measure(path)})
+        except FileNotFoundError:
+            print(f"\n{label}: {path} is not built, left out")
+            continue
+        v = variants[-1]
+        print(f"\n{label} {path}: {v['bytes']:,} bytes ({v['gzip']:,} gzip -9); "
+              f"code {v['code'][0]:,} ({v['code'][1]:,} gzip), data {v['data'][0]:,} ({v['data'][1]:,} gzip)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"module": args.module, "bytes": len(buf), "sections": totals,
                        "sections_gzip": gzipped, "code": code, "top": args.top,
-                       "code_by_crate": by_crate.most_common(), "shipped": shipped}, f, indent=1)
+                       "code_by_crate": by_crate.most_common(), "shipped": shipped,
+                       "variants": variants}, f, indent=1)
 
 
 if __name__ == "__main__":

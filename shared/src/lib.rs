@@ -23,6 +23,7 @@
 mod engine;
 pub mod error;
 pub mod http;
+#[cfg(feature = "parse")]
 pub mod parse;
 
 // The engine: bundles in, classifications and embeddings out, under budgets.
@@ -33,14 +34,18 @@ pub use engine::{budget, bundle, classify, embed, manifest, memory, nnef, settin
 /// adapters and users go through [`Classifier`] and [`Embedder`].
 #[cfg(feature = "internals")]
 pub use engine::{model, tokenize};
-// Parse: schemas decoded by the embedding model.
+// Parse: schemas decoded by the embedding model (feature `parse`).
+#[cfg(feature = "parse")]
 pub use parse::{schema, zeroshot};
 
 pub use budget::{BudgetExceeded, Budgets};
 pub use bundle::{BundleBytes, OwnedBundle};
-pub use classify::{Classification, Classifier, LoadTimings, PreparedClassifier, Scores, Timings};
+pub use classify::{
+    Classification, Classifier, LabelSpec, LoadTimings, PreparedClassifier, Scores, Timings,
+};
 pub use embed::{Embedder, PreparedEmbedder};
 pub use error::{Result, TriageError};
 pub use manifest::Manifest;
+#[cfg(feature = "parse")]
 pub use parse::Parser;
 pub use settings::Settings;

@@ -18,19 +18,33 @@ const PREFIX: &str = "spam-mini/";
 /// Seeds `store` with the default bundle, its manifest renamed (so answers prove where
 /// the model came from) and its model bytes passed through `model`.
 fn seed(store: Store, state: &Path, model: impl FnOnce(Vec<u8>) -> Vec<u8>) {
-    let dir = repo_root().join("models/spam-mini");
-    let read = |name: &str| std::fs::read(dir.join(name)).expect("bundle file");
+    let name = format!("spam-mini-from-{}", store.env());
+    put_renamed(store, state, "spam-mini", PREFIX, &name, model);
+}
+
+/// Puts the shipped bundle `models/<bundle>` under `prefix` in `store`, its manifest
+/// renamed `name` and its model bytes passed through `model`.
+fn put_renamed(
+    store: Store,
+    state: &Path,
+    bundle: &str,
+    prefix: &str,
+    name: &str,
+    model: impl FnOnce(Vec<u8>) -> Vec<u8>,
+) {
+    let dir = repo_root().join("models").join(bundle);
+    let read = |file: &str| std::fs::read(dir.join(file)).expect("bundle file");
     let mut manifest: Value = serde_json::from_slice(&read("manifest.json")).expect("JSON");
-    manifest["name"] = json!(format!("spam-mini-from-{}", store.env()));
+    manifest["name"] = json!(name);
     store.put(
         state,
-        PREFIX,
+        prefix,
         "manifest.json",
         manifest.to_string().as_bytes(),
     );
-    store.put(state, PREFIX, "tokenizer.json", &read("tokenizer.json"));
+    store.put(state, prefix, "tokenizer.json", &read("tokenizer.json"));
     let file = wrangler::model_file(&dir);
-    store.put(state, PREFIX, &file, &model(read(&file)));
+    store.put(state, prefix, &file, &model(read(&file)));
 }
 
 /// Starts the worker on `store`'s environment, seeded with the default bundle, and checks
@@ -202,4 +216,79 @@ fn an_onnx_bundle_is_503_naming_the_conversion() {
         detail.contains("NNEF") && detail.contains("triage convert"),
         "{detail}"
     );
+}
+
+/// `TRIAGE_EMBEDDING_MODEL` names the embedding model to fetch from the model source
+/// instead of the compiled-in one (a worker built without embedded models fetches
+/// `potion-base-2m` so): the first parse fetches it, the deployment's named schemas apply
+/// to it, and a bundle missing from the bucket is a 503 on parse naming the key, while
+/// classification goes on.
+#[test]
+fn the_embedding_model_is_fetched_from_r2_when_named() {
+    let store = Store::R2;
+    let state = state_dir("r2-embedder");
+    seed(store, &state, |model| model);
+    let embedder = "potion-from-r2";
+    let folder = format!("{PREFIX}{embedder}/");
+    put_renamed(store, &state, "potion-base-2m", &folder, embedder, |m| m);
+    let persist = state.to_string_lossy().into_owned();
+    let schemas = r#"TRIAGE_SCHEMAS:{"city": {"type": "object", "properties": {"city":
+        {"type": "string", "enum": ["Paris", "Berlin"]}}, "required": ["city"]}}"#;
+    let named = format!("TRIAGE_EMBEDDING_MODEL:{embedder}");
+    // One workerd at a time on this state (they would lock each other's SQLite files).
+    {
+        let server = wrangler::dev(&[
+            "--env",
+            store.env(),
+            "--persist-to",
+            &persist,
+            "--var",
+            &named,
+            "--var",
+            schemas,
+        ]);
+        let client = server.client(Duration::from_secs(120));
+        client
+            .post_json("/v1/classify", &json!({ "text": SPAM[0] }))
+            .assert_status(200);
+        let parse = client.post_json(
+            "/v1/parse",
+            &json!({ "text": "I moved to Berlin last year", "schema": "city" }),
+        );
+        parse.assert_status(200);
+        let parsed = parse.json();
+        assert_eq!(parsed["model"]["name"], embedder, "{parsed}");
+        assert_eq!(parsed["schema"], "city");
+        let labels = client.post_json(
+            "/v1/classify",
+            &json!({ "text": "my card was charged twice", "labels": ["billing", "outage"] }),
+        );
+        labels.assert_status(200);
+        assert_eq!(labels.json()["model"]["name"], embedder);
+        let models = client.get("/v1/models");
+        models.assert_status(200);
+        assert_eq!(models.json()["parse"]["model"]["name"], embedder);
+    }
+    let missing = wrangler::dev(&[
+        "--env",
+        store.env(),
+        "--persist-to",
+        &persist,
+        "--var",
+        "TRIAGE_EMBEDDING_MODEL:nowhere",
+    ]);
+    let client = missing.client(Duration::from_secs(120));
+    let reply = client.post_json(
+        "/v1/parse",
+        &json!({ "text": "The checkout is down", "schema": "support-ticket" }),
+    );
+    let problem = assert_problem(&client, &reply, 503);
+    let detail = problem["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.contains("spam-mini/nowhere/manifest.json"),
+        "{detail}"
+    );
+    client
+        .post_json("/v1/classify", &json!({ "text": SPAM[0] }))
+        .assert_status(200);
 }

@@ -291,6 +291,19 @@ impl Classifier {
     }
 }
 
+/// One ad-hoc label of a `/v1/classify` request with `labels`: its name, and optionally
+/// what it means and texts that mean it. The embedding model chooses among them (the parse
+/// layer's `zeroshot`, feature `parse`); a classifier's labels are in its manifest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSpec {
+    pub label: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub examples: Vec<String>,
+}
+
 fn ms(duration: std::time::Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }

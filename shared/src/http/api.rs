@@ -4,13 +4,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::budget::Budgets;
 use crate::engine::classify::Classification;
+use crate::engine::classify::LabelSpec;
 use crate::engine::manifest::{Manifest, Task};
 use crate::engine::memory::MemoryEstimate;
 use crate::http::hybrid::escalation::Provenance;
+#[cfg(feature = "parse")]
 use crate::http::hybrid::parse_escalation::ParseProvenance;
 use crate::http::problem::Problem;
-use crate::parse::schema::{LabelSpec, SchemaBudgets};
-use crate::parse::Parsed;
+#[cfg(feature = "parse")]
+use crate::parse::{schema::SchemaBudgets, Parsed};
 
 /// `POST /v1/classify` body: exactly one of `text` or `texts`; optionally `model`, the
 /// name of the classifier to answer (default: the deployment's default model), or
@@ -57,6 +59,7 @@ pub struct ParseRequest {
 }
 
 /// Answer to `POST /v1/parse`.
+#[cfg(feature = "parse")]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ParseResponse {
     pub model: ModelRef,
@@ -195,11 +198,13 @@ pub struct ModelsResponse {
     pub budgets: Budgets,
     pub memory: MemoryReport,
     /// What `/v1/parse` offers, when an embedding model is loaded.
+    #[cfg(feature = "parse")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parse: Option<ParseInfo>,
 }
 
 /// The schemas `/v1/parse` knows by name and the budgets any schema must fit.
+#[cfg(feature = "parse")]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ParseInfo {
     /// The embedding model that decodes fields and ad-hoc labels.

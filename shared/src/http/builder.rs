@@ -16,18 +16,21 @@
 //! ```
 
 use crate::engine::classify::Classifier;
+#[cfg(feature = "parse")]
 use crate::engine::embed::Embedder;
 use crate::engine::memory::MemoryEstimate;
 use crate::engine::settings::Settings;
 use crate::error::TriageError;
 use crate::http::hybrid::escalation::Escalation;
 use crate::http::hybrid::middleware::Middleware;
+#[cfg(feature = "parse")]
 use crate::http::hybrid::parse_escalation::ParseEscalation;
 use crate::http::problem::Problem;
 use crate::http::service::{
     served_as, NamedClassifier, Service, DEFAULT_MODEL_KEY, MIDDLEWARE_KEY, SCHEMAS_KEY,
 };
 use crate::http::slot::Slot;
+#[cfg(feature = "parse")]
 use crate::parse::Parser;
 
 /// A [`Service`] being put together; see the module docs.
@@ -40,7 +43,11 @@ pub struct ServiceBuilder {
     failure: Option<Problem>,
     default: Option<String>,
     /// `None`: no embedding model was given.
+    #[cfg(feature = "parse")]
     parser: Option<Slot<Parser>>,
+    /// The name of the embedding model the adapter fetches itself, if it does.
+    #[cfg(feature = "parse")]
+    pending_embedder: Option<String>,
 }
 
 impl ServiceBuilder {
@@ -50,7 +57,10 @@ impl ServiceBuilder {
             classifiers: Vec::new(),
             failure: None,
             default: None,
+            #[cfg(feature = "parse")]
             parser: None,
+            #[cfg(feature = "parse")]
+            pending_embedder: None,
         }
     }
 
@@ -83,7 +93,7 @@ impl ServiceBuilder {
         let expected = name.clone();
         let load = move || {
             let classifier = load()?;
-            served_as(&expected, &classifier)?;
+            served_as(&expected, classifier.manifest())?;
             Ok(classifier)
         };
         self.classifiers.push(NamedClassifier {
@@ -112,9 +122,10 @@ impl ServiceBuilder {
         self
     }
 
-    /// Adds the embedding model that answers `/v1/parse` and `/v1/classify` with `labels`.
-    /// If it failed to load, or it does not fit the memory budget beside the classifiers,
+    /// Adds the embedding model that answers `/v1/parse` and `/v1/classify` with `labels`
+    /// (feature `parse`). If it failed to load, or it does not fit the memory budget beside the classifiers,
     /// those requests answer 503 naming why; the classifiers' routes are unaffected.
+    #[cfg(feature = "parse")]
     pub fn embedder(mut self, loaded: crate::Result<Embedder>) -> ServiceBuilder {
         let parser = loaded
             .map(Parser::new)
@@ -125,11 +136,28 @@ impl ServiceBuilder {
 
     /// [`ServiceBuilder::embedder`], but the model is loaded by the first request that
     /// needs it: for Workers, where every cold isolate would otherwise pay for it.
+    #[cfg(feature = "parse")]
     pub fn lazy_embedder(
         mut self,
         load: impl Fn() -> crate::Result<Embedder> + Send + Sync + 'static,
     ) -> ServiceBuilder {
         self.parser = Some(Slot::lazy(move || Ok(Parser::new(load()?))));
+        self
+    }
+
+    /// [`ServiceBuilder::embedder`], but the adapter fetches the bundle itself when a
+    /// request first needs it, as with [`ServiceBuilder::pending_classifier`]:
+    /// [`Service::wanted_models`] names it, and [`Service::provide_embedder`] hands it over.
+    /// Its manifest must name it `name`.
+    #[cfg(feature = "parse")]
+    pub fn pending_embedder(mut self, name: impl Into<String>) -> ServiceBuilder {
+        let name = name.into();
+        self.parser = Some(Slot::pending(Problem::new(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "model-unavailable",
+            format!("embedding model {name:?} has not been fetched yet"),
+        )));
+        self.pending_embedder = Some(name);
         self
     }
 
@@ -164,7 +192,10 @@ impl ServiceBuilder {
             classifiers,
             failure,
             default,
+            #[cfg(feature = "parse")]
             parser,
+            #[cfg(feature = "parse")]
+            pending_embedder,
         } = self;
         for (index, entry) in classifiers.iter().enumerate() {
             if classifiers[..index].iter().any(|e| e.name == entry.name) {
@@ -174,10 +205,12 @@ impl ServiceBuilder {
                 )));
             }
         }
+        #[cfg(feature = "parse")]
         let embedder_name = parser
             .as_ref()
             .and_then(|slot| slot.peek())
             .map(|parser| parser.embedder().manifest().name.clone());
+        #[cfg(feature = "parse")]
         if let Some(name) = embedder_name.filter(|name| classifiers.iter().any(|e| &e.name == name))
         {
             return Err(TriageError::Config(format!(
@@ -214,7 +247,10 @@ impl ServiceBuilder {
             estimate.check_fits(&settings.budgets)?;
         }
         let escalation = Escalation::from_lookup(&lookup)?;
+        #[cfg(feature = "parse")]
         let parse_escalation = ParseEscalation::from_lookup(&lookup)?;
+        #[cfg(not(feature = "parse"))]
+        refuse_parse_settings(&lookup)?;
         if let Some(name) = escalation.as_ref().and_then(|e| e.model.as_deref()) {
             served("escalation_model", name)?;
         }
@@ -227,36 +263,19 @@ impl ServiceBuilder {
                 served(MIDDLEWARE_KEY, name)?;
             }
         }
-        let parser = match parser {
-            None => Slot::ready(Err(no_embedder())),
-            Some(slot) => {
-                // An embedding model loaded now must fit beside the loaded classifiers.
-                let fits = move |parser: Parser| {
-                    let mut estimate = parser.memory();
-                    if let Some(classifiers) = loaded {
-                        estimate = estimate.alongside(&classifiers);
-                    }
-                    estimate.check_fits(&settings.budgets)?;
-                    Ok(parser)
-                };
-                let slot = if slot.is_settled() {
-                    keep_problem(slot.then(fits))
-                } else {
-                    slot
-                };
-                match lookup(SCHEMAS_KEY).filter(|text| !text.trim().is_empty()) {
-                    Some(json) => slot.then(move |parser| parser.with_named_schemas(&json))?,
-                    None => slot,
-                }
-            }
-        };
+        #[cfg(feature = "parse")]
+        let parser = parser_slot(parser, loaded, &settings, &lookup)?;
         Ok(Service {
             classifiers,
             default: default_index,
             failure,
+            #[cfg(feature = "parse")]
             parser,
+            #[cfg(feature = "parse")]
+            pending_embedder,
             budgets: settings.budgets,
             escalation,
+            #[cfg(feature = "parse")]
             parse_escalation,
             middleware,
         })
@@ -272,13 +291,70 @@ impl ServiceBuilder {
     }
 }
 
+/// The embedding model's slot as the service keeps it: a model loaded now checked against
+/// the memory budget beside the loaded classifiers (`loaded`), the deployment's named
+/// schemas (setting `schemas`) added to it, and the 503 when none was given.
+#[cfg(feature = "parse")]
+fn parser_slot(
+    parser: Option<Slot<Parser>>,
+    loaded: Option<MemoryEstimate>,
+    settings: &Settings,
+    lookup: impl Fn(&'static str) -> Option<String>,
+) -> crate::Result<Slot<Parser>> {
+    let budgets = settings.budgets;
+    let Some(slot) = parser else {
+        return Ok(Slot::ready(Err(no_embedder())));
+    };
+    // An embedding model loaded now must fit beside the loaded classifiers.
+    let fits = move |parser: Parser| {
+        let mut estimate = parser.memory();
+        if let Some(classifiers) = loaded {
+            estimate = estimate.alongside(&classifiers);
+        }
+        estimate.check_fits(&budgets)?;
+        Ok(parser)
+    };
+    let slot = if slot.is_settled() {
+        keep_problem(slot.then(fits))
+    } else {
+        slot
+    };
+    match lookup(SCHEMAS_KEY).filter(|text| !text.trim().is_empty()) {
+        Some(json) => slot.then(move |parser| parser.with_named_schemas(&json)),
+        None => Ok(slot),
+    }
+}
+
+/// In a build without the `parse` feature, the parse settings (`schemas`,
+/// `parse_escalation_url`, `parse_escalation_timeout_ms`) cannot take effect: set, they are
+/// an error naming the feature, not silently ignored.
+#[cfg(not(feature = "parse"))]
+fn refuse_parse_settings(lookup: impl Fn(&'static str) -> Option<String>) -> crate::Result<()> {
+    for key in [
+        SCHEMAS_KEY,
+        "parse_escalation_url",
+        "parse_escalation_timeout_ms",
+    ] {
+        if lookup(key).is_some_and(|value| !value.trim().is_empty()) {
+            return Err(TriageError::setting(
+                key,
+                "is set, but this build has no /v1/parse: build it with triage-core's `parse` \
+                 feature, or unset it",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A loaded embedding model that fails a check keeps the failure as its answer, instead
 /// of failing the build.
+#[cfg(feature = "parse")]
 fn keep_problem(checked: crate::Result<Slot<Parser>>) -> Slot<Parser> {
     checked.unwrap_or_else(|error| Slot::ready(Err(Problem::from_error(&error))))
 }
 
 /// The 503 for parse and label requests when no embedding model was given.
+#[cfg(feature = "parse")]
 fn no_embedder() -> Problem {
     Problem::new(
         http::StatusCode::SERVICE_UNAVAILABLE,

@@ -8,6 +8,8 @@ mod body;
 mod builder;
 pub mod hybrid;
 pub mod outbound;
+#[cfg(feature = "parse")]
+mod parse_routes;
 mod platform;
 pub mod problem;
 pub mod request;

@@ -24,11 +24,10 @@ use crate::engine::classify::Classification;
 use crate::http::api::{Answer, ClassifyResponse, ModelRef};
 use crate::http::hybrid::escalation::{self, EscalationFailure};
 use crate::http::hybrid::middleware::response_headers;
-use crate::http::hybrid::parse_escalation;
+#[cfg(feature = "parse")]
+use crate::http::parse_routes::EscalatedParse;
 use crate::http::problem::Problem;
-use crate::http::routes::{
-    json_response, parse_response, problem_response, with_server_timing, EscalatedParse,
-};
+use crate::http::routes::{json_response, problem_response, with_server_timing};
 use crate::Timings;
 
 /// What the service needs to answer a request.
@@ -81,6 +80,7 @@ enum Then {
         timings: Timings,
     },
     /// A parse with unsure fields went to the remote model.
+    #[cfg(feature = "parse")]
     Parsed(Box<EscalatedParse>),
     /// Middleware mode: the request went on to an origin; pass its response back.
     Forwarded,
@@ -121,6 +121,7 @@ impl Outbound {
         }
     }
 
+    #[cfg(feature = "parse")]
     pub(crate) fn parse_escalation(
         request: Request<Vec<u8>>,
         timeout: Duration,
@@ -167,28 +168,11 @@ impl Outbound {
                 let response = json_response(StatusCode::OK, &ClassifyResponse { model, answer });
                 with_server_timing(response, &timings)
             }
-            Then::Parsed(parse) => {
-                let EscalatedParse {
-                    model,
-                    schema_name,
-                    compiled,
-                    draft,
-                    timings,
-                } = *parse;
-                let reply = failure(outcome, self.timeout)
-                    .and_then(|r| parse_escalation::read_reply(r.status(), r.body()));
-                match parse_escalation::conclude(&compiled, draft, reply) {
-                    Ok(answer) => parse_response(model, schema_name, Ok(answer), &timings),
-                    // The edge model's answer is a problem (a required field without a
-                    // value) and the remote one could not be used: say both.
-                    Err((error, failure)) => {
-                        let mut problem = Problem::from_error(&error);
-                        problem.detail =
-                            format!("{}; the escalation failed: {failure}", problem.detail);
-                        problem_response(&problem)
-                    }
-                }
-            }
+            #[cfg(feature = "parse")]
+            Then::Parsed(parse) => crate::http::parse_routes::conclude_escalated(
+                *parse,
+                failure(outcome, self.timeout),
+            ),
             Then::Forwarded => match outcome {
                 Ok(origin) => {
                     let (mut parts, body) = origin.into_parts();

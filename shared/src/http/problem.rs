@@ -5,8 +5,8 @@ use http::StatusCode;
 use serde::Serialize;
 
 use crate::engine::budget::BudgetExceeded;
+use crate::error::SchemaError;
 use crate::error::TriageError;
-use crate::parse::schema::SchemaError;
 
 /// Media type of problem bodies.
 pub const PROBLEM_JSON: &str = "application/problem+json";

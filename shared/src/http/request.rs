@@ -8,10 +8,11 @@ use serde::de::IgnoredAny;
 use serde_json::error::Category;
 
 use crate::engine::budget::Budgets;
+use crate::engine::classify::LabelSpec;
+use crate::error::SchemaError;
 use crate::error::TriageError;
 use crate::http::api::{ClassifyRequest, LabelInput, ParseRequest};
 use crate::http::problem::Problem;
-use crate::parse::schema::{LabelSpec, SchemaError};
 
 /// Media type of request and response bodies.
 pub(crate) const JSON: &str = "application/json";

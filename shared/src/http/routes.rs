@@ -1,8 +1,7 @@
 //! What each route of the contract answers, given the [`Service`] it runs in: health, the
-//! model list, classify (by a named classifier, or by ad-hoc labels), parse, and middleware
-//! mode's pass-through; and the response helpers they share.
-
-use std::sync::Arc;
+//! model list, classify by a named classifier, and middleware mode's pass-through; and the
+//! response helpers they share. Parse and ad-hoc labels are in `parse_routes` (feature
+//! `parse`); without the feature they answer 501 from here.
 
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
@@ -13,22 +12,30 @@ use crate::engine::memory::current_memory_bytes;
 use crate::error::TriageError;
 use crate::http::api::{
     Answer, ClassifyBatchResponse, ClassifyResponse, Health, MemoryReport, ModelRef, ModelSummary,
-    ModelsResponse, ParseInfo, ParseResponse, UnavailableModel,
+    ModelsResponse, UnavailableModel,
 };
 use crate::http::hybrid::escalation::Escalation;
 use crate::http::hybrid::middleware::{Action, Middleware, Verdict};
-use crate::http::hybrid::parse_escalation::ParseProvenance;
 use crate::http::outbound::{Outbound, Step};
+#[cfg(feature = "parse")]
+use crate::http::parse_routes;
 use crate::http::problem::{Problem, PROBLEM_JSON};
-use crate::http::request::{ClassifyCall, ClassifyInput, ParseCall, SchemaRef, JSON};
+use crate::http::request::{ClassifyCall, ClassifyInput, JSON};
 use crate::http::service::Service;
-use crate::parse::schema::LabelSpec;
-use crate::parse::{CompiledSchema, Draft, Parsed, Parser, SCHEMA_CACHE_ENTRIES};
 
 /// The OpenAPI 3.1 document of the contract, served at `GET /openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
+/// `GET /openapi.json`: [`OPENAPI_JSON`], without `/v1/parse` in a build without the
+/// `parse` feature (the document lists what the build serves).
 pub(crate) fn openapi() -> Response<Vec<u8>> {
+    #[cfg(not(feature = "parse"))]
+    if let Ok(mut document) = serde_json::from_str::<serde_json::Value>(OPENAPI_JSON) {
+        if let Some(paths) = document["paths"].as_object_mut() {
+            paths.remove("/v1/parse");
+        }
+        return json_response(StatusCode::OK, &document);
+    }
     bytes_response(StatusCode::OK, JSON, OPENAPI_JSON.as_bytes().to_vec())
 }
 
@@ -68,13 +75,8 @@ pub(crate) fn models(service: &Service) -> Response<Vec<u8>> {
             }),
         }
     }
-    let parser = service.parser();
-    if let Some(parser) = parser {
-        models.push(ModelSummary::new(
-            parser.embedder().manifest(),
-            parser.memory(),
-        ));
-    }
+    #[cfg(feature = "parse")]
+    let parse = parse_routes::parse_info(service, &mut models);
     let budgets = *service.budgets();
     let Some(estimate) = service.loaded_memory() else {
         return problem_response(&Problem::from_error(&TriageError::Config(
@@ -85,12 +87,8 @@ pub(crate) fn models(service: &Service) -> Response<Vec<u8>> {
         StatusCode::OK,
         &ModelsResponse {
             default,
-            parse: parser.map(|parser| ParseInfo {
-                model: ModelRef::from(parser.embedder().manifest()),
-                schemas: parser.schema_names().map(str::to_owned).collect(),
-                budgets: *parser.budgets(),
-                cache_entries: SCHEMA_CACHE_ENTRIES,
-            }),
+            #[cfg(feature = "parse")]
+            parse,
             models,
             unavailable,
             budgets,
@@ -118,12 +116,13 @@ pub(crate) fn classify<B: AsRef<[u8]>>(
         Ok(call) => call,
         Err(problem) => return Step::Respond(problem_response(&problem)),
     };
-    // The parser is only asked for (and, when lazy, loaded) for labels.
+    #[cfg(feature = "parse")]
     if let Some(labels) = call.labels {
-        return Step::Respond(match service.parser_slot() {
-            Ok(parser) => classify_labels(parser, call.input, &labels),
-            Err(problem) => problem_response(problem),
-        });
+        return parse_routes::labels(service, call.input, &labels);
+    }
+    #[cfg(not(feature = "parse"))]
+    if call.labels.is_some() {
+        return Step::Respond(not_built("/v1/classify with `labels`"));
     }
     let classifier = match service.classifier_named(call.model.as_deref()) {
         Ok(classifier) => classifier,
@@ -199,6 +198,20 @@ pub(crate) fn pass_through(
     }
 }
 
+/// The 501 for a request a build without the `parse` feature cannot answer (`what`:
+/// `/v1/parse`, or classify with `labels`): it needs the embedding model's decoders.
+#[cfg(not(feature = "parse"))]
+pub(crate) fn not_built(what: &str) -> Response<Vec<u8>> {
+    problem_response(&Problem::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "not-built",
+        format!(
+            "{what} needs the embedding model and its decoders, which this build leaves out: \
+             build it with triage-core's `parse` feature (the Cloudflare worker's default)"
+        ),
+    ))
+}
+
 /// The 404 for a path that is neither the contract's nor a middleware route.
 pub(crate) fn no_route<B>(request: &Request<B>) -> Response<Vec<u8>> {
     problem_response(&Problem::new(
@@ -255,141 +268,6 @@ fn classify_with(
         },
     };
     Step::Respond(with_server_timing(response, &timings))
-}
-
-/// Ad-hoc labels, zero/few-shot by the embedding model. Never escalated: the escalation
-/// endpoint answers for the deployment's labels, not the request's.
-fn classify_labels(
-    parser: &Parser,
-    input: ClassifyInput,
-    labels: &[LabelSpec],
-) -> Response<Vec<u8>> {
-    let model = ModelRef::from(parser.embedder().manifest());
-    let mut timings = Timings::default();
-    let results = match parser.classify_labels(input.texts(), labels, &mut timings) {
-        Ok(results) => results,
-        Err(error) => return problem_response(&Problem::from_error(&error)),
-    };
-    let response = match input {
-        ClassifyInput::One(_) => match results.into_iter().next() {
-            Some(result) => json_response(
-                StatusCode::OK,
-                &ClassifyResponse {
-                    model,
-                    answer: Answer::local(result),
-                },
-            ),
-            None => problem_response(&Problem::from_error(&TriageError::Inference(
-                "no result for the text".into(),
-            ))),
-        },
-        ClassifyInput::Many(_) => {
-            let results = results.into_iter().map(Answer::local).collect();
-            json_response(StatusCode::OK, &ClassifyBatchResponse { model, results })
-        }
-    };
-    with_server_timing(response, &timings)
-}
-
-/// `POST /v1/parse`: the text decoded into an object its schema allows; with parse
-/// escalation on (`escalate`), one with unsure fields goes to the remote model first.
-pub(crate) fn parse<B: AsRef<[u8]>>(
-    service: &Service,
-    request: &Request<B>,
-    escalate: bool,
-) -> Step {
-    let parser = match service.parser_slot() {
-        Ok(parser) => parser,
-        Err(problem) => return Step::Respond(problem_response(problem)),
-    };
-    let call = match ParseCall::parse(
-        request.headers(),
-        request.body().as_ref(),
-        parser.embedder().budgets(),
-        parser.budgets().max_schema_bytes,
-    ) {
-        Ok(call) => call,
-        Err(problem) => return Step::Respond(problem_response(&problem)),
-    };
-    let escalation = service.parse_escalation().filter(|_| escalate);
-    let mut timings = Timings::default();
-    // The document goes to the escalation endpoint: kept only when there is one.
-    let (name, document, compiled) = match call.schema {
-        SchemaRef::Named(name) => {
-            let document = escalation.and_then(|_| parser.named_document(&name).cloned());
-            let compiled = parser.named(&name);
-            (Some(name), document, compiled)
-        }
-        SchemaRef::Inline(document, bytes) => {
-            let kept = escalation.map(|_| document.clone());
-            (None, kept, parser.compile(document, bytes))
-        }
-    };
-    let model = ModelRef::from(parser.embedder().manifest());
-    let decoded = compiled.and_then(|compiled| {
-        let draft = parser.decode(&call.text, &compiled, call.threshold, &mut timings)?;
-        Ok((compiled, draft))
-    });
-    let (compiled, draft) = match decoded {
-        Ok(decoded) => decoded,
-        Err(error) => return Step::Respond(problem_response(&Problem::from_error(&error))),
-    };
-    if let (Some(escalation), Some(document)) = (escalation, document) {
-        if escalation.wants(&draft) {
-            return match escalation.request(&call.text, &document, &draft, &model) {
-                Ok(outbound) => Step::Send(Box::new(Outbound::parse_escalation(
-                    outbound,
-                    escalation.endpoint.timeout,
-                    EscalatedParse {
-                        model,
-                        schema_name: name,
-                        compiled,
-                        draft,
-                        timings,
-                    },
-                ))),
-                Err(error) => Step::Respond(problem_response(&Problem::from_error(&error))),
-            };
-        }
-    }
-    let answer = compiled
-        .finish(draft)
-        .map(|parsed| (parsed, ParseProvenance::Local { escalation: None }));
-    Step::Respond(parse_response(model, name, answer, &timings))
-}
-
-/// A parse sent to the escalation endpoint, waiting for its reply.
-#[derive(Debug)]
-pub(crate) struct EscalatedParse {
-    pub(crate) model: ModelRef,
-    pub(crate) schema_name: Option<String>,
-    pub(crate) compiled: Arc<CompiledSchema>,
-    pub(crate) draft: Draft,
-    pub(crate) timings: Timings,
-}
-
-/// The parse answer (200) or its problem.
-pub(crate) fn parse_response(
-    model: ModelRef,
-    schema: Option<String>,
-    answer: crate::Result<(Parsed, ParseProvenance)>,
-    timings: &Timings,
-) -> Response<Vec<u8>> {
-    match answer {
-        Ok((parsed, provenance)) => with_server_timing(
-            json_response(
-                StatusCode::OK,
-                &ParseResponse {
-                    model,
-                    schema,
-                    parsed,
-                    provenance,
-                },
-            ),
-            timings,
-        ),
-        Err(error) => problem_response(&Problem::from_error(&error)),
-    }
 }
 
 /// Adds the tokenize and inference times to `response` as `Server-Timing`.

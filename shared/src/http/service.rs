@@ -15,11 +15,13 @@ use crate::error::{quoted_prefix, TriageError};
 use crate::http::builder::ServiceBuilder;
 use crate::http::hybrid::escalation::Escalation;
 use crate::http::hybrid::middleware::Middleware;
+#[cfg(feature = "parse")]
 use crate::http::hybrid::parse_escalation::ParseEscalation;
 use crate::http::outbound::{SendError, Step};
 use crate::http::problem::Problem;
 use crate::http::routes::{self, problem_response};
 use crate::http::slot::Slot;
+#[cfg(feature = "parse")]
 use crate::parse::Parser;
 
 /// The setting holding the middleware configuration (`TRIAGE_MIDDLEWARE` as a variable).
@@ -91,11 +93,17 @@ pub struct Service {
     /// that could not be reached), when that is so.
     pub(crate) failure: Option<Problem>,
     /// The embedding model behind `/v1/parse` and ad-hoc labels, with its schema cache.
+    #[cfg(feature = "parse")]
     pub(crate) parser: Slot<Parser>,
+    /// The name of the embedding model while the adapter has yet to fetch it
+    /// ([`ServiceBuilder::pending_embedder`]).
+    #[cfg(feature = "parse")]
+    pub(crate) pending_embedder: Option<String>,
     /// The deployment's request and memory budgets.
     pub(crate) budgets: Budgets,
     /// Hybrid routing: where unsure single-text answers go.
     pub(crate) escalation: Option<Escalation>,
+    #[cfg(feature = "parse")]
     pub(crate) parse_escalation: Option<ParseEscalation>,
     /// Middleware mode: the routes classified on their way to an origin.
     pub(crate) middleware: Option<Middleware>,
@@ -138,6 +146,7 @@ impl Service {
     }
 
     /// The parse escalation settings, if parses with unsure fields go to a bigger model.
+    #[cfg(feature = "parse")]
     pub fn parse_escalation(&self) -> Option<&ParseEscalation> {
         self.parse_escalation.as_ref()
     }
@@ -166,6 +175,7 @@ impl Service {
 
     /// The parser (embedding model and schemas), loading it if it is lazy; `None` if it
     /// did not load.
+    #[cfg(feature = "parse")]
     pub fn parser(&self) -> Option<&Parser> {
         self.parser_slot().ok()
     }
@@ -192,6 +202,7 @@ impl Service {
             None => self.default.ok_or_else(no_classifier)?,
             Some(name) => match self.index_of(name) {
                 Some(index) => index,
+                #[cfg(feature = "parse")]
                 None if self.is_embedder(name) => {
                     return Err(Problem::new(
                         StatusCode::UNPROCESSABLE_ENTITY,
@@ -217,6 +228,7 @@ impl Service {
     }
 
     /// Whether `name` is the loaded embedding model's.
+    #[cfg(feature = "parse")]
     fn is_embedder(&self, name: &str) -> bool {
         self.parser
             .peek()
@@ -239,6 +251,7 @@ impl Service {
     }
 
     /// The parser, loading it on first use beside the loaded classifiers.
+    #[cfg(feature = "parse")]
     pub(crate) fn parser_slot(&self) -> Result<&Parser, &Problem> {
         if let Some(problem) = &self.failure {
             return Err(problem);
@@ -263,6 +276,7 @@ impl Service {
                 }
             }
         }
+        #[cfg(feature = "parse")]
         if index.is_some() {
             if let Some(parser) = self.parser.peek() {
                 estimate = estimate.alongside(&parser.memory());
@@ -278,27 +292,32 @@ impl Service {
             .classifiers
             .iter()
             .filter_map(|entry| entry.slot.peek().map(|c| *c.memory()));
-        let parser = self.parser.peek().map(|parser| parser.memory());
-        classifiers
-            .chain(parser)
-            .reduce(|all, one| all.alongside(&one))
+        #[cfg(feature = "parse")]
+        let classifiers = classifiers.chain(self.parser.peek().map(|parser| parser.memory()));
+        classifiers.reduce(|all, one| all.alongside(&one))
     }
 
-    /// The classifiers added with [`ServiceBuilder::pending_classifier`] that `request`
-    /// needs and that have not been provided yet: the one its `model` names (or the
-    /// default) for `/v1/classify` without labels, the default for `/healthz`, every one
-    /// for `/v1/models`, the route's model in middleware mode. The adapter fetches each
-    /// and calls [`Service::provide_classifier`] before [`Service::serve`]. The body is
-    /// read leniently: a malformed one needs no model (it answers 4xx).
+    /// The models added with [`ServiceBuilder::pending_classifier`] or
+    /// [`ServiceBuilder::pending_embedder`] that `request` needs and that have not been
+    /// provided yet: the classifier its `model` names (or the default) for `/v1/classify`
+    /// without labels, the embedding model for `/v1/parse` and for labels, the default for
+    /// `/healthz`, every one for `/v1/models`, the route's model in middleware mode. The
+    /// adapter fetches each and hands it over ([`Service::provide_classifier`],
+    /// [`Service::provide_embedder`]) before [`Service::serve`]. The body is read
+    /// leniently: a malformed one needs no model (it answers 4xx).
     pub fn wanted_models<B: AsRef<[u8]>>(&self, request: &Request<B>) -> Vec<String> {
+        let embedder = self.pending_embedder();
         // Most deployments have nothing pending: then no body is read twice.
-        if !self.classifiers.iter().any(|entry| entry.slot.is_pending()) {
+        if embedder.is_none() && !self.classifiers.iter().any(|entry| entry.slot.is_pending()) {
             return Vec::new();
         }
         let path = request.uri().path();
-        let wanted: Vec<Option<String>> = match Route::from_path(path) {
-            Some(Route::Health) => vec![None],
-            Some(Route::Models) => self.model_names().map(|n| Some(n.to_owned())).collect(),
+        let (wanted, needs_embedder): (Vec<Option<String>>, bool) = match Route::from_path(path) {
+            Some(Route::Health) => (vec![None], false),
+            Some(Route::Models) => (
+                self.model_names().map(|n| Some(n.to_owned())).collect(),
+                true,
+            ),
             Some(Route::Classify) => {
                 #[derive(serde::Deserialize)]
                 struct Named {
@@ -309,14 +328,18 @@ impl Service {
                     Ok(Named {
                         labels: None,
                         model,
-                    }) => vec![model],
-                    _ => Vec::new(),
+                    }) => (vec![model], false),
+                    Ok(Named {
+                        labels: Some(_), ..
+                    }) => (Vec::new(), true),
+                    Err(_) => (Vec::new(), false),
                 }
             }
-            Some(Route::Parse | Route::OpenApi) => Vec::new(),
+            Some(Route::Parse) => (Vec::new(), true),
+            Some(Route::OpenApi) => (Vec::new(), false),
             None => match self.middleware.as_ref().and_then(|m| m.rule_for(path)) {
-                Some(rule) => vec![rule.model.clone()],
-                None => Vec::new(),
+                Some(rule) => (vec![rule.model.clone()], false),
+                None => (Vec::new(), false),
             },
         };
         let mut names = Vec::new();
@@ -331,7 +354,38 @@ impl Service {
                 }
             }
         }
+        if let Some(name) = embedder.filter(|_| needs_embedder) {
+            names.push(name.to_owned());
+        }
         names
+    }
+
+    /// The name of the embedding model added with [`ServiceBuilder::pending_embedder`],
+    /// while it has not been provided; `None` otherwise (and without the `parse` feature).
+    pub fn pending_embedder(&self) -> Option<&str> {
+        #[cfg(feature = "parse")]
+        if self.parser.is_pending() {
+            return self.pending_embedder.as_deref();
+        }
+        None
+    }
+
+    /// Hands over the embedding model added with [`ServiceBuilder::pending_embedder`], as
+    /// the adapter loaded it (or why it could not). It must be named as it was added and
+    /// fit the memory budget beside what is loaded, or parse and label requests answer 503
+    /// naming why; the deployment's named schemas are compiled for it then. Ignored if no
+    /// embedding model is pending.
+    #[cfg(feature = "parse")]
+    pub fn provide_embedder(&self, loaded: crate::Result<crate::Embedder>) {
+        let Some(name) = self.pending_embedder() else {
+            return;
+        };
+        let loaded = loaded.and_then(|embedder| {
+            served_as(name, embedder.manifest())?;
+            Ok(Parser::new(embedder))
+        });
+        self.parser
+            .fill(loaded, |parser| self.fits_beside(None, &parser.memory()));
     }
 
     /// Hands over a classifier added with [`ServiceBuilder::pending_classifier`], as the
@@ -344,7 +398,7 @@ impl Service {
         };
         let entry = &self.classifiers[index];
         entry.slot.fill(loaded, |classifier| {
-            served_as(name, classifier)?;
+            served_as(name, classifier.manifest())?;
             self.fits_beside(Some(index), classifier.memory())
         });
     }
@@ -418,15 +472,19 @@ impl Service {
             Route::Health => Step::Respond(routes::health(self)),
             Route::Models => Step::Respond(routes::models(self)),
             Route::Classify => routes::classify(self, request, escalate),
-            Route::Parse => routes::parse(self, request, escalate),
+            #[cfg(feature = "parse")]
+            Route::Parse => crate::http::parse_routes::parse(self, request, escalate),
+            #[cfg(not(feature = "parse"))]
+            Route::Parse => Step::Respond(routes::not_built("/v1/parse")),
         }
     }
 }
 
-/// Checks that `classifier`, loaded for the name `name` (a lazy or pending classifier),
-/// carries that name in its manifest: requests ask for it by that name.
-pub(crate) fn served_as(name: &str, classifier: &Classifier) -> crate::Result<()> {
-    let found = &classifier.manifest().name;
+/// Checks that a model fetched or loaded for the name `name` (a lazy or pending
+/// classifier, a pending embedding model) carries that name in its `manifest`: requests
+/// and `/v1/models` know it by that name.
+pub(crate) fn served_as(name: &str, manifest: &crate::Manifest) -> crate::Result<()> {
+    let found = &manifest.name;
     if found == name {
         return Ok(());
     }

@@ -9,6 +9,10 @@ use crate::http::problem::Problem;
 /// Builds the value when it is first needed.
 type Loader<T> = Box<dyn Fn() -> crate::Result<T> + Send + Sync>;
 
+/// Finishes a value the adapter hands over ([`Slot::fill`]): steps given with
+/// [`Slot::then`] while the slot was pending.
+type Prepare<T> = Box<dyn Fn(T) -> crate::Result<T> + Send + Sync>;
+
 /// A value, loaded or still to load; a failed load is kept as the problem it answers
 /// (so a broken bundle is reported, not reloaded, on every request). A slot with no
 /// loader that is not filled yet is *pending*: the adapter fetches the bundle and fills
@@ -17,6 +21,7 @@ pub(crate) struct Slot<T> {
     loaded: OnceLock<Result<T, Problem>>,
     loader: Option<Loader<T>>,
     pending: Option<Problem>,
+    prepare: Option<Prepare<T>>,
 }
 
 impl<T> Slot<T> {
@@ -26,6 +31,7 @@ impl<T> Slot<T> {
             loaded: OnceLock::from(value),
             loader: None,
             pending: None,
+            prepare: None,
         }
     }
 
@@ -36,6 +42,7 @@ impl<T> Slot<T> {
             loaded: OnceLock::new(),
             loader: None,
             pending: Some(pending),
+            prepare: None,
         }
     }
 
@@ -44,11 +51,16 @@ impl<T> Slot<T> {
         self.pending.is_some() && !self.is_settled()
     }
 
-    /// Fills a slot with what the adapter loaded, which must pass `check` (as in
-    /// [`Slot::get`]); a slot already settled keeps what it has.
+    /// Fills a slot with what the adapter loaded, finished by the steps [`Slot::then`]
+    /// gave while it was pending, which must pass `check` (as in [`Slot::get`]); a slot
+    /// already settled keeps what it has.
     pub fn fill(&self, value: crate::Result<T>, check: impl FnOnce(&T) -> crate::Result<()>) {
         self.loaded.get_or_init(|| {
             value
+                .and_then(|value| match &self.prepare {
+                    Some(prepare) => prepare(value),
+                    None => Ok(value),
+                })
                 .and_then(|value| check(&value).map(|()| value))
                 .map_err(|error| Problem::from_error(&error))
         });
@@ -60,6 +72,7 @@ impl<T> Slot<T> {
             loaded: OnceLock::new(),
             loader: Some(Box::new(loader)),
             pending: None,
+            prepare: None,
         }
     }
 
@@ -94,9 +107,10 @@ impl<T> Slot<T> {
     }
 }
 
+#[cfg(feature = "parse")]
 impl<T: 'static> Slot<T> {
     /// Applies `step` to the value: now if it is loaded (an error is returned at once),
-    /// or after loading if the slot is lazy.
+    /// after loading if the slot is lazy, or when the adapter fills it if it is pending.
     pub fn then(
         self,
         step: impl Fn(T) -> crate::Result<T> + Send + Sync + 'static,
@@ -105,11 +119,18 @@ impl<T: 'static> Slot<T> {
             (Some(Ok(value)), _) => Ok(Slot::ready(Ok(step(value)?))),
             (Some(Err(problem)), _) => Ok(Slot::ready(Err(problem))),
             (None, Some(load)) => Ok(Slot::lazy(move || step(load()?))),
-            (None, None) => Ok(Slot {
-                loaded: OnceLock::new(),
-                loader: None,
-                pending: self.pending,
-            }),
+            (None, None) => {
+                let prepare: Prepare<T> = match self.prepare {
+                    Some(first) => Box::new(move |value| step(first(value)?)),
+                    None => Box::new(step),
+                };
+                Ok(Slot {
+                    loaded: OnceLock::new(),
+                    loader: None,
+                    pending: self.pending,
+                    prepare: Some(prepare),
+                })
+            }
         }
     }
 }

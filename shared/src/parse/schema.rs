@@ -13,6 +13,7 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
+pub use crate::engine::classify::LabelSpec;
 pub use crate::error::SchemaError;
 use crate::parse::json_number::{integer_value, same_value, Exact};
 use crate::parse::spans::{
@@ -303,17 +304,6 @@ impl ParseSchema {
         let bytes = document.to_string().len();
         ParseSchema::from_value(document, bytes, budgets)
     }
-}
-
-/// One ad-hoc label: its name, and optionally what it means and texts that mean it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LabelSpec {
-    pub label: String,
-    #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub examples: Vec<String>,
 }
 
 fn as_object<'a>(value: &'a Value, pointer: &str) -> Result<&'a Map<String, Value>, SchemaError> {

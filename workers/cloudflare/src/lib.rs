@@ -5,8 +5,10 @@
 //! its answer. The default model is loaded on the first request an isolate receives and
 //! kept in a global for every later request that isolate serves; the bundles
 //! `TRIAGE_MODELS` names are fetched and loaded by the first request that needs each, and
-//! the embedding model by the first parse or labels request, so an isolate pays only for
-//! the models it serves.
+//! the embedding model (compiled in, or fetched: `TRIAGE_EMBEDDING_MODEL`) by the first
+//! parse or labels request, so an isolate pays only for the models it serves. Built without
+//! the `parse` feature, the worker classifies only: parse and labels answer 501, and
+//! neither their code nor the embedding model is in the module.
 //!
 //! Configuration comes from the worker's variables and secrets (see [`settings`] and
 //! [`model_source`]); escalation and middleware mode send their one outbound request
@@ -24,7 +26,7 @@ use http_body_util::Full;
 use triage_core::http::{
     append_server_timing, Outbound, Platform, Problem, Service, DEFAULT_MODEL_KEY,
 };
-use triage_core::{Classifier, Embedder};
+use triage_core::Classifier;
 use worker::{event, Context, Date, Env, HttpRequest};
 
 use crate::model_source::ModelSource;
@@ -97,6 +99,11 @@ impl Platform for Workers<'_> {
         names: Vec<String>,
     ) -> Result<(), http::Response<Vec<u8>>> {
         for name in names {
+            #[cfg(feature = "parse")]
+            if service.pending_embedder() == Some(name.as_str()) {
+                provide_embedder(service, self.env, &name).await?;
+                continue;
+            }
             provide(service, self.env, &name).await?;
         }
         Ok(())
@@ -125,11 +132,12 @@ async fn service(env: &Env) -> Result<&'static Service, Service> {
     };
     let source = ModelSource::from_env(env).map_err(unavailable)?;
     let named = model_source::model_names(settings::var(env, model_source::MODELS_VAR).as_deref());
-    let mut builder = Service::builder(&settings)
-        .default_model(settings::setting(env, DEFAULT_MODEL_KEY))
-        // The embedding model loads with the first parse or labels request: a cold
-        // isolate that only classifies never pays for it.
-        .lazy_embedder(move || load_embedder(&settings));
+    let mut builder =
+        Service::builder(&settings).default_model(settings::setting(env, DEFAULT_MODEL_KEY));
+    #[cfg(feature = "parse")]
+    {
+        builder = with_embedder(builder, env, &source, settings);
+    }
     match (&source, named.is_empty()) {
         (ModelSource::Embedded, true) => match missing_default(env, &[]) {
             Some(problem) => builder = builder.unavailable(problem),
@@ -199,36 +207,81 @@ fn missing_default(env: &Env, named: &[String]) -> Option<Problem> {
 /// a binding that fails answers this request 503 and leaves the model to the next request
 /// (the binding may recover).
 async fn provide(service: &Service, env: &Env, name: &str) -> Result<(), http::Response<Vec<u8>>> {
-    let source = ModelSource::from_env(env)
-        .map_err(|error| triage_core::http::problem_response(&fetch_problem(error)))?;
-    let bundle = match source.fetch_named(env, name).await {
-        Ok(bundle) => bundle,
-        Err(error @ model_source::FetchError::Binding { .. }) => {
-            return Err(triage_core::http::problem_response(&fetch_problem(error)))
-        }
-        Err(error) => {
-            let error = triage_core::TriageError::Config(error.to_string());
-            service.provide_classifier(name, Err(error));
-            return Ok(());
-        }
-    };
-    let settings = settings::from_env(env)
-        .map_err(|error| triage_core::http::problem_response(&Problem::from_error(&error)))?;
-    service.provide_classifier(name, Classifier::load_with(bundle.as_bytes(), &settings));
+    let loaded = fetch_named(env, name)
+        .await?
+        .and_then(|(bundle, settings)| Classifier::load_with(bundle.as_bytes(), &settings));
+    service.provide_classifier(name, loaded);
     Ok(())
 }
 
-/// The embedding model behind `/v1/parse` and ad-hoc labels: always the embedded one.
-#[cfg(feature = "embedded-model")]
-fn load_embedder(settings: &triage_core::Settings) -> triage_core::Result<Embedder> {
-    Embedder::load_with(triage_core::embed::embedded(), settings)
+/// [`provide`] for the embedding model (`TRIAGE_EMBEDDING_MODEL`).
+#[cfg(feature = "parse")]
+async fn provide_embedder(
+    service: &Service,
+    env: &Env,
+    name: &str,
+) -> Result<(), http::Response<Vec<u8>>> {
+    let loaded = fetch_named(env, name)
+        .await?
+        .and_then(|(bundle, settings)| {
+            triage_core::Embedder::load_with(bundle.as_bytes(), &settings)
+        });
+    service.provide_embedder(loaded);
+    Ok(())
 }
 
-#[cfg(not(feature = "embedded-model"))]
-fn load_embedder(_settings: &triage_core::Settings) -> triage_core::Result<Embedder> {
-    Err(triage_core::TriageError::Config(
-        "this worker was built without embedded models, so it has no embedding model".into(),
-    ))
+/// A fetched bundle and the settings to load it under.
+type Fetched = triage_core::Result<(triage_core::OwnedBundle, triage_core::Settings)>;
+
+/// Bundle `name` from the model source (under `TRIAGE_MODEL_PREFIX` + `name/`). `Err` is
+/// this request's 503 (a binding that failed, or settings that do not parse: the next
+/// request tries again); `Ok(Err)`, a bundle that is not there or a manifest that does not
+/// parse, is the model's answer from then on.
+async fn fetch_named(env: &Env, name: &str) -> Result<Fetched, http::Response<Vec<u8>>> {
+    let refuse = |problem: Problem| triage_core::http::problem_response(&problem);
+    let source = ModelSource::from_env(env).map_err(|error| refuse(fetch_problem(error)))?;
+    let bundle = match source.fetch_named(env, name).await {
+        Ok(bundle) => bundle,
+        Err(error @ model_source::FetchError::Binding { .. }) => {
+            return Err(refuse(fetch_problem(error)))
+        }
+        Err(error) => return Ok(Err(triage_core::TriageError::Config(error.to_string()))),
+    };
+    let settings = settings::from_env(env).map_err(|error| refuse(Problem::from_error(&error)))?;
+    Ok(Ok((bundle, settings)))
+}
+
+/// Adds the embedding model behind `/v1/parse` and ad-hoc labels to `builder`, loaded by
+/// the first request that needs it (a cold isolate that only classifies never pays for
+/// it): the bundle `TRIAGE_EMBEDDING_MODEL` names, fetched from the model source; unset,
+/// the compiled-in one, or, in a worker built without embedded models,
+/// [`model_source::DEFAULT_EMBEDDING_MODEL`] from the model source.
+#[cfg(feature = "parse")]
+fn with_embedder(
+    builder: triage_core::http::ServiceBuilder,
+    env: &Env,
+    source: &ModelSource,
+    settings: triage_core::Settings,
+) -> triage_core::http::ServiceBuilder {
+    let named = settings::var(env, model_source::EMBEDDING_MODEL_VAR)
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty());
+    #[cfg(feature = "embedded-model")]
+    if named.is_none() {
+        return builder.lazy_embedder(move || {
+            triage_core::Embedder::load_with(triage_core::embed::embedded(), &settings)
+        });
+    }
+    let _ = settings;
+    let name = named.unwrap_or_else(|| model_source::DEFAULT_EMBEDDING_MODEL.to_owned());
+    if *source == ModelSource::Embedded {
+        return builder.embedder(Err(triage_core::TriageError::Config(format!(
+            "the embedding model {name:?} is not compiled in, so it is fetched from the model \
+             source, but {} is embedded: set it to r2:, kv: or assets:<BINDING>",
+            model_source::SOURCE_VAR
+        ))));
+    }
+    builder.pending_embedder(name)
 }
 
 /// The compiled-in spam-mini. The worker carries no other bundle (its size is cold start):

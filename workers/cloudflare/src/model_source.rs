@@ -14,6 +14,15 @@ pub const PREFIX_VAR: &str = "TRIAGE_MODEL_PREFIX";
 /// compiled-in ones: bundle `name` is under `TRIAGE_MODEL_PREFIX` + `name/`.
 pub const MODELS_VAR: &str = "TRIAGE_MODELS";
 
+/// Variable naming the embedding model's bundle (for `/v1/parse` and ad-hoc labels),
+/// fetched from the source under `TRIAGE_MODEL_PREFIX` + name + `/`; unset, the compiled-in
+/// one, or [`DEFAULT_EMBEDDING_MODEL`] in a worker built without embedded models.
+pub const EMBEDDING_MODEL_VAR: &str = "TRIAGE_EMBEDDING_MODEL";
+
+/// The embedding model a worker without embedded models fetches when
+/// `TRIAGE_EMBEDDING_MODEL` is unset: the one Triage ships (`models/potion-base-2m`).
+pub const DEFAULT_EMBEDDING_MODEL: &str = "potion-base-2m";
+
 /// The bundle names in `TRIAGE_MODELS` (trimmed, empty entries dropped).
 pub fn model_names(value: Option<&str>) -> Vec<String> {
     value
