@@ -17,19 +17,35 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 fn main() -> TractResult<()> {
     let args: Vec<String> = std::env::args().collect();
-    let path = args.get(1).context("usage: declutter_passes MODEL.nnef.tar [rounds]")?;
+    let path = args
+        .get(1)
+        .context("usage: declutter_passes MODEL.nnef.tar [rounds]")?;
     let rounds: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(20);
     let bytes = std::fs::read(path)?;
     let sets: Vec<(&str, Option<Vec<&str>>)> = vec![
         ("none", Some(vec![])),
         ("all (TypedModel::declutter)", None),
-        ("declutter + ChangeAxes", Some(vec!["declutter", "ChangeAxes"])),
-        ("PropConst + declutter + ChangeAxes", Some(vec!["PropConst", "declutter", "ChangeAxes"])),
+        (
+            "declutter + ChangeAxes",
+            Some(vec!["declutter", "ChangeAxes"]),
+        ),
+        (
+            "PropConst + declutter + ChangeAxes",
+            Some(vec!["PropConst", "declutter", "ChangeAxes"]),
+        ),
         ("ChangeAxes", Some(vec!["ChangeAxes"])),
         ("declutter", Some(vec!["declutter"])),
-        ("all but PropagateRoi, FoldUniformMask, PropagateUniformTdim", Some(vec![
-            "PropConst", "declutter", "PushSliceUp", "PushSplitDown", "ConcatThenEinsum", "ChangeAxes",
-        ])),
+        (
+            "all but PropagateRoi, FoldUniformMask, PropagateUniformTdim",
+            Some(vec![
+                "PropConst",
+                "declutter",
+                "PushSliceUp",
+                "PushSplitDown",
+                "ConcatThenEinsum",
+                "ChangeAxes",
+            ]),
+        ),
     ];
     println!("| passes | declutter ms | optimize ms | plan nodes | inference ms at 64 tokens |");
     println!("|---|---|---|---|---|");
@@ -45,7 +61,9 @@ fn main() -> TractResult<()> {
                 Some(names) if names.is_empty() => {}
                 Some(names) => {
                     let mut optimizer = Optimizer::declutter();
-                    optimizer.passes.retain(|p| names.contains(&format!("{p:?}").as_str()));
+                    optimizer
+                        .passes
+                        .retain(|p| names.contains(&format!("{p:?}").as_str()));
                     optimizer.optimize(&mut typed)?;
                 }
             }
