@@ -10,8 +10,9 @@
 //! loads and optimises every compiled-in model (the classifiers of
 //! [`bundle::EMBEDDED_CLASSIFIERS`] and the embedder); `scripts/build-spin` runs it once
 //! with `wasmtime wizer` and snapshots the result into the component, so an instance
-//! starts with the models in memory. Without that step the first request of each instance
-//! loads them.
+//! starts with the models in memory. Without that step (the plain build) the first request
+//! of each instance loads the default classifier, and the other models are loaded by the
+//! first request that needs each.
 
 pub mod outbound;
 pub mod settings;
@@ -25,9 +26,11 @@ use http::HeaderMap;
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 use triage_core::http::{
     append_server_timing, problem_response, Outbound, Platform, Problem, SendError, Service,
-    DEFAULT_MODEL_KEY,
+    ServiceBuilder, DEFAULT_MODEL_KEY,
 };
-use triage_core::{bundle, embed, Classifier, Embedder, PreparedClassifier, PreparedEmbedder};
+use triage_core::{
+    bundle, embed, Classifier, Embedder, PreparedClassifier, PreparedEmbedder, Settings,
+};
 
 /// The embedded models (the classifiers, and the embedder for `/v1/parse`), parsed and
 /// optimised, before deployment settings. Filled by `wizer-initialize` (at build time,
@@ -155,27 +158,18 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
             Ok(settings) => settings,
             Err(error) => return Service::unavailable(&error),
         };
-        let prepared = match take_prepared() {
+        let default = settings::lookup(DEFAULT_MODEL_KEY);
+        let builder = match take_prepared() {
             Some(prepared) => {
                 from_snapshot = true;
-                prepared
+                from_snapshot_builder(prepared, &settings)
             }
-            None => prepare(),
+            None => plain_builder(default.as_deref(), &settings),
         };
-        // Every compiled-in classifier, from the snapshot; `default_model` picks the one
-        // that answers requests naming none.
-        let mut builder = Service::builder(&settings)
-            .default_model(settings::lookup(DEFAULT_MODEL_KEY))
-            .embedder(
-                prepared
-                    .embedder
-                    .and_then(|prepared| Embedder::new(prepared, &settings)),
-            );
-        for classifier in prepared.classifiers {
-            builder = builder
-                .classifier(classifier.and_then(|prepared| Classifier::new(prepared, &settings)));
-        }
-        builder.build_or_unavailable(settings::lookup)
+        // `default_model` picks the classifier that answers requests naming none.
+        builder
+            .default_model(default)
+            .build_or_unavailable(settings::lookup)
     });
     let start = InstanceStart {
         from_snapshot,
@@ -184,7 +178,46 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
     (service, Some(start))
 }
 
-/// Loads the embedding model and every compiled-in classifier.
+/// Every compiled-in model, from the snapshot, under the deployment's settings.
+fn from_snapshot_builder(prepared: Prepared, settings: &Settings) -> ServiceBuilder {
+    let mut builder = Service::builder(settings).embedder(
+        prepared
+            .embedder
+            .and_then(|prepared| Embedder::new(prepared, settings)),
+    );
+    for classifier in prepared.classifiers {
+        builder =
+            builder.classifier(classifier.and_then(|prepared| Classifier::new(prepared, settings)));
+    }
+    builder
+}
+
+/// Without a snapshot (the plain build, `target/spin/triage-lazy.wasm`): the default
+/// classifier (`default`, else the first compiled in) loaded now, the other classifiers
+/// and the embedding model by the first request that needs each, so that a fresh instance
+/// pays only for what its request uses.
+fn plain_builder(default: Option<&str>, settings: &Settings) -> ServiceBuilder {
+    let default = default
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or(bundle::EMBEDDED_CLASSIFIERS[0]);
+    let copied = *settings;
+    let mut builder = Service::builder(settings)
+        .lazy_embedder(move || Embedder::load_with(embed::embedded(), &copied));
+    for name in bundle::EMBEDDED_CLASSIFIERS {
+        let load = move |settings: &Settings| {
+            bundle::embedded_named(name).and_then(|bundle| Classifier::load_with(bundle, settings))
+        };
+        builder = if name == default {
+            builder.classifier(load(settings))
+        } else {
+            let copied = *settings;
+            builder.lazy_classifier(name, move || load(&copied))
+        };
+    }
+    builder
+}
+
+/// Loads the embedding model and every compiled-in classifier (what the snapshot holds).
 fn prepare() -> Prepared {
     Prepared {
         classifiers: bundle::EMBEDDED_CLASSIFIERS
