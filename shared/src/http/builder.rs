@@ -123,8 +123,9 @@ impl ServiceBuilder {
     }
 
     /// Adds the embedding model that answers `/v1/parse` and `/v1/classify` with `labels`
-    /// (feature `parse`). If it failed to load, or it does not fit the memory budget beside the classifiers,
-    /// those requests answer 503 naming why; the classifiers' routes are unaffected.
+    /// (feature `parse`). If it failed to load, or it does not fit the memory budget beside
+    /// the classifiers, those requests answer 503 naming why; the classifiers' routes are
+    /// unaffected.
     #[cfg(feature = "parse")]
     pub fn embedder(mut self, loaded: crate::Result<Embedder>) -> ServiceBuilder {
         let parser = loaded

@@ -30,12 +30,21 @@ pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 /// `parse` feature (the document lists what the build serves).
 pub(crate) fn openapi() -> Response<Vec<u8>> {
     #[cfg(not(feature = "parse"))]
-    if let Ok(mut document) = serde_json::from_str::<serde_json::Value>(OPENAPI_JSON) {
-        if let Some(paths) = document["paths"].as_object_mut() {
-            paths.remove("/v1/parse");
-        }
-        return json_response(StatusCode::OK, &document);
+    {
+        // Edited once per process or isolate, not on every request.
+        static DOCUMENT: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        let document = DOCUMENT.get_or_init(|| {
+            let Ok(mut document) = serde_json::from_str::<serde_json::Value>(OPENAPI_JSON) else {
+                return OPENAPI_JSON.as_bytes().to_vec();
+            };
+            if let Some(paths) = document["paths"].as_object_mut() {
+                paths.remove("/v1/parse");
+            }
+            serde_json::to_vec(&document).unwrap_or_else(|_| OPENAPI_JSON.as_bytes().to_vec())
+        });
+        bytes_response(StatusCode::OK, JSON, document.clone())
     }
+    #[cfg(feature = "parse")]
     bytes_response(StatusCode::OK, JSON, OPENAPI_JSON.as_bytes().to_vec())
 }
 
