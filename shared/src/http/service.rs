@@ -388,6 +388,25 @@ impl Service {
             .fill(loaded, |parser| self.fits_beside(None, &parser.memory()));
     }
 
+    /// Hands over a bundle the adapter fetched for `name`, one of [`Service::wanted_models`]
+    /// (or why it could not be fetched), loaded under `settings` as what `name` is pending
+    /// as: the embedding model ([`Service::provide_embedder`]) or a classifier
+    /// ([`Service::provide_classifier`]).
+    pub fn provide_bundle(
+        &self,
+        name: &str,
+        bundle: crate::Result<crate::engine::bundle::BundleBytes<'_>>,
+        settings: &Settings,
+    ) {
+        #[cfg(feature = "parse")]
+        if self.pending_embedder() == Some(name) {
+            let loaded = bundle.and_then(|bundle| crate::Embedder::load_with(bundle, settings));
+            return self.provide_embedder(loaded);
+        }
+        let loaded = bundle.and_then(|bundle| Classifier::load_with(bundle, settings));
+        self.provide_classifier(name, loaded);
+    }
+
     /// Hands over a classifier added with [`ServiceBuilder::pending_classifier`], as the
     /// adapter loaded it (or why it could not). It must be named `name` in its manifest
     /// and fit the memory budget beside what is loaded, or its requests answer 503 naming

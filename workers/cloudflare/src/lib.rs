@@ -99,11 +99,6 @@ impl Platform for Workers<'_> {
         names: Vec<String>,
     ) -> Result<(), http::Response<Vec<u8>>> {
         for name in names {
-            #[cfg(feature = "parse")]
-            if service.pending_embedder() == Some(name.as_str()) {
-                provide_embedder(service, self.env, &name).await?;
-                continue;
-            }
             provide(service, self.env, &name).await?;
         }
         Ok(())
@@ -202,53 +197,29 @@ fn missing_default(env: &Env, named: &[String]) -> Option<Problem> {
     Some(Problem::from_error(&error))
 }
 
-/// Fetches and loads bundle `name` of `TRIAGE_MODELS` into the isolate's service. A bundle
-/// that is not there, or fails to load, is kept as the model's 503 (the others are served);
-/// a binding that fails answers this request 503 and leaves the model to the next request
-/// (the binding may recover).
+/// Fetches bundle `name` (a `TRIAGE_MODELS` classifier, or the embedding model
+/// `TRIAGE_EMBEDDING_MODEL` names) from the model source, under `TRIAGE_MODEL_PREFIX` +
+/// `name/`, and hands it to the isolate's service, which loads it as what `name` is
+/// pending as. A bundle that is not there, or fails to load, is kept as the model's 503
+/// (the others are served); a binding that fails, or settings that do not parse, answer
+/// this request 503 and leave the model to the next request (the binding may recover).
 async fn provide(service: &Service, env: &Env, name: &str) -> Result<(), http::Response<Vec<u8>>> {
-    let loaded = fetch_named(env, name)
-        .await?
-        .and_then(|(bundle, settings)| Classifier::load_with(bundle.as_bytes(), &settings));
-    service.provide_classifier(name, loaded);
-    Ok(())
-}
-
-/// [`provide`] for the embedding model (`TRIAGE_EMBEDDING_MODEL`).
-#[cfg(feature = "parse")]
-async fn provide_embedder(
-    service: &Service,
-    env: &Env,
-    name: &str,
-) -> Result<(), http::Response<Vec<u8>>> {
-    let loaded = fetch_named(env, name)
-        .await?
-        .and_then(|(bundle, settings)| {
-            triage_core::Embedder::load_with(bundle.as_bytes(), &settings)
-        });
-    service.provide_embedder(loaded);
-    Ok(())
-}
-
-/// A fetched bundle and the settings to load it under.
-type Fetched = triage_core::Result<(triage_core::OwnedBundle, triage_core::Settings)>;
-
-/// Bundle `name` from the model source (under `TRIAGE_MODEL_PREFIX` + `name/`). `Err` is
-/// this request's 503 (a binding that failed, or settings that do not parse: the next
-/// request tries again); `Ok(Err)`, a bundle that is not there or a manifest that does not
-/// parse, is the model's answer from then on.
-async fn fetch_named(env: &Env, name: &str) -> Result<Fetched, http::Response<Vec<u8>>> {
     let refuse = |problem: Problem| triage_core::http::problem_response(&problem);
     let source = ModelSource::from_env(env).map_err(|error| refuse(fetch_problem(error)))?;
+    let fetched;
     let bundle = match source.fetch_named(env, name).await {
-        Ok(bundle) => bundle,
+        Ok(bundle) => {
+            fetched = bundle;
+            Ok(fetched.as_bytes())
+        }
         Err(error @ model_source::FetchError::Binding { .. }) => {
             return Err(refuse(fetch_problem(error)))
         }
-        Err(error) => return Ok(Err(triage_core::TriageError::Config(error.to_string()))),
+        Err(error) => Err(triage_core::TriageError::Config(error.to_string())),
     };
     let settings = settings::from_env(env).map_err(|error| refuse(Problem::from_error(&error)))?;
-    Ok(Ok((bundle, settings)))
+    service.provide_bundle(name, bundle, &settings);
+    Ok(())
 }
 
 /// Adds the embedding model behind `/v1/parse` and ad-hoc labels to `builder`, loaded by
