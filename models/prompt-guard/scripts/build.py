@@ -36,14 +36,53 @@ LABELS = ["benign", "attack"]
 # training attack appears (attacks are 7% of the rows). `views`: also train on the first
 # 1-2 sentences of each attack (what a short injection looks like). `threshold`: the one
 # model selection uses; the shipped one is chosen on validation (`false_alarm_target`).
+# `diluted`: extra copies of training prompts (half attacks, half benign) with benign
+# English training prompts put before or after them (or both), each keeping its original's
+# labels: benign text around an injection must not turn it benign (1.0.0 was trained
+# without them; see the card).
 CONFIG = dict(vocab=8192, width=128, layers=2, heads=4, hidden=512, max_tokens=256,
               epochs=6, lr=2e-3, alpha=0.5, attack_repeat=4, views=1, threshold=0.8,
-              threads=2, false_alarm_target=0.01, max_unknown_share=0.3)
+              threads=2, false_alarm_target=0.01, max_unknown_share=0.3, diluted=4000)
+VERSION = "1.1.0"
 SENTENCE_END = re.compile(r"(?<=[.!?:])\s+")
 
 
 def first_sentences(text: str, count: int) -> str:
     return " ".join(SENTENCE_END.split(text.strip())[:count])
+
+
+def surround(text: str, before: list[str], after: list[str]) -> str:
+    """`text` with benign prompts before and after it, one space apart: how an injection
+    arrives inside a longer message, or a user's question beside another."""
+    return " ".join(before + [text] + after)
+
+
+def pick_around(rng, pool: list[str]) -> tuple[list[str], list[str]]:
+    """One or two prompts from `pool` before the text, after it, or both (each a third)."""
+    where = int(rng.integers(3))
+    take = lambda: [pool[int(i)] for i in rng.integers(len(pool), size=int(rng.integers(1, 3)))]  # noqa: E731
+    return (take() if where != 1 else []), (take() if where != 0 else [])
+
+
+def diluted_heldout(test, seed: int) -> list:
+    """The card's dilution rows: each held-out English attack of at most 30 words with two
+    held-out TREC questions before it, and with two after it; and, as the control, each
+    held-out English benign prompt of at most 30 words with two TREC questions before it.
+    Everything here is from the test split, so none of it was trained on."""
+    rng = np.random.default_rng(seed)
+    questions = [p.text for p in test if p.source == "trec"]
+    short = lambda p: p.lang == "en" and len(p.text.split()) <= 30  # noqa: E731
+    rows = []
+    for p in test:
+        if not short(p) or p.source == "trec":
+            continue
+        two = lambda: [questions[int(i)] for i in rng.choice(len(questions), 2, replace=False)]  # noqa: E731
+        if p.label == 1:
+            rows.append(sources.Prompt(surround(p.text, two(), []), 1, "diluted: 2 TREC questions before", p.group))
+            rows.append(sources.Prompt(surround(p.text, [], two()), 1, "diluted: 2 TREC questions after", p.group))
+        else:
+            rows.append(sources.Prompt(surround(p.text, two(), []), 0, "diluted: 2 TREC questions before", p.group))
+    return rows
 
 
 def main():
@@ -117,6 +156,20 @@ def main():
     row_soft = np.concatenate([row_soft, row_soft[repeat]])
     row_weight = np.concatenate([row_weight, row_weight[repeat]])
 
+    # Diluted copies: benign English training prompts around a training prompt keep its
+    # label (an attack stays an attack with a question beside it; two questions stay benign).
+    if cfg["diluted"]:
+        taught = [i for i, r in enumerate(rows) if r[3]]
+        around = [rows[i][0] for i in taught if rows[i][1] == 0 and len(rows[i][0].split()) <= 60]
+        chosen = []
+        for label in (1, 0):
+            pool = [i for i in taught if rows[i][1] == label]
+            chosen += [int(i) for i in rng.choice(pool, cfg["diluted"] // 2, replace=len(pool) < cfg["diluted"] // 2)]
+        train_ids += encode([surround(rows[i][0], *pick_around(rng, around)) for i in chosen])
+        row_label = np.concatenate([row_label, row_label[chosen]])
+        row_soft = np.concatenate([row_soft, row_soft[chosen]])
+        row_weight = np.concatenate([row_weight, row_weight[chosen]])
+
     teacher_table = load_file(str(args.teacher / "model.safetensors"))
     table_key = next(k for k in teacher_table if k.endswith("word_embeddings.weight"))
     net = student_mod.Student(len(teacher_ids), cfg["width"], cfg["layers"], cfg["heads"],
@@ -161,8 +214,9 @@ def main():
                           extra, labels=LABELS)
     # Held-out prompts as JSON lines, for `cargo run --example heldout_eval` (the card).
     sources.write_jsonl(test, cache / "heldout" / "test.jsonl")
+    sources.write_jsonl(diluted_heldout(test, SEED), cache / "heldout" / "diluted.jsonl")
 
-    evaluate.write_manifest(args.out, "prompt-guard", "1.0.0", LABELS, cfg, threshold, ["attack"],
+    evaluate.write_manifest(args.out, "prompt-guard", VERSION, LABELS, cfg, threshold, ["attack"],
                             int8_path, tokenizer_path)
     report = dict(
         config=cfg, seed=SEED, data=splits.summary(),
