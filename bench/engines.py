@@ -1,12 +1,20 @@
 #!/usr/bin/env python3
 """Inference alone, interleaved: Triage natively, Triage in wasm, and onnxruntime.
 
-Four engines run the default model (models/spam-mini/model.onnx) on the same token ids
+These engines run the default model (models/spam-mini/model.onnx) on the same token ids
 (`1000 + (i * 37) % 7000`, as in `triage-bench` and the criterion benchmark):
 
-  tract          Triage natively: target/release/triage-bench time
+  tract          Triage natively: target/release/triage-bench time (tract's f32 kernels)
   tract-wasm     the same program built for wasm32-wasip2 (spin profile, simd128),
-                 precompiled and run by `wasmtime run`
+                 precompiled and run by `wasmtime run`, as it serves: the weight matmuls
+                 on Triage's int8-weight, 16-bit-activation kernel (triage_core::int_matmul)
+  tract-wasm f32 the same build on tract's f32 kernels (`--kernels tract`), what wasm
+                 builds ran before
+  tract-wasm static-int8   the same build on the integer-matmul form of the model
+                 (bench/int8.py: static int8 activations, MatMulInteger) and tract's int8
+                 kernels, the form issue 22 first asked about
+  tract-wasm-relaxed f32 / static-int8   both again from a `+relaxed-simd` build
+                 (target/bench/triage-bench-relaxed.cwasm; tract's kernels use it)
   ort            onnxruntime, one thread, default graph optimisations, on the same file:
                  it rewrites each DequantizeLinear + MatMul into an int8 matmul
   ort-f32        onnxruntime, one thread, default optimisations, on the same graph with
@@ -20,7 +28,9 @@ engine and length: the median and p99 of every run, and ratios as the median of 
 per-round ratios of block medians. onnxruntime's times include its Python binding's call
 overhead (a few microseconds); tract's are taken inside the Rust process.
 
-Then each Rust engine profiles itself node by node (`triage-bench profile`).
+Then each Rust engine profiles itself node by node (`triage-bench profile`), tract counts
+the multiply-adds of a run at each length (`triage-bench macs`), and the wasm build
+measures this CPU's simd128 ceiling (`triage-bench peak`): achieved GMAC/s against it.
 
 Usage: bench/engines.py [--rounds N] [--block N] [--json PATH]
   (after `cargo build --release -p triage-bench` and bench/run's wasm build; needs the
@@ -40,14 +50,19 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
+from int8 import matmul_integer
 from loopback import ROOT, p99
 
 LENGTHS = (16, 64, 128, 256)
 MODEL = ROOT / "models/spam-mini/model.onnx"
 NATIVE = ROOT / "target/release/triage-bench"
-WASM = ROOT / "target/bench/triage-bench.cwasm"
-MODEL_F32 = ROOT / "target/bench/model-f32.onnx"
-WASMTIME = ["wasmtime", "run", "--allow-precompiled", "-Wmax-memory-size=134217728"]
+BENCH = ROOT / "target/bench"
+WASM = BENCH / "triage-bench.cwasm"
+WASM_RELAXED = BENCH / "triage-bench-relaxed.cwasm"
+MODEL_F32 = BENCH / "model-f32.onnx"
+MODEL_INT8 = BENCH / "model-int8.onnx"
+WASMTIME = ["wasmtime", "run", "--allow-precompiled", "-Wmax-memory-size=134217728",
+            "-Wrelaxed-simd=y", "--dir", f"{BENCH}::/bench"]
 
 
 def token_ids(tokens):
@@ -101,8 +116,12 @@ class RustEngine:
         return [us / 1000 for us in answer["us"]], answer["logits"]
 
     def profile(self, tokens, iterations):
-        out = subprocess.run(self.command + ["profile", str(tokens), str(iterations)],
-                             capture_output=True, text=True, check=True, cwd=ROOT).stdout
+        return self.command_json(["profile", str(tokens), str(iterations)])
+
+    def command_json(self, args):
+        """Runs another command of the same program (same runtime and model), one JSON answer."""
+        out = subprocess.run(self.command + args, capture_output=True, text=True, check=True,
+                             cwd=ROOT).stdout
         return json.loads(out)
 
     def close(self):
@@ -137,12 +156,27 @@ class OrtEngine:
 def engines():
     MODEL_F32.parent.mkdir(parents=True, exist_ok=True)
     dequantized(MODEL, MODEL_F32)
+    feeds = [{"input_ids": token_ids(tokens)} for tokens in LENGTHS]
+    matmul_integer(MODEL_F32, MODEL_INT8, feeds)
+    static_int8 = ["--kernels", "tract", "--model", f"/bench/{MODEL_INT8.name}"]
     return {
         "tract": RustEngine([str(NATIVE)]),
         "tract-wasm": RustEngine(WASMTIME + [str(WASM)]),
+        "tract-wasm f32": RustEngine(WASMTIME + [str(WASM), "--kernels", "tract"]),
+        "tract-wasm static-int8": RustEngine(WASMTIME + [str(WASM)] + static_int8),
+        "tract-wasm-relaxed f32": RustEngine(WASMTIME + [str(WASM_RELAXED), "--kernels", "tract"]),
+        "tract-wasm-relaxed static-int8": RustEngine(WASMTIME + [str(WASM_RELAXED)] + static_int8),
         "ort": OrtEngine(MODEL),
         "ort-f32": OrtEngine(MODEL_F32),
     }
+
+
+def arithmetic(running):
+    """Multiply-adds per run at each length (tract's cost model, natively: the count is the
+    same in every build) and the simd128 ceiling of this CPU (the wasm build)."""
+    macs = [running["tract"].command_json(["macs", str(tokens)]) for tokens in LENGTHS]
+    peak = running["tract-wasm"].command_json(["peak", "20000000"])
+    return {"macs": macs, "peak": peak}
 
 
 def measure(rounds, block):
@@ -164,7 +198,9 @@ def measure(rounds, block):
                     times[(name, tokens)] += runs
                     blocks[(name, tokens)].append(statistics.median(runs))
             print(f"round {round_ + 1}/{rounds}", file=sys.stderr)
-        profiles = {name: running[name].profile(64, 200) for name in ("tract", "tract-wasm")}
+        profiles = {name: running[name].profile(64, 200)
+                    for name in ("tract", "tract-wasm", "tract-wasm f32")}
+        arith = arithmetic(running)
     finally:
         for engine in running.values():
             engine.close()
@@ -181,12 +217,18 @@ def measure(rounds, block):
         row["tract_over_ort"] = ratio("tract", "ort", tokens)
         row["tract_over_ort_f32"] = ratio("tract", "ort-f32", tokens)
         row["wasm_over_native"] = ratio("tract-wasm", "tract", tokens)
+        # Each wasm form against tract's f32 kernels in the simd128 build (below 1 is faster).
+        row["over_wasm_f32"] = {name: ratio(name, "tract-wasm f32", tokens)
+                                for name in names if name.startswith("tract-wasm")}
+        macs = next(m["macs"] for m in arith["macs"] if m["tokens"] == tokens)
+        row["gmacs"] = {name: macs / (row[name]["p50_ms"] / 1000) / 1e9
+                        for name in names if name.startswith("tract")}
         reference = np.array(logits[("ort-f32", tokens)])
         row["max_logit_diff"] = {name: float(np.abs(np.array(logits[(name, tokens)]) - reference).max())
                                  for name in names}
         rows.append(row)
     return {"rounds": rounds, "block": block, "onnxruntime": ort.__version__,
-            "rows": rows, "profiles": profiles}
+            "rows": rows, "profiles": profiles, "arithmetic": arith}
 
 
 def main():

@@ -247,23 +247,89 @@ def engines_table(engines):
     return lines
 
 
+WASM_FORMS = (("tract-wasm", "served: int8 weights x 16-bit activations"),
+              ("tract-wasm f32", "tract f32"),
+              ("tract-wasm static-int8", "tract static int8"),
+              ("tract-wasm-relaxed f32", "relaxed SIMD, tract f32"),
+              ("tract-wasm-relaxed static-int8", "relaxed SIMD, tract static int8"))
+
+
+def formats_table(engines):
+    """Every wasm form of the same model, against tract's f32 kernels in the simd128 build;
+    older results without these engines render nothing."""
+    rows = engines["rows"]
+    if "over_wasm_f32" not in rows[0]:
+        return ["(not measured in this run)"]
+    diff = lambda name: max(r["max_logit_diff"][name] for r in rows)  # noqa: E731
+    lines = ["The same runs, every wasm form of the model, in wasmtime: p50, and in brackets"
+             " the time against tract's f32 kernels in the same simd128 build (below 1.00x is"
+             " faster). *served*: what Triage's wasm builds run, the weight matmuls on its own"
+             " kernel (`shared/src/engine/int_matmul.rs`: the int8 weights as stored, each row"
+             " of activations quantized to 16 bits, `i32x4.dot_i16x8_s`). *tract f32*: what"
+             " they ran before. *tract static int8*: the model with static int8 activations and"
+             " MatMulInteger (`bench/int8.py`) on tract's int8 kernels. *relaxed SIMD*: a"
+             " `+relaxed-simd` build, whose tract kernels use `f32x4.relaxed_madd` and"
+             " `i32x4.relaxed_dot_i8x16_i7x16_add`.", "",
+             "| tokens | " + " | ".join(label for _, label in WASM_FORMS) + " |",
+             "|---|" + "---|" * len(WASM_FORMS)]
+    for r in rows:
+        cells = [f"{r[name]['p50_ms']:.3f} ms ({r['over_wasm_f32'][name]:.2f}x)" for name, _ in WASM_FORMS]
+        lines.append(f"| {r['tokens']} | " + " | ".join(cells) + " |")
+    lines += ["", "Largest logit difference from `onnxruntime f32`, across lengths: " +
+              ", ".join(f"{label} {diff(name):.1e}" for name, label in WASM_FORMS) +
+              " (static int8 activations are calibrated on these very inputs, `bench/int8.py`)."]
+    return lines
+
+
+def arithmetic_table(engines):
+    """Achieved multiply-adds per second against this CPU's simd128 ceilings."""
+    arith = engines.get("arithmetic")
+    if not arith:
+        return ["(not measured in this run)"]
+    peak = arith["peak"]
+    f32_peak, i16_peak = peak["f32x4_mul_add_gmacs"], peak["i32x4_dot_i16x8_gmacs"]
+    lines = [f"Multiply-adds per run from tract's cost model (`triage-bench macs`), divided by"
+             f" the p50 above (so every op's time counts against them). The ceilings, measured"
+             f" in wasmtime on this CPU (`triage-bench peak`, 12 independent chains):"
+             f" `f32x4.mul` + `f32x4.add` {f32_peak:.1f} GMAC/s, `i32x4.dot_i16x8_s` +"
+             f" `i32x4.add` {i16_peak:.1f} GMAC/s. The matmuls are"
+             f" {100 * min(m['matmul_macs'] / m['macs'] for m in arith['macs']):.1f}% or more"
+             f" of the multiply-adds at every length.", "",
+             "| tokens | multiply-adds | native GMAC/s | wasm served GMAC/s (of the i16 ceiling)"
+             " | wasm tract f32 GMAC/s (of the f32 ceiling) |", "|---|---|---|---|---|"]
+    for r in engines["rows"]:
+        macs = next(m["macs"] for m in arith["macs"] if m["tokens"] == r["tokens"])
+        g = r["gmacs"]
+        lines.append(f"| {r['tokens']} | {macs / 1e6:.2f} M | {g['tract']:.1f}"
+                     f" | {g['tract-wasm']:.1f} ({100 * g['tract-wasm'] / i16_peak:.0f}%)"
+                     f" | {g['tract-wasm f32']:.1f} ({100 * g['tract-wasm f32'] / f32_peak:.0f}%) |")
+    return lines
+
+
 def profile_table(engines, top=8):
-    native, wasm = engines["profiles"]["tract"], engines["profiles"]["tract-wasm"]
-    per_run = lambda p: {o["op"]: o["us"] / p["iterations"] for o in p["ops"]}  # noqa: E731
-    n, w = per_run(native), per_run(wasm)
-    n_total = native["total_us"] / native["iterations"]
-    w_total = wasm["total_us"] / wasm["iterations"]
-    lines = [f"tract's per-node profile at {native['tokens']} tokens, {native['iterations']}"
-             " runs each (`triage-bench profile`), summed by op; the top ops by wasm time:", "",
-             "| op | nodes | native µs per run | share | wasm µs per run | share | wasm / native |",
-             "|---|---|---|---|---|---|---|"]
-    counts = {o["op"]: o["nodes"] for o in native["ops"]}
-    for op in sorted(w, key=w.get, reverse=True)[:top]:
-        lines.append(f"| {op} | {counts.get(op, '-')} | {n.get(op, 0):.0f} | "
-                     f"{100 * n.get(op, 0) / n_total:.0f}% | {w[op]:.0f} | "
-                     f"{100 * w[op] / w_total:.0f}% | {w[op] / max(n.get(op, 0), 1e-9):.1f}x |")
-    lines.append(f"| whole run | | {n_total:.0f} | 100% | {w_total:.0f} | 100% |"
-                 f" {w_total / n_total:.1f}x |")
+    """Per-op time natively, in the served wasm build, and in wasm on tract's f32 kernels."""
+    forms = [("native", engines["profiles"]["tract"]), ("wasm served", engines["profiles"]["tract-wasm"])]
+    if "tract-wasm f32" in engines["profiles"]:
+        forms.append(("wasm tract f32", engines["profiles"]["tract-wasm f32"]))
+    per_run = [{o["op"]: o["us"] / p["iterations"] for o in p["ops"]} for _, p in forms]
+    totals = [p["total_us"] / p["iterations"] for _, p in forms]
+    counts = {}
+    for _, p in forms:
+        for o in p["ops"]:
+            counts.setdefault(o["op"], o["nodes"])
+    first = forms[0][1]
+    lines = [f"tract's per-node profile at {first['tokens']} tokens, {first['iterations']}"
+             " runs each (`triage-bench profile`), summed by op (`Int8MatMul` is Triage's"
+             " kernel, `OptMatMul` tract's); the top ops by served wasm time, µs per run"
+             " and share of the run:", "",
+             "| op | nodes | " + " | ".join(name for name, _ in forms) + " |",
+             "|---|---|" + "---|" * len(forms)]
+    served = per_run[1]
+    for op in sorted(served, key=served.get, reverse=True)[:top]:
+        cells = [f"{t[op]:.0f} ({100 * t[op] / total:.0f}%)" if op in t else "-"
+                 for t, total in zip(per_run, totals)]
+        lines.append(f"| {op} | {counts.get(op, '-')} | " + " | ".join(cells) + " |")
+    lines.append("| whole run | | " + " | ".join(f"{total:.0f}" for total in totals) + " |")
     return lines
 
 
@@ -431,6 +497,9 @@ def render(results, meta, commands):
     out += goals_table(results)
     sections = (("Inference alone: Triage native, Triage in wasm, onnxruntime", "engines",
                  engines_table),
+                ("Wasm forms: Triage's integer kernel, tract f32, tract int8", "engines", formats_table),
+                ("Arithmetic: achieved multiply-adds against the simd128 ceiling", "engines",
+                 arithmetic_table),
                 ("Where the time goes (tract profile)", "engines", profile_table),
                 ("Spin component under `wasmtime serve`", "spin", spin_table),
                 ("Cloudflare worker on workerd (`wrangler dev`)", "cloudflare", cloudflare_table),

@@ -29,7 +29,9 @@ pub mod parse;
 // The engine: bundles in, classifications and embeddings out, under budgets.
 #[cfg(feature = "onnx")]
 pub use engine::onnx;
-pub use engine::{budget, bundle, classify, embed, manifest, memory, nnef, settings, windows};
+pub use engine::{
+    budget, bundle, classify, embed, int_matmul, manifest, memory, nnef, settings, windows,
+};
 /// Tokenization and the tract model, for benchmarks and parity tests (feature `internals`):
 /// adapters and users go through [`Classifier`] and [`Embedder`].
 #[cfg(feature = "internals")]

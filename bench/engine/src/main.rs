@@ -7,16 +7,23 @@
 //!                                           {"tokens", "us": [per run], "logits"}
 //! triage-bench profile <tokens> <iterations> one JSON object: microseconds by tract op
 //!                                           and by node, summed over the runs
+//! triage-bench macs <tokens>                multiply-adds of one run (tract's cost model)
+//! triage-bench peak <iterations>            this CPU's multiply-adds per second through
+//!                                           wasm simd128 (wasm builds only)
 //! ```
 //!
-//! `--model FILE` before the command runs another ONNX export of the same model (same
-//! inputs and output) instead of the embedded one, to compare export choices.
+//! `--kernels tract|int8` before the command picks the matmul kernels (default: what the
+//! build serves with, `int8` in wasm; see `triage_core::int_matmul`).
+//! `--model FILE` before the command runs another file of the same model (same inputs and
+//! output) instead of the embedded one, to compare formats and export choices: ONNX when
+//! its name ends in `.onnx`, tract NNEF otherwise.
 //!
 //! The token ids are `1000 + (i * 37) % 7000` for position `i`, as in the criterion
 //! benchmark and in `bench/engines.py`, so onnxruntime runs exactly the same input. A driver
 //! keeps `time` open and alternates it with other engines, so they share the machine's
 //! noise.
 
+mod arith;
 mod profile;
 
 use std::error::Error;
@@ -24,6 +31,8 @@ use std::io::{BufRead, Write};
 use std::time::Instant;
 
 use serde_json::json;
+use triage_core::int_matmul::MatMulKernels;
+use triage_core::manifest::ModelFormat;
 use triage_core::model::SequenceModel;
 use triage_core::{bundle, Manifest};
 
@@ -34,13 +43,21 @@ pub fn token_ids(tokens: usize) -> Vec<i64> {
     (0..tokens as i64).map(|i| 1000 + (i * 37) % 7000).collect()
 }
 
-/// The embedded spam-mini model, or the ONNX file at `path` read with its manifest.
-fn load_model(path: Option<&str>) -> Result<SequenceModel, Box<dyn Error>> {
+/// The embedded spam-mini model, or the file at `path` (ONNX if its name ends in `.onnx`,
+/// else NNEF) read with spam-mini's manifest, on the given matmul kernels.
+fn load_model(path: Option<&str>, kernels: MatMulKernels) -> Result<SequenceModel, Box<dyn Error>> {
     let bundle = bundle::embedded();
-    let manifest = Manifest::from_json(bundle.manifest)?;
+    let mut manifest = Manifest::from_json(bundle.manifest)?;
     let model = match path {
-        Some(path) => SequenceModel::load(&manifest, &std::fs::read(path)?)?,
-        None => SequenceModel::load(&manifest, bundle.model)?,
+        Some(path) => {
+            manifest.format = if path.ends_with(".onnx") {
+                ModelFormat::Onnx
+            } else {
+                ModelFormat::Nnef
+            };
+            SequenceModel::load_with(&manifest, &std::fs::read(path)?, kernels)?.0
+        }
+        None => SequenceModel::load_with(&manifest, bundle.model, kernels)?.0,
     };
     Ok(model)
 }
@@ -81,15 +98,18 @@ fn time(model: &SequenceModel) -> Outcome {
 fn main() -> Outcome {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let model_path = match args.as_slice() {
-        ["--model", path, ..] => {
-            let path = *path;
-            args.drain(..2);
-            Some(path)
+    let mut model_path = None;
+    let mut kernels = MatMulKernels::for_this_build();
+    loop {
+        match args.as_slice() {
+            ["--model", path, ..] => model_path = Some(path.to_string()),
+            ["--kernels", "tract", ..] => kernels = MatMulKernels::Tract,
+            ["--kernels", "int8", ..] => kernels = MatMulKernels::Int8,
+            _ => break,
         }
-        _ => None,
-    };
-    let model = load_model(model_path)?;
+        args.drain(..2);
+    }
+    let model = load_model(model_path.as_deref(), kernels)?;
     match args.as_slice() {
         ["time"] => time(&model),
         ["profile", tokens, iterations] => {
@@ -98,6 +118,19 @@ fn main() -> Outcome {
             println!("{report}");
             Ok(())
         }
-        _ => Err("usage: triage-bench [--model FILE] time | profile <tokens> <iterations>".into()),
+        ["macs", tokens] => {
+            let (tokens, _) = parse_pair(&format!("{tokens} 1"))?;
+            println!("{}", arith::macs(&model, tokens)?);
+            Ok(())
+        }
+        ["peak", iterations] => {
+            println!("{}", arith::peak(iterations.parse()?)?);
+            Ok(())
+        }
+        _ => Err(
+            "usage: triage-bench [--model FILE] time | profile <tokens> <iterations> \
+                  | macs <tokens> | peak <iterations>"
+                .into(),
+        ),
     }
 }

@@ -5,6 +5,7 @@ pub mod budget;
 pub mod bundle;
 pub mod classify;
 pub mod embed;
+pub mod int_matmul;
 mod loaded;
 pub mod manifest;
 pub mod memory;

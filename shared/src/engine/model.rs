@@ -5,6 +5,7 @@ use tract_nnef::tract_core::ops::array::Gather;
 use tract_nnef::tract_core::ops::konst::Const;
 use tract_nnef::tract_core::prelude::*;
 
+use crate::engine::int_matmul::{self, MatMulKernels};
 use crate::engine::manifest::{Manifest, ModelFormat};
 use crate::error::{Result, TriageError};
 
@@ -56,6 +57,16 @@ impl SequenceModel {
 
     /// [`SequenceModel::load`], and where its time went.
     pub fn load_timed(manifest: &Manifest, bytes: &[u8]) -> Result<(SequenceModel, GraphTimings)> {
+        SequenceModel::load_with(manifest, bytes, MatMulKernels::for_this_build())
+    }
+
+    /// [`SequenceModel::load_timed`] with the matmul kernels chosen by the caller (tests
+    /// and benchmarks run the wasm builds' [`MatMulKernels::Int8`] natively too).
+    pub fn load_with(
+        manifest: &Manifest,
+        bytes: &[u8],
+        kernels: MatMulKernels,
+    ) -> Result<(SequenceModel, GraphTimings)> {
         let started = web_time::Instant::now();
         let fail = |reason: String| TriageError::Model {
             file: manifest.files.model.path.clone(),
@@ -91,6 +102,9 @@ impl SequenceModel {
         // decluttering folds again: a plan 4-5% slower and 50% more activation bytes
         // without it. Natively it costs 14 ms (bench/RESULTS.md, 2026-12-01).
         typed.declutter().map_err(|e| fail(format!("{e:#}")))?;
+        if kernels == MatMulKernels::Int8 {
+            int_matmul::rewrite(&mut typed).map_err(|e| fail(format!("{e:#}")))?;
+        }
         let decluttered_at = web_time::Instant::now();
         let mut optimized = typed;
         optimized.optimize().map_err(|e| fail(format!("{e:#}")))?;

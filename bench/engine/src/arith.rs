@@ -1,0 +1,122 @@
+//! Arithmetic yardsticks: how many multiply-adds a run of the model does (tract's own cost
+//! model), and how many this CPU can do per second through wasm `simd128` (the physical
+//! ceiling the matmuls are measured against in `bench/RESULTS.md`).
+
+use std::error::Error;
+#[cfg(target_arch = "wasm32")]
+use std::hint::black_box;
+#[cfg(target_arch = "wasm32")]
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use tract_onnx::tract_core::ops::Cost;
+use tract_onnx::tract_core::prelude::*;
+use triage_core::model::SequenceModel;
+
+/// Multiply-adds of one run at `tokens` tokens, summed over the optimised plan's nodes from
+/// each op's `cost` (`Cost::FMA`, by datum type), with the matmul nodes' share apart.
+///
+/// Errors: a node whose cost tract cannot state, or a count that stays symbolic.
+pub fn macs(model: &SequenceModel, tokens: usize) -> Result<Value, Box<dyn Error>> {
+    let graph = model.plan().model();
+    let symbol = graph.symbols.sym("S");
+    let values = SymbolValues::default().with(&symbol, tokens as i64);
+    let (mut total, mut matmul) = (0i64, 0i64);
+    for node in graph.nodes() {
+        let facts = graph.node_input_facts(node.id)?;
+        for (cost, count) in node.op.cost(&facts)? {
+            if let Cost::FMA(_) = cost {
+                let count = count.eval_to_i64(&values)?;
+                total += count;
+                if node.op.name().contains("MatMul") {
+                    matmul += count;
+                }
+            }
+        }
+    }
+    Ok(json!({"tokens": tokens, "macs": total, "matmul_macs": matmul}))
+}
+
+/// Peak multiply-adds per second of this CPU through the wasm instructions a matmul kernel
+/// can use: `f32x4.mul` + `f32x4.add` (4 per pair, what tract's f32 kernels do; simd128 has
+/// no fused multiply-add) and `i32x4.dot_i16x8_s` + `i32x4.add` (8 per pair). Each is
+/// [`CHAINS`] independent dependency chains (`acc = acc * a + b`, `acc = dot(acc, b) + c`),
+/// enough to cover the instructions' latency, so the figure is throughput, not latency.
+/// Wasm only: natively it answers an error (the native kernels use AVX2 and FMA, another
+/// ceiling).
+pub fn peak(iterations: usize) -> Result<Value, Box<dyn Error>> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let started = Instant::now();
+        black_box(f32_chains(iterations));
+        let f32_s = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        black_box(i16_chains(iterations));
+        let i16_s = started.elapsed().as_secs_f64();
+        // CHAINS per iteration; 4 lanes of one multiply-add, or 4 lanes of two.
+        let f32_macs = (iterations * CHAINS * 4) as f64;
+        let i16_macs = (iterations * CHAINS * 8) as f64;
+        Ok(json!({
+            "iterations": iterations,
+            "f32x4_mul_add_gmacs": f32_macs / f32_s / 1e9,
+            "i32x4_dot_i16x8_gmacs": i16_macs / i16_s / 1e9,
+        }))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = iterations;
+        Err("peak measures wasm simd128: run the wasm32 build of triage-bench".into())
+    }
+}
+
+/// Independent chains per measurement: a multiply then an add (or a dot then an add) is
+/// about 6 cycles of latency at up to 2 instructions of each per cycle, and 12 accumulators
+/// plus the constants still fit x86's 16 vector registers.
+#[cfg(target_arch = "wasm32")]
+const CHAINS: usize = 12;
+
+#[cfg(target_arch = "wasm32")]
+fn f32_chains(iterations: usize) -> [f32; 4] {
+    use std::arch::wasm32::*;
+    let a = black_box(f32x4_splat(1.000_001));
+    let b = black_box(f32x4_splat(0.999_999));
+    let mut acc = [f32x4_splat(0.0); CHAINS];
+    for _ in 0..iterations {
+        for (i, acc) in acc.iter_mut().enumerate() {
+            let factor = if i % 2 == 0 { a } else { b };
+            *acc = f32x4_add(f32x4_mul(*acc, factor), a);
+        }
+    }
+    let sum = acc.iter().fold(f32x4_splat(0.0), |s, v| f32x4_add(s, *v));
+    [
+        f32x4_extract_lane::<0>(sum),
+        f32x4_extract_lane::<1>(sum),
+        f32x4_extract_lane::<2>(sum),
+        f32x4_extract_lane::<3>(sum),
+    ]
+}
+
+#[cfg(target_arch = "wasm32")]
+fn i16_chains(iterations: usize) -> [i32; 4] {
+    use std::arch::wasm32::*;
+    // Each chain feeds its own sum back in as the next eight i16 (values wrap; only the
+    // instructions' throughput matters), so no dot can be hoisted out of the loop.
+    let b = black_box(i16x8_splat(3));
+    let c = black_box(i32x4_splat(-2));
+    let mut acc = [i32x4_splat(1); CHAINS];
+    for (i, acc) in acc.iter_mut().enumerate() {
+        *acc = i32x4_splat(i as i32);
+    }
+    for _ in 0..iterations {
+        for acc in acc.iter_mut() {
+            *acc = i32x4_add(i32x4_dot_i16x8(*acc, b), c);
+        }
+    }
+    let sum = acc.iter().fold(i32x4_splat(0), |s, v| i32x4_add(s, *v));
+    [
+        i32x4_extract_lane::<0>(sum),
+        i32x4_extract_lane::<1>(sum),
+        i32x4_extract_lane::<2>(sum),
+        i32x4_extract_lane::<3>(sum),
+    ]
+}
