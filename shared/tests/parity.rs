@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use triage_core::bundle::{self, sha256_hex};
-use triage_core::int_matmul::MatMulKernels;
+use triage_core::int_matmul::{Int8MatMul, MatMulKernels};
 use triage_core::model::SequenceModel;
 use triage_core::tokenize::TextEncoder;
 use triage_core::Manifest;
@@ -152,6 +152,24 @@ fn int8_kernels_match_onnxruntime() {
         // Two layers of four weight matmuls (qkv, out, up, down); the 2-column head is
         // small enough to stay f32 at rest, so tract runs it.
         assert_eq!(replaced, 8, "{}: weight matmuls on Int8MatMul", bundle.name);
+        // The kernel holds its weights as i16 (half of f32), counted by the budgets: the
+        // 393,216 weights of two layers (qkv 128x384, out 128x128, up 128x512, down 512x128)
+        // at 2 bytes, plus a scale and a bias per column.
+        let held: usize = model
+            .plan()
+            .model()
+            .nodes()
+            .iter()
+            .filter_map(|n| n.op_as::<Int8MatMul>())
+            .map(Int8MatMul::weight_bytes)
+            .sum();
+        assert_eq!(
+            held,
+            2 * 393_216 + 8 * 2 * (384 + 128 + 512 + 128),
+            "{}",
+            bundle.name
+        );
+        assert!(model.weight_bytes() >= held, "{}", bundle.name);
         let mut worst = 0f32;
         for case in bundle.fixture["cases"].as_array().expect("cases") {
             let ids: Vec<i64> = serde_json::from_value(case["ids"].clone()).expect("ids");

@@ -93,6 +93,14 @@ pub struct Int8MatMul {
     weights: Arc<Weights>,
 }
 
+impl Int8MatMul {
+    /// Bytes the op holds for the life of the model: packed weights, scales and bias.
+    pub fn weight_bytes(&self) -> usize {
+        let w = &self.weights;
+        w.packed.len() * std::mem::size_of::<i16>() + (w.scales.len() + w.bias.len()) * 4
+    }
+}
+
 impl PartialEq for Int8MatMul {
     fn eq(&self, other: &Self) -> bool {
         self.contracted == other.contracted

@@ -5,7 +5,7 @@ use tract_nnef::tract_core::ops::array::Gather;
 use tract_nnef::tract_core::ops::konst::Const;
 use tract_nnef::tract_core::prelude::*;
 
-use crate::engine::int_matmul::{self, MatMulKernels};
+use crate::engine::int_matmul::{self, Int8MatMul, MatMulKernels};
 use crate::engine::manifest::{Manifest, ModelFormat};
 use crate::error::{Result, TriageError};
 
@@ -288,12 +288,19 @@ pub(crate) fn input_role(manifest: &Manifest, name: &str) -> Option<InputRole> {
 }
 
 fn constant_bytes(model: &TypedModel) -> usize {
-    model
+    let constants: usize = model
         .nodes()
         .iter()
         .filter_map(|node| node.op_as::<Const>())
         .map(|konst| konst.val().len() * konst.val().datum_type().size_of())
-        .sum()
+        .sum();
+    let int8_weights: usize = model
+        .nodes()
+        .iter()
+        .filter_map(|node| node.op_as::<Int8MatMul>())
+        .map(Int8MatMul::weight_bytes)
+        .sum();
+    constants + int8_weights
 }
 
 /// Rows of the table the token ids index: the `Gather` fed by the ids input, directly or
