@@ -55,7 +55,9 @@ const TILE_N: usize = 8;
 /// The constant right-hand side, packed for the kernel, and what follows the sums.
 #[derive(Debug)]
 struct Weights {
-    /// Contracted length, padded to even (the kernel takes k in pairs).
+    /// Contracted length.
+    k: usize,
+    /// The same, padded to even (the kernel takes k in pairs).
     k_pad: usize,
     /// Output columns.
     n: usize,
@@ -136,11 +138,7 @@ impl EvalOp for Int8MatMul {
         let k: usize = shape[rows_rank..].iter().product();
         let values = lhs.try_as_plain_ram()?.as_slice::<f32>()?;
         let w = &*self.weights;
-        ensure!(
-            k <= w.k_pad && w.k_pad - k <= 1,
-            "Int8MatMul: k is {k}, weights have {}",
-            w.k_pad
-        );
+        ensure!(k == w.k, "Int8MatMul: k is {k}, the weights' is {}", w.k);
         let out_shape: Vec<usize> = self
             .output
             .iter()
@@ -496,6 +494,9 @@ fn candidate(model: &TypedModel, id: usize) -> TractResult<Option<(Int8MatMul, u
     let Some((contracted, output, k, n)) = layout(einsum, lhs, &weights) else {
         return Ok(None);
     };
+    if k == 0 || n == 0 {
+        return Ok(None);
+    }
     let matrix = weights.to_plain_array_view::<f32>()?;
     let Ok(matrix) = matrix.into_shape_with_order(IxDyn(&[k, n])) else {
         return Ok(None);
@@ -540,6 +541,7 @@ fn candidate(model: &TypedModel, id: usize) -> TractResult<Option<(Int8MatMul, u
         .floor()
         .min(32767.0) as f32;
     let weights = Weights {
+        k,
         k_pad,
         n,
         packed,
