@@ -395,7 +395,7 @@ fn channel_scales(weights: &ArrayViewD<f32>, axis: usize) -> Option<(Vec<i8>, Ve
 /// first. Else the smallest magnitude is some `k * s`, and `k` from 1 to 128 is tried (a
 /// calibrated range need not reach 127). Each candidate give or take 3 units in the last
 /// place of f32 rounding; a candidate fails at its first weight that does not fit.
-fn slice_scale(slice: &ArrayViewD<f32>) -> Option<f32> {
+pub(crate) fn slice_scale(slice: &ArrayViewD<f32>) -> Option<f32> {
     let (mut largest, mut most_negative, mut smallest) = (0f32, 0f32, f32::INFINITY);
     for &w in slice.iter() {
         if !w.is_finite() {
