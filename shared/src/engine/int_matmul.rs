@@ -228,6 +228,11 @@ fn quantize_row(row: &[f32], inverse: f32, out: &mut [i16]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     simd128::quantize_row(row, inverse, out);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    quantize_scalar(row, inverse, out);
+}
+
+/// [`quantize_row`] one value at a time: the portable path, and the simd128 one's tail.
+fn quantize_scalar(row: &[f32], inverse: f32, out: &mut [i16]) {
     for (o, x) in out.iter_mut().zip(row) {
         *o = (x * inverse).round_ties_even() as i16;
     }
@@ -245,6 +250,18 @@ fn scale_row(
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     simd128::scale_row(sums, row_scale, cols, bias, relu, out);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    scale_scalar(sums, row_scale, cols, bias, relu, out);
+}
+
+/// [`scale_row`] one value at a time: the portable path, and the simd128 one's tail.
+fn scale_scalar(
+    sums: &[i32],
+    row_scale: f32,
+    cols: &[f32],
+    bias: &[f32],
+    relu: bool,
+    out: &mut [f32],
+) {
     for (((o, &s), &c), &b) in out.iter_mut().zip(sums).zip(cols).zip(bias) {
         let y = s as f32 * (row_scale * c) + b;
         *o = if relu { y.max(0.0) } else { y };
@@ -383,9 +400,7 @@ mod simd128 {
                 v128_store(o.as_mut_ptr() as *mut v128, i16x8_narrow_i32x4(lo, hi));
             }
         }
-        for (o, x) in out[whole..].iter_mut().zip(&row[whole..]) {
-            *o = (x * inverse).round_ties_even() as i16;
-        }
+        super::quantize_scalar(&row[whole..], inverse, &mut out[whole..]);
     }
 
     /// [`super::scale_row`], four columns at a time.
@@ -414,10 +429,14 @@ mod simd128 {
                 v128_store(out.as_mut_ptr().add(i) as *mut v128, y);
             }
         }
-        for i in whole..n {
-            let y = sums[i] as f32 * (row_scale * cols[i]) + bias[i];
-            out[i] = if relu { y.max(0.0) } else { y };
-        }
+        super::scale_scalar(
+            &sums[whole..],
+            row_scale,
+            &cols[whole..],
+            &bias[whole..],
+            relu,
+            &mut out[whole..],
+        );
     }
 }
 
