@@ -15,6 +15,11 @@ These engines run the default model (models/spam-mini/model.onnx) on the same to
                  kernels, the form issue 22 first asked about
   tract-wasm-relaxed f32 / static-int8   both again from a `+relaxed-simd` build
                  (target/bench/triage-bench-relaxed.cwasm; tract's kernels use it)
+  tract-wasm ternary   the served build on models/spam-mini-ternary/model.nnef.tar, the
+                 same architecture trained with ternary weights (packed 1.6 bits per
+                 weight, unpacked at load, then the same integer kernel); another model,
+                 so its logits are not compared here (shared/tests/parity.rs compares
+                 them with onnxruntime on its own ONNX)
   ort            onnxruntime, one thread, default graph optimisations, on the same file:
                  it rewrites each DequantizeLinear + MatMul into an int8 matmul
   ort-f32        onnxruntime, one thread, default optimisations, on the same graph with
@@ -61,6 +66,7 @@ WASM = BENCH / "triage-bench.cwasm"
 WASM_RELAXED = BENCH / "triage-bench-relaxed.cwasm"
 MODEL_F32 = BENCH / "model-f32.onnx"
 MODEL_INT8 = BENCH / "model-int8.onnx"
+TERNARY = ROOT / "models/spam-mini-ternary/model.nnef.tar"
 WASMTIME = ["wasmtime", "run", "--allow-precompiled", "-Wmax-memory-size=134217728",
             "-Wrelaxed-simd=y", "--dir", f"{BENCH}::/bench"]
 
@@ -159,6 +165,7 @@ def engines():
     feeds = [{"input_ids": token_ids(tokens)} for tokens in LENGTHS]
     matmul_integer(MODEL_F32, MODEL_INT8, feeds)
     static_int8 = ["--kernels", "tract", "--model", f"/bench/{MODEL_INT8.name}"]
+    (BENCH / "spam-mini-ternary.nnef.tar").write_bytes(TERNARY.read_bytes())
     return {
         "tract": RustEngine([str(NATIVE)]),
         "tract-wasm": RustEngine(WASMTIME + [str(WASM)]),
@@ -166,6 +173,8 @@ def engines():
         "tract-wasm static-int8": RustEngine(WASMTIME + [str(WASM)] + static_int8),
         "tract-wasm-relaxed f32": RustEngine(WASMTIME + [str(WASM_RELAXED), "--kernels", "tract"]),
         "tract-wasm-relaxed static-int8": RustEngine(WASMTIME + [str(WASM_RELAXED)] + static_int8),
+        "tract-wasm ternary": RustEngine(WASMTIME + [str(WASM), "--model",
+                                                     "/bench/spam-mini-ternary.nnef.tar"]),
         "ort": OrtEngine(MODEL),
         "ort-f32": OrtEngine(MODEL_F32),
     }
@@ -225,7 +234,7 @@ def measure(rounds, block):
                         for name in names if name.startswith("tract")}
         reference = np.array(logits[("ort-f32", tokens)])
         row["max_logit_diff"] = {name: float(np.abs(np.array(logits[(name, tokens)]) - reference).max())
-                                 for name in names}
+                                 for name in names if "ternary" not in name}
         rows.append(row)
     return {"rounds": rounds, "block": block, "onnxruntime": ort.__version__,
             "rows": rows, "profiles": profiles, "arithmetic": arith}

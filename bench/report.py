@@ -251,7 +251,8 @@ WASM_FORMS = (("tract-wasm", "served: int8 weights x 16-bit activations"),
               ("tract-wasm f32", "tract f32"),
               ("tract-wasm static-int8", "tract static int8"),
               ("tract-wasm-relaxed f32", "relaxed SIMD, tract f32"),
-              ("tract-wasm-relaxed static-int8", "relaxed SIMD, tract static int8"))
+              ("tract-wasm-relaxed static-int8", "relaxed SIMD, tract static int8"),
+              ("tract-wasm ternary", "ternary spam-mini, served"))
 
 
 def formats_table(engines):
@@ -260,6 +261,8 @@ def formats_table(engines):
     rows = engines["rows"]
     if "over_wasm_f32" not in rows[0]:
         return ["(not measured in this run)"]
+    forms = [(name, label) for name, label in WASM_FORMS if name in rows[0]]
+    compared = [(name, label) for name, label in forms if name in rows[0]["max_logit_diff"]]
     diff = lambda name: max(r["max_logit_diff"][name] for r in rows)  # noqa: E731
     lines = ["The same runs, every wasm form of the model, in wasmtime: p50, and in brackets"
              " the time against tract's f32 kernels in the same simd128 build (below 1.00x is"
@@ -269,15 +272,18 @@ def formats_table(engines):
              " they ran before. *tract static int8*: the model with static int8 activations and"
              " MatMulInteger (`bench/int8.py`) on tract's int8 kernels. *relaxed SIMD*: a"
              " `+relaxed-simd` build, whose tract kernels use `f32x4.relaxed_madd` and"
-             " `i32x4.relaxed_dot_i8x16_i7x16_add`.", "",
-             "| tokens | " + " | ".join(label for _, label in WASM_FORMS) + " |",
-             "|---|" + "---|" * len(WASM_FORMS)]
+             " `i32x4.relaxed_dot_i8x16_i7x16_add`. *ternary*: `models/spam-mini-ternary`, the"
+             " same architecture trained with ternary weights, served the same way.", "",
+             "| tokens | " + " | ".join(label for _, label in forms) + " |",
+             "|---|" + "---|" * len(forms)]
     for r in rows:
-        cells = [f"{r[name]['p50_ms']:.3f} ms ({r['over_wasm_f32'][name]:.2f}x)" for name, _ in WASM_FORMS]
+        cells = [f"{r[name]['p50_ms']:.3f} ms ({r['over_wasm_f32'][name]:.2f}x)" for name, _ in forms]
         lines.append(f"| {r['tokens']} | " + " | ".join(cells) + " |")
     lines += ["", "Largest logit difference from `onnxruntime f32`, across lengths: " +
-              ", ".join(f"{label} {diff(name):.1e}" for name, label in WASM_FORMS) +
-              " (static int8 activations are calibrated on these very inputs, `bench/int8.py`)."]
+              ", ".join(f"{label} {diff(name):.1e}" for name, label in compared) +
+              " (static int8 activations are calibrated on these very inputs, `bench/int8.py`;"
+              " the ternary model is another model, compared with onnxruntime on its own ONNX"
+              " by `shared/tests/parity.rs`)."]
     return lines
 
 
@@ -294,7 +300,19 @@ def arithmetic_table(engines):
              f" `f32x4.mul` + `f32x4.add` {f32_peak:.1f} GMAC/s, `i32x4.dot_i16x8_s` +"
              f" `i32x4.add` {i16_peak:.1f} GMAC/s. The matmuls are"
              f" {100 * min(m['matmul_macs'] / m['macs'] for m in arith['macs']):.1f}% or more"
-             f" of the multiply-adds at every length.", "",
+             f" of the multiply-adds at every length."]
+    if "ternary_select_add_gmacs" in peak:
+        select, mul = peak["ternary_select_add_gmacs"], peak["ternary_i16x8_mul_add_gmacs"]
+        verdict = (f"both under `i32x4.dot_i16x8_s` ({max(select, mul) / i16_peak:.2f}x of it at"
+                   f" best), which already does 8 multiply-adds per instruction into 32 bits"
+                   if max(select, mul) < i16_peak else
+                   f"{max(select, mul) / i16_peak:.2f}x `i32x4.dot_i16x8_s` at best")
+        lines[-1] += (f" A kernel exploiting ternary weights (each -1, 0 or +1) would add and"
+                      f" subtract instead of multiplying: selecting through the weights' two"
+                      f" bit-planes (`acc + (x & plus) - (x & minus)`) peaks at {select:.1f}"
+                      f" GMAC/s, a sign multiply into 16-bit accumulators (`i16x8.mul` +"
+                      f" `i16x8.add`, which overflow) at {mul:.1f}: {verdict}.")
+    lines += ["",
              "| tokens | multiply-adds | native GMAC/s | wasm served GMAC/s (of the i16 ceiling)"
              " | wasm tract f32 GMAC/s (of the f32 ceiling) |", "|---|---|---|---|---|"]
     for r in engines["rows"]:

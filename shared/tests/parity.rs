@@ -1,5 +1,6 @@
 //! tract against onnxruntime on every shipped classifier (`models/spam-mini`,
-//! `models/prompt-guard`): each build script recorded onnxruntime's logits (and the Python
+//! `models/prompt-guard`, and `models/spam-mini-ternary`, whose weights are packed ternary
+//! in the NNEF): each build script recorded onnxruntime's logits (and the Python
 //! tokenizer's ids) for real held-out texts in the bundle's `parity.json`, run on the
 //! bundle's `model.onnx`. The bundle serves `model.nnef.tar`, converted from that file by
 //! `triage convert`: the tests run the NNEF, and check it is what the ONNX converts to.
@@ -17,8 +18,13 @@ use triage_core::Manifest;
 /// is f32 in both runtimes, so only summation order differs.
 const MAX_ABS_DIFF: f32 = 1e-4;
 
-/// The shipped classifier bundles, by folder under `models/`.
-const BUNDLES: &[&str] = &["spam-mini", "prompt-guard"];
+/// The shipped classifier bundles, by folder under `models/` (the compiled-in default
+/// first).
+const BUNDLES: &[&str] = &["spam-mini", "prompt-guard", "spam-mini-ternary"];
+
+/// The ternary bundle's NNEF budget (issue 22): 1.48 M weights at 1.6 bits and their
+/// scales, with the position table int8.
+const TERNARY_NNEF_MAX_BYTES: usize = 500_000;
 
 struct Shipped {
     name: &'static str,
@@ -215,7 +221,12 @@ fn int8_kernels_match_onnxruntime() {
 #[cfg(feature = "onnx")]
 #[test]
 fn the_shipped_nnef_is_the_onnx_converted() {
-    for name in ["spam-mini", "prompt-guard", "potion-base-2m"] {
+    for name in [
+        "spam-mini",
+        "prompt-guard",
+        "potion-base-2m",
+        "spam-mini-ternary",
+    ] {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../models")
             .join(name);
@@ -248,6 +259,18 @@ fn the_shipped_nnef_is_the_onnx_converted() {
             nnef.len(),
             onnx.len()
         );
+        if name.ends_with("-ternary") {
+            // Every matmul weight and the token table packed: 8 matmuls and 1 table.
+            assert_eq!(report.ternary_tensors, 9, "{name}: {report:?}");
+            assert!(
+                nnef.len() <= TERNARY_NNEF_MAX_BYTES && shipped.len() <= TERNARY_NNEF_MAX_BYTES,
+                "{name}: NNEF {} bytes (shipped {}) over {TERNARY_NNEF_MAX_BYTES}",
+                nnef.len(),
+                shipped.len()
+            );
+        } else {
+            assert_eq!(report.ternary_tensors, 0, "{name}: {report:?}");
+        }
     }
 }
 

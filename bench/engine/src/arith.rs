@@ -39,9 +39,14 @@ pub fn macs(model: &SequenceModel, tokens: usize) -> Result<Value, Box<dyn Error
 
 /// Peak multiply-adds per second of this CPU through the wasm instructions a matmul kernel
 /// can use: `f32x4.mul` + `f32x4.add` (4 per pair, what tract's f32 kernels do; simd128 has
-/// no fused multiply-add) and `i32x4.dot_i16x8_s` + `i32x4.add` (8 per pair). Each is
-/// [`CHAINS`] independent dependency chains (`acc = acc * a + b`, `acc = dot(acc, b) + c`),
-/// enough to cover the instructions' latency, so the figure is throughput, not latency.
+/// no fused multiply-add) and `i32x4.dot_i16x8_s` + `i32x4.add` (8 per pair). And the two
+/// ways a kernel could exploit ternary weights (each -1, 0 or +1), where a multiply-add is
+/// an add, a subtract or nothing: two bit-planes of the weights select what to add and
+/// what to subtract (`acc + (x & plus) - (x & minus)`, 8 per four instructions), or a
+/// sign multiply into 16-bit accumulators (`acc + x * w` in `i16x8`, 8 per pair, which
+/// overflows after a few hundred terms of 8-bit activations). Each is [`CHAINS`]
+/// independent dependency chains, enough to cover the instructions' latency, so the figure
+/// is throughput, not latency.
 /// Wasm only: natively it answers an error (the native kernels use AVX2 and FMA, another
 /// ceiling).
 pub fn peak(iterations: usize) -> Result<Value, Box<dyn Error>> {
@@ -53,13 +58,21 @@ pub fn peak(iterations: usize) -> Result<Value, Box<dyn Error>> {
         let started = Instant::now();
         black_box(i16_chains(iterations));
         let i16_s = started.elapsed().as_secs_f64();
-        // CHAINS per iteration; 4 lanes of one multiply-add, or 4 lanes of two.
+        let started = Instant::now();
+        black_box(ternary_select_chains(iterations));
+        let select_s = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        black_box(ternary_mul_chains(iterations));
+        let mul_s = started.elapsed().as_secs_f64();
+        // CHAINS per iteration; 4 lanes of one multiply-add, or 8 lanes.
         let f32_macs = (iterations * CHAINS * 4) as f64;
         let i16_macs = (iterations * CHAINS * 8) as f64;
         Ok(json!({
             "iterations": iterations,
             "f32x4_mul_add_gmacs": f32_macs / f32_s / 1e9,
             "i32x4_dot_i16x8_gmacs": i16_macs / i16_s / 1e9,
+            "ternary_select_add_gmacs": i16_macs / select_s / 1e9,
+            "ternary_i16x8_mul_add_gmacs": i16_macs / mul_s / 1e9,
         }))
     }
     #[cfg(not(target_arch = "wasm32"))]
@@ -119,4 +132,55 @@ fn i16_chains(iterations: usize) -> [i32; 4] {
         i32x4_extract_lane::<2>(sum),
         i32x4_extract_lane::<3>(sum),
     ]
+}
+
+/// Lanes of a 16-bit chain sum, as four i32 (for `black_box`).
+#[cfg(target_arch = "wasm32")]
+fn i16_sum(acc: &[std::arch::wasm32::v128; CHAINS]) -> [i32; 4] {
+    use std::arch::wasm32::*;
+    let sum = acc.iter().fold(i16x8_splat(0), |s, v| i16x8_add(s, *v));
+    let wide = i32x4_extend_low_i16x8(sum);
+    [
+        i32x4_extract_lane::<0>(wide),
+        i32x4_extract_lane::<1>(wide),
+        i32x4_extract_lane::<2>(wide),
+        i32x4_extract_lane::<3>(wide),
+    ]
+}
+
+#[cfg(target_arch = "wasm32")]
+fn ternary_select_chains(iterations: usize) -> [i32; 4] {
+    use std::arch::wasm32::*;
+    // Each chain's own sum is the next eight activations, so nothing is hoisted; `plus`
+    // and `minus` are the weights' bit-planes (all ones where the weight is +1, or -1).
+    let plus = black_box(i16x8(-1, 0, 0, -1, 0, -1, 0, 0));
+    let minus = black_box(i16x8(0, -1, 0, 0, -1, 0, 0, -1));
+    let mut acc = [i16x8_splat(1); CHAINS];
+    for (i, acc) in acc.iter_mut().enumerate() {
+        *acc = i16x8_splat(i as i16);
+    }
+    for _ in 0..iterations {
+        for acc in acc.iter_mut() {
+            let x = *acc;
+            *acc = i16x8_sub(i16x8_add(x, v128_and(x, plus)), v128_and(x, minus));
+        }
+    }
+    i16_sum(&acc)
+}
+
+#[cfg(target_arch = "wasm32")]
+fn ternary_mul_chains(iterations: usize) -> [i32; 4] {
+    use std::arch::wasm32::*;
+    let w = black_box(i16x8(1, 0, -1, 1, 0, -1, 1, 0));
+    let c = black_box(i16x8_splat(3));
+    let mut acc = [i16x8_splat(1); CHAINS];
+    for (i, acc) in acc.iter_mut().enumerate() {
+        *acc = i16x8_splat(i as i16);
+    }
+    for _ in 0..iterations {
+        for acc in acc.iter_mut() {
+            *acc = i16x8_add(i16x8_mul(*acc, w), c);
+        }
+    }
+    i16_sum(&acc)
 }

@@ -34,11 +34,13 @@ SEED = 7
 # model selection uses; the shipped one is chosen after training (`false_alarm_target`).
 # `diluted`: extra copies of training texts (half spam, half legitimate) with filler put
 # before or after them (or both), each keeping its original's labels. `max_unknown_share`: written to the manifest; a window at least this share [UNK] is never
-# confident (measured on the held-out sets: see the card).
+# confident (measured on the held-out sets: see the card). `ternary`: 1 trains the matmul
+# weights and token embeddings ternary (student.py) and writes the bundle
+# `spam-mini-ternary` (models/spam-mini-ternary/README.md) instead.
 CONFIG = dict(vocab=8192, width=128, layers=2, heads=4, hidden=512, max_tokens=256,
               epochs=4, lr=2e-3, alpha=0.5, teacher_mix="minilm+tfidf", views=1,
               per_language=2000, unknown=1500, threshold=0.8, threads=2, sms_spam_repeat=3,
-              false_alarm_target=0.01, max_unknown_share=0.3, diluted=4000)
+              false_alarm_target=0.01, max_unknown_share=0.3, diluted=4000, ternary=0)
 # The languages the training data has spam in; legitimate text in any other language is
 # trained towards 0.5 ("cannot know"), not towards ham.
 SPAM_LANGUAGES = {"en"}
@@ -239,7 +241,7 @@ def main():
     teacher_table = load_file(str(args.teacher / "model.safetensors"))
     table_key = next(k for k in teacher_table if k.endswith("word_embeddings.weight"))
     net = student_mod.Student(len(teacher_ids), cfg["width"], cfg["layers"], cfg["heads"],
-                              cfg["hidden"], cfg["max_tokens"])
+                              cfg["hidden"], cfg["max_tokens"], ternary=bool(cfg["ternary"]))
     student_mod.init_embeddings(net, teacher_table[table_key][teacher_ids], SEED)
 
     def validation_score(model):
@@ -255,7 +257,9 @@ def main():
 
     best_val = student_mod.train(net, train_ids, row_label, row_soft, cfg["alpha"], cfg["epochs"],
                                  cfg["lr"], SEED, validation_score, row_weight)
-    torch.save(net.state_dict(), cache / "student.pt")
+    student_mod.bake(net)
+    bundle_name, version = ("spam-mini-ternary", "1.0.0") if cfg["ternary"] else ("spam-mini", "2.0.0")
+    torch.save(net.state_dict(), cache / f"{bundle_name}.pt")
 
     # The shipped threshold: the lowest (0.50-0.95, by 0.05) at which at most
     # `false_alarm_target` of the short legitimate validation texts are flagged, so that
@@ -271,9 +275,9 @@ def main():
     print("threshold sweep (validation)", json.dumps(sweep, indent=1), f"chosen {threshold}")
 
     # Export, quantize, evaluate both with onnxruntime, one text at a time.
-    fp32_path, int8_path = cache / "model.fp32.onnx", args.out / "model.onnx"
+    fp32_path, int8_path = cache / f"{bundle_name}.fp32.onnx", args.out / "model.onnx"
     export.export(net, fp32_path)
-    quantized = export.quantize_weights(fp32_path, int8_path)
+    quantized = export.quantize_weights(fp32_path, int8_path, ternary=bool(cfg["ternary"]))
     results = {}
     for name, path in (("fp32", fp32_path), ("int8", int8_path)):
         sess = export.session(path)
@@ -295,7 +299,7 @@ def main():
     # Held-out sets as JSON lines, for `cargo run --example heldout_eval` (the card's tables).
     heldout.write_all(args.corpus, args.packages, cache / "heldout")
 
-    evaluate.write_manifest(args.out, "spam-mini", "2.0.0", ["ham", "spam"], cfg, threshold,
+    evaluate.write_manifest(args.out, bundle_name, version, ["ham", "spam"], cfg, threshold,
                             ["spam"], int8_path, tokenizer_path)
     report = dict(
         config=cfg, seed=SEED, split_seed=data.SPLIT_SEED,

@@ -18,11 +18,16 @@ def export(student, path, opset=17):
     onnx.checker.check_model(onnx.load(str(path)))
 
 
-def quantize_weights(src, dst, min_elements=1024):
+def quantize_weights(src, dst, min_elements=1024, ternary=False):
     """Stores every large weight matrix as int8 with one symmetric scale per output channel
     (per row for the embedding table), behind a DequantizeLinear. Compute stays f32: tract
     folds the dequantization into constants at load, so the file is 4x smaller and inference
-    is exactly as fast as f32. Returns the number of tensors quantized."""
+    is exactly as fast as f32. Returns the number of tensors quantized.
+
+    With `ternary` (a student trained ternary and `student.bake`d), the matmul weights and
+    the embedding table are stored as int8 values in {-1, 0, 1} with the channel's scale
+    (checked exact: nothing is rounded), which `triage convert` packs five to a byte; the
+    position table (sliced, not multiplied) is int8 per row."""
     model = onnx.load(str(src))
     graph = model.graph
     consumers = {}
@@ -39,14 +44,20 @@ def quantize_weights(src, dst, min_elements=1024):
                 axis = 1  # [in, out]: one scale per output column
             elif uses and all(op == "Gather" and slot == 0 for op, slot in uses):
                 axis = 0  # embedding table: one scale per token row
+            elif ternary and uses and all(op == "Slice" and slot == 0 for op, slot in uses):
+                axis = 0  # position table: one scale per position
         if axis is None:
             kept.append(init)
             continue
         reduce = 0 if axis == 1 else 1
-        scale = np.abs(weight).max(axis=reduce) / 127.0
+        trits = ternary and not all(op == "Slice" for op, _ in uses)
+        levels = 1.0 if trits else 127.0
+        scale = np.abs(weight).max(axis=reduce) / levels
         scale = np.where(scale == 0, 1.0, scale).astype(np.float32)
         shape = (1, -1) if axis == 1 else (-1, 1)
-        q = np.clip(np.round(weight / scale.reshape(shape)), -127, 127).astype(np.int8)
+        q = np.clip(np.round(weight / scale.reshape(shape)), -levels, levels).astype(np.int8)
+        if trits and not np.array_equal(q.astype(np.float32) * scale.reshape(shape), weight):
+            raise ValueError(f"{init.name} is not ternary: was the student baked?")
         kept += [
             numpy_helper.from_array(q, init.name + "_int8"),
             numpy_helper.from_array(scale, init.name + "_scale"),

@@ -1,5 +1,11 @@
 """The student: a 2-layer, 128-wide transformer encoder with mean pooling, written with
-plain ops (MatMul, Softmax, LayerNorm) so that its ONNX export runs in tract as is."""
+plain ops (MatMul, Softmax, LayerNorm) so that its ONNX export runs in tract as is.
+
+With `ternary=True` its matmul weights and token embeddings are trained ternary, BitNet
+b1.58 style (Ma et al. 2024, "The Era of 1-bit LLMs", arXiv 2402.17764): every forward pass
+uses `round(clip(W / s, -1, 1)) * s` with `s` the mean absolute weight of the output
+channel (per token row for the embeddings), gradients pass straight through to the latent
+f32 weights. `bake()` then fixes the weights at their ternary values for export."""
 
 import math
 
@@ -9,15 +15,38 @@ from torch import nn
 from tqdm import tqdm
 
 
+def ternary_values(weight, dim):
+    """`weight` rounded to {-s, 0, +s}, one absmean scale `s` per index of the other axis
+    (`dim` is the axis reduced): each value exactly `q * s`."""
+    scale = weight.abs().mean(dim, keepdim=True).clamp(min=1e-6)
+    return (weight / scale).round().clamp(-1, 1) * scale
+
+
+def ternary(weight, dim):
+    """`ternary_values` in the forward pass, a straight-through gradient in the backward."""
+    return weight + (ternary_values(weight, dim) - weight).detach()
+
+
+class TernaryLinear(nn.Linear):
+    """`nn.Linear` whose weight is ternary per output channel in the forward pass (until
+    `baked`, when the stored weight already is)."""
+
+    baked = False
+
+    def forward(self, x):
+        weight = self.weight if self.baked else ternary(self.weight, 1)
+        return nn.functional.linear(x, weight, self.bias)
+
+
 class Layer(nn.Module):
-    def __init__(self, width, heads, hidden, dropout):
+    def __init__(self, width, heads, hidden, dropout, linear=nn.Linear):
         super().__init__()
         self.heads, self.head_width = heads, width // heads
-        self.qkv = nn.Linear(width, 3 * width)
-        self.out = nn.Linear(width, width)
+        self.qkv = linear(width, 3 * width)
+        self.out = linear(width, width)
         self.norm1 = nn.LayerNorm(width, eps=1e-6)
-        self.up = nn.Linear(width, hidden)
-        self.down = nn.Linear(hidden, width)
+        self.up = linear(width, hidden)
+        self.down = linear(hidden, width)
         self.norm2 = nn.LayerNorm(width, eps=1e-6)
         self.drop = nn.Dropout(dropout)
 
@@ -34,12 +63,14 @@ class Layer(nn.Module):
 
 class Student(nn.Module):
     def __init__(self, vocab, width=128, layers=2, heads=4, hidden=512, max_tokens=256,
-                 labels=2, dropout=0.1):
+                 labels=2, dropout=0.1, ternary=False):
         super().__init__()
+        self.ternary_tokens = ternary
         self.tokens = nn.Embedding(vocab, width)
         self.positions = nn.Parameter(torch.zeros(max_tokens, width))
         self.norm = nn.LayerNorm(width, eps=1e-6)
-        self.layers = nn.ModuleList(Layer(width, heads, hidden, dropout) for _ in range(layers))
+        linear = TernaryLinear if ternary else nn.Linear
+        self.layers = nn.ModuleList(Layer(width, heads, hidden, dropout, linear) for _ in range(layers))
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(width, labels)
         nn.init.normal_(self.positions, std=0.02)
@@ -47,7 +78,8 @@ class Student(nn.Module):
     def forward(self, input_ids, attention_mask=None):
         """Logits `[batch, labels]`. Without a mask (one unpadded text, as at the edge) the
         graph has no masking ops at all."""
-        x = self.tokens(input_ids) + self.positions[: input_ids.shape[1]]
+        table = ternary(self.tokens.weight, 1) if self.ternary_tokens else self.tokens.weight
+        x = nn.functional.embedding(input_ids, table) + self.positions[: input_ids.shape[1]]
         x = self.drop(self.norm(x))
         bias = None
         if attention_mask is not None:
@@ -60,6 +92,20 @@ class Student(nn.Module):
             m = attention_mask.unsqueeze(-1).float()
             pooled = (x * m).sum(1) / m.sum(1)
         return self.head(pooled)
+
+
+@torch.no_grad()
+def bake(student):
+    """Stores the ternary values the forward pass used as the weights themselves (each
+    exactly `q * s`, `q` in {-1, 0, 1}), so the export is a plain f32 graph whose weights
+    `export.quantize_weights(..., ternary=True)` stores as trits. No-op for an f32 student."""
+    if student.ternary_tokens:
+        student.tokens.weight.copy_(ternary_values(student.tokens.weight, 1))
+        student.ternary_tokens = False
+    for module in student.modules():
+        if isinstance(module, TernaryLinear) and not module.baked:
+            module.weight.copy_(ternary_values(module.weight, 1))
+            module.baked = True
 
 
 def init_embeddings(student, teacher_rows: np.ndarray, seed: int):

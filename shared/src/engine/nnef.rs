@@ -11,12 +11,19 @@
 //! by an f32 scale variable, all standard tract NNEF that stock tract loads. [`read`] folds
 //! them back into the very f32 weights the ONNX path computes (the same two operations),
 //! so the served scores are bit for bit those of the ONNX file.
+//!
+//! **Ternary weights packed.** An int8 weight whose values are all -1, 0 or +1 (a model
+//! trained ternary, BitNet b1.58 style: `models/spam-mini-ternary`) is stored five values
+//! to a byte, base 3 (1.6 bits per weight instead of 8): a `u8` tensor labelled
+//! `<label>.trits`, which the graph declares as the `i8` variable of the weight's shape.
+//! [`read`] unpacks it before anything else; stock tract cannot read such a file.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use tract_nnef::ast::{Assignment, Identifier, Invocation, LValue, Literal, RValue, TypeName};
 use tract_nnef::ser::{ints, named_arg, string};
+use tract_nnef::tract_core::internal::{bail, TractErrorContext};
 use tract_nnef::tract_core::prelude::tract_ndarray::{ArrayD, ArrayViewD, Axis};
 use tract_nnef::tract_core::prelude::*;
 
@@ -42,6 +49,7 @@ fn framework() -> &'static tract_nnef::framework::Nnef {
 pub fn read(bytes: &[u8]) -> TractResult<TypedModel> {
     let framework = framework();
     let mut proto = framework.proto_model_for_read(&mut &*bytes)?;
+    unpack_ternary(&mut proto)?;
     decode_int8(&mut proto)?;
     framework.model_for_proto_model(&proto)
 }
@@ -84,7 +92,11 @@ fn decode_int8(proto: &mut tract_nnef::ProtoModel) -> TractResult<()> {
         if body[float_at] != expected[2] || *assignment != expected[3] {
             continue;
         }
-        let tensor_of = |at: usize| variable_label(&body[at]).and_then(|l| proto.tensors.get(&l));
+        let tensor_of = |at: usize| {
+            variable_label(&body[at])
+                .and_then(|l| stored_label(&proto.tensors, &l))
+                .map(|l| &proto.tensors[&l])
+        };
         let (Some(q), Some(scale)) = (tensor_of(q_at), tensor_of(scale_at)) else {
             continue;
         };
@@ -125,6 +137,8 @@ fn decode_int8(proto: &mut tract_nnef::ProtoModel) -> TractResult<()> {
 pub struct WriteReport {
     /// Weight tensors stored as int8 plus scales.
     pub int8_tensors: usize,
+    /// Of those, the ones whose values are all -1, 0 or +1, packed five to a byte.
+    pub ternary_tensors: usize,
     /// Weight tensors of at least [`MIN_INT8_ELEMENTS`] elements left f32 (not exactly int8
     /// times a scale per channel).
     pub f32_tensors: usize,
@@ -150,6 +164,7 @@ pub fn write(model: &TypedModel) -> TractResult<(Vec<u8>, WriteReport)> {
         match int8_variable(&assignment, &proto.tensors) {
             Some((label, q, scale)) => {
                 report.int8_tensors += 1;
+                report.ternary_tensors += usize::from(is_ternary(&q));
                 let id = match &assignment.left {
                     LValue::Identifier(id) => id.clone(),
                     _ => unreachable!("int8_variable takes plain assignments only"),
@@ -279,7 +294,21 @@ fn int8_assignments(
     q: Tensor,
     scale: Tensor,
 ) -> (Vec<Assignment>, Vec<(Identifier, Arc<Tensor>)>) {
-    let q_label = Identifier(format!("{}.int8", label.0));
+    let packed = is_ternary(&q)
+        .then(|| {
+            q.try_as_plain_ram()
+                .ok()?
+                .as_slice::<i8>()
+                .ok()
+                .map(pack_trits)
+        })
+        .flatten();
+    let suffix = if packed.is_some() {
+        TRITS_SUFFIX
+    } else {
+        ".int8"
+    };
+    let q_label = Identifier(format!("{}{suffix}", label.0));
     let scale_label = Identifier(format!("{}.scale", label.0));
     let q_id = Identifier(format!("{}_int8", id.0));
     let float_id = Identifier(format!("{}_int8_f32", id.0));
@@ -333,11 +362,137 @@ fn int8_assignments(
             ),
         ),
     ];
+    let stored = match packed {
+        Some(bytes) => tensor1(&bytes),
+        None => q,
+    };
     let tensors = vec![
-        (q_label, q.into_arc_tensor()),
+        (q_label, stored.into_arc_tensor()),
         (scale_label, scale.into_arc_tensor()),
     ];
     (assignments, tensors)
+}
+
+/// The label suffix of a ternary tensor packed by [`pack_trits`].
+const TRITS_SUFFIX: &str = ".trits";
+
+/// Ternary values per packed byte: 3^5 = 243 fits in a byte, 1.6 bits per value.
+const TRITS_PER_BYTE: usize = 5;
+
+/// An int8 tensor of at least [`MIN_INT8_ELEMENTS`] values, all -1, 0 or +1.
+fn is_ternary(q: &Tensor) -> bool {
+    q.len() >= MIN_INT8_ELEMENTS
+        && q.try_as_plain_ram()
+            .ok()
+            .and_then(|data| data.as_slice::<i8>().ok())
+            .is_some_and(|values| values.iter().all(|v| (-1..=1).contains(v)))
+}
+
+/// Packs ternary values (each -1, 0 or +1) five to a byte: `sum((t_i + 1) * 3^i)` over
+/// the group's values `t_0..t_4`, the last group padded with zeros. `ceil(n / 5)` bytes.
+fn pack_trits(values: &[i8]) -> Vec<u8> {
+    values
+        .chunks(TRITS_PER_BYTE)
+        .map(|group| {
+            group
+                .iter()
+                .rev()
+                .fold(0u8, |byte, &t| byte * 3 + (t.clamp(-1, 1) + 1) as u8)
+        })
+        .collect()
+}
+
+/// The `len` ternary values [`pack_trits`] packed into `packed`.
+///
+/// Errors: a length that is not `ceil(len / 5)` bytes, or a byte above 242 (not five
+/// base-3 digits): a damaged file.
+fn unpack_trits(packed: &[u8], len: usize) -> TractResult<Vec<i8>> {
+    if packed.len() != len.div_ceil(TRITS_PER_BYTE) {
+        bail!(
+            "{} packed bytes cannot hold {len} ternary values",
+            packed.len()
+        );
+    }
+    let mut values = Vec::with_capacity(packed.len() * TRITS_PER_BYTE);
+    for &byte in packed {
+        if byte > 242 {
+            bail!("packed ternary byte {byte} is not five base-3 digits");
+        }
+        let mut rest = byte;
+        for _ in 0..TRITS_PER_BYTE {
+            values.push((rest % 3) as i8 - 1);
+            rest /= 3;
+        }
+    }
+    values.truncate(len);
+    Ok(values)
+}
+
+/// Replaces every packed ternary tensor ([`TRITS_SUFFIX`]) by the `i8` tensor of the
+/// shape its variable declares, so the graph reads as [`int8_assignments`] wrote it.
+///
+/// Errors: a packed tensor that is not `u8[ceil(n / 5)]` for its variable's `n` values,
+/// or holds a byte that is no packing.
+fn unpack_ternary(proto: &mut tract_nnef::ProtoModel) -> TractResult<()> {
+    let mut shapes = Vec::new();
+    for assignment in &proto.doc.graph_def.body {
+        let Some(label) = variable_label(assignment) else {
+            continue;
+        };
+        if label.0.ends_with(TRITS_SUFFIX) {
+            let shape = variable_shape(assignment)
+                .with_context(|| format!("variable {} has no literal shape", label.0))?;
+            shapes.push((label, shape));
+        }
+    }
+    for (label, shape) in shapes {
+        let Some(label) = stored_label(&proto.tensors, &label) else {
+            continue;
+        };
+        let packed = &proto.tensors[&label];
+        if packed.datum_type() != u8::datum_type() || packed.rank() != 1 {
+            bail!("{} is not a packed ternary tensor", label.0);
+        }
+        let bytes = packed.try_as_plain_ram()?.as_slice::<u8>()?;
+        let values = unpack_trits(bytes, shape.iter().product())
+            .with_context(|| format!("unpacking {}", label.0))?;
+        let unpacked = Tensor::from_shape(&shape, &values)?;
+        proto.tensors.insert(label, unpacked.into_arc_tensor());
+    }
+    Ok(())
+}
+
+/// The key `label` is stored under in `tensors`: itself, or without its leading `/` (the
+/// tar has no absolute paths: tract's own `variable` looks up both the same way).
+fn stored_label(
+    tensors: &HashMap<Identifier, Arc<Tensor>>,
+    label: &Identifier,
+) -> Option<Identifier> {
+    if tensors.contains_key(label) {
+        return Some(label.clone());
+    }
+    let relative = Identifier(label.0.trim_start_matches('/').to_owned());
+    tensors.contains_key(&relative).then_some(relative)
+}
+
+/// The literal `shape` of a `variable` assignment.
+fn variable_shape(assignment: &Assignment) -> Option<Vec<usize>> {
+    let RValue::Invocation(invocation) = &assignment.right else {
+        return None;
+    };
+    invocation
+        .arguments
+        .iter()
+        .find_map(|argument| match (&argument.id, &argument.rvalue) {
+            (Some(id), RValue::Array(dims)) if id.0 == "shape" => dims
+                .iter()
+                .map(|dim| match dim {
+                    RValue::Literal(Literal::Numeric(n)) => n.parse().ok(),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        })
 }
 
 /// Splits `weights` into int8 values and scales such that `f32(q) * scale` is every
@@ -358,7 +513,8 @@ pub(crate) fn int8_decomposition(weights: &ArrayViewD<f32>) -> Option<(Tensor, T
     let found = per_tensor.or_else(|| {
         (0..rank)
             .rev()
-            .filter(|&axis| weights.shape()[axis] > 1)
+            // A scale per value (a slice of one) would store more than it saves.
+            .filter(|&axis| weights.shape()[axis] > 1 && weights.shape()[axis] < weights.len())
             .find_map(|axis| {
                 channel_scales(weights, axis).map(|(q, scales)| (q, scales, Some(axis)))
             })
@@ -390,9 +546,10 @@ fn channel_scales(weights: &ArrayViewD<f32>, axis: usize) -> Option<(Vec<i8>, Ve
 }
 
 /// The scale `s` with `f32(round(w / s)) * s == w` (bitwise) and `round(w / s)` in
-/// [-128, 127] for every `w` of `slice`. Symmetric quantizers take the largest magnitude
-/// over 127 (onnxruntime) or the most negative value over 128 (PyTorch): those are tried
-/// first. Else the smallest magnitude is some `k * s`, and `k` from 1 to 128 is tried (a
+/// [-128, 127] for every `w` of `slice`. The largest magnitude itself is tried first, so
+/// ternary weights (each -s, 0 or +s) split into -1, 0 and +1 (and are packed); then
+/// symmetric quantizers' scales, the largest magnitude over 127 (onnxruntime) or the most
+/// negative value over 128 (PyTorch). Else the smallest magnitude is some `k * s`, and `k` from 1 to 128 is tried (a
 /// calibrated range need not reach 127). Each candidate give or take 3 units in the last
 /// place of f32 rounding; a candidate fails at its first weight that does not fit.
 pub(crate) fn slice_scale(slice: &ArrayViewD<f32>) -> Option<f32> {
@@ -418,7 +575,7 @@ pub(crate) fn slice_scale(slice: &ArrayViewD<f32>) -> Option<f32> {
             (-128.0..=127.0).contains(&q) && (f32::from(q as i8) * scale).to_bits() == w.to_bits()
         })
     };
-    let usual = [largest / 127.0, -most_negative / 128.0];
+    let usual = [largest, largest / 127.0, -most_negative / 128.0];
     let from_smallest = (1..=128).map(|k| smallest / k as f32);
     usual
         .into_iter()
@@ -474,6 +631,14 @@ mod tests {
     }
 
     #[test]
+    fn a_column_of_scales_is_not_split_into_itself() {
+        // [n, 1] (potion-base-2m's per-row scales): one scale per value would be exact and
+        // larger than the f32 tensor.
+        let scales = Array2::from_shape_fn((2048, 1), |(r, _)| 0.001 + r as f32 * 1e-5).into_dyn();
+        assert!(int8_decomposition(&scales.view()).is_none());
+    }
+
+    #[test]
     fn one_scale_for_the_whole_tensor_is_tried_first() {
         let weights = quantized(16, &[0.02; 8]).into_dyn();
         let (_, scale) = int8_decomposition(&weights.view()).expect("splits");
@@ -488,6 +653,77 @@ mod tests {
         let mut with_nan = quantized(8, &[0.5; 4]).into_dyn();
         with_nan[[3, 1]] = f32::NAN;
         assert!(int8_decomposition(&with_nan.view()).is_none());
+    }
+
+    #[test]
+    fn trits_pack_five_to_a_byte_and_unpack_exactly() {
+        for len in 0..=23usize {
+            let values: Vec<i8> = (0..len).map(|i| ((i * 7 + len) % 3) as i8 - 1).collect();
+            let packed = pack_trits(&values);
+            assert_eq!(packed.len(), len.div_ceil(5));
+            assert_eq!(unpack_trits(&packed, len).unwrap(), values, "{len} values");
+        }
+        // Every byte a packing can make: 0 (five -1s) to 242 (five +1s).
+        assert_eq!(pack_trits(&[-1; 5]), [0]);
+        assert_eq!(pack_trits(&[1; 5]), [242]);
+    }
+
+    #[test]
+    fn damaged_trits_are_an_error() {
+        assert!(unpack_trits(&[243], 5).is_err());
+        assert!(unpack_trits(&[0, 0], 5).is_err(), "one byte too many");
+        assert!(unpack_trits(&[0], 6).is_err(), "one byte too few");
+    }
+
+    /// A graph `x + w` with `w` ternary times one scale per column.
+    fn ternary_graph(rows: usize, scales: &[f32]) -> TypedModel {
+        let weights = Array2::from_shape_fn((rows, scales.len()), |(r, c)| {
+            ((r * 5 + c * 3) % 3) as f32 - 1.0
+        }) * tract_ndarray::Array1::from(scales.to_vec());
+        let mut model = TypedModel::default();
+        let x = model
+            .add_source("x", f32::fact([rows, scales.len()]))
+            .unwrap();
+        // Named as ONNX names nodes: the label is an absolute path, the tar entry not.
+        let w = model
+            .add_const("/layer/w", weights.into_dyn().into_tensor())
+            .unwrap();
+        let sum = model
+            .wire_node("sum", tract_nnef::tract_core::ops::math::add(), &[x, w])
+            .unwrap();
+        model.select_output_outlets(&sum).unwrap();
+        model
+    }
+
+    #[test]
+    fn ternary_weights_are_packed_and_read_back_bit_for_bit() {
+        let model = ternary_graph(256, &[0.013, 0.25, 1.5, 0.0007]);
+        let (tar, report) = write(&model).unwrap();
+        assert_eq!((report.int8_tensors, report.ternary_tensors), (1, 1));
+        let mut entries = tar::Archive::new(&*tar);
+        let packed = entries
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .find(|e| e.path().unwrap().to_string_lossy().ends_with(".trits.dat"))
+            .expect("a packed tensor in the tar");
+        // 1,024 values in 205 bytes, after tract's 128-byte tensor header.
+        assert_eq!(packed.header().size().unwrap(), 128 + 205);
+        let read_back = read(&tar).unwrap().into_runnable().unwrap();
+        let original = model.into_runnable().unwrap();
+        let input = Tensor::from_shape(&[256, 4], &vec![0.5f32; 1024]).unwrap();
+        let (a, b) = (
+            original.run(tvec!(input.clone().into())).unwrap(),
+            read_back.run(tvec!(input.into())).unwrap(),
+        );
+        let bits = |t: &TValue| {
+            t.to_plain_array_view::<f32>()
+                .unwrap()
+                .iter()
+                .map(|x| x.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&a[0]), bits(&b[0]));
     }
 
     #[test]

@@ -470,8 +470,10 @@ pub struct ConvertReport {
     /// Bytes of the ONNX model and of the NNEF written beside it.
     pub onnx_bytes: usize,
     pub nnef_bytes: usize,
-    /// Weight tensors stored as int8, and those left f32.
+    /// Weight tensors stored as int8 (of which `ternary_tensors` packed five values to a
+    /// byte: all -1, 0 or +1), and those left f32.
     pub int8_tensors: usize,
+    pub ternary_tensors: usize,
     pub f32_tensors: usize,
 }
 
@@ -512,6 +514,7 @@ pub fn convert_in_place(dir: &Path) -> Result<ConvertReport> {
         onnx_bytes: onnx.len(),
         nnef_bytes: nnef.len(),
         int8_tensors: report.int8_tensors,
+        ternary_tensors: report.ternary_tensors,
         f32_tensors: report.f32_tensors,
     })
 }
