@@ -6,8 +6,8 @@ untrained (seeded random weights, int8 per channel as build.py stores them) and 
 the served wasm build runs it: `triage-bench --model FILE time` under `wasmtime run`
 (the precompiled target/bench/triage-bench.cwasm that bench/run builds), which puts every
 weight matmul on Triage's integer kernel. F1 comes from trained builds' metrics.json
-(`--trained NAME=DIR`, e.g. the shipped models/spam-mini), on the held-out emails with
-onnxruntime, as in the model card.
+(`--trained NAME=DIR`, e.g. the shipped models/spam-mini, or `build.py --layers 1 --out
+DIR`), on the held-out emails and SMS with onnxruntime, as in the model card.
 
     python architectures.py [--tokens 64] [--runs 400] [--trained shipped=../] > table.md
 
@@ -80,8 +80,8 @@ def main():
         metrics = json.loads((Path(folder) / "metrics.json").read_text())
         cfg = metrics["config"]
         key = (cfg["layers"], cfg["width"], cfg["hidden"])
-        trained.setdefault(key, []).append(
-            (name, metrics["onnxruntime"]["int8"]["test"]["emails"]["f1"]))
+        test = metrics["onnxruntime"]["int8"]["test"]
+        trained.setdefault(key, []).append((name, test["emails"]["f1"], test["sms"]["f1"]))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for layers, width, hidden in ARCHITECTURES:
@@ -92,12 +92,12 @@ def main():
             print(f"{name}: {p50:.3f} ms", file=sys.stderr)
     base = rows[0]
     print(f"| layers | width | feed-forward | parameters | multiply-adds at {args.tokens} tokens"
-          f" | wasm p50 | wasm p99 | against shipped | held-out email F1 (trained builds) |")
+          f" | wasm p50 | wasm p99 | against shipped | held-out F1, emails / SMS (trained builds) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for layers, width, hidden, params, count, p50, p99 in rows:
-        f1 = ", ".join(f"{n} {f:.3f}" for n, f in trained.get((layers, width, hidden), [])) or "-"
+        f1 = "; ".join(f"{n} {e:.3f} / {m:.3f}" for n, e, m in trained.get((layers, width, hidden), []))
         print(f"| {layers} | {width} | {hidden} | {params / 1e6:.2f} M | {count / 1e6:.1f} M"
-              f" | {p50:.2f} ms | {p99:.2f} ms | {p50 / base[5]:.2f}x | {f1} |")
+              f" | {p50:.2f} ms | {p99:.2f} ms | {p50 / base[5]:.2f}x | {f1 or '-'} |")
 
 
 if __name__ == "__main__":

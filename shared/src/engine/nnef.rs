@@ -454,8 +454,11 @@ fn unpack_ternary(proto: &mut tract_nnef::ProtoModel) -> TractResult<()> {
             bail!("{} is not a packed ternary tensor", label.0);
         }
         let bytes = packed.try_as_plain_ram()?.as_slice::<u8>()?;
-        let values = unpack_trits(bytes, shape.iter().product())
-            .with_context(|| format!("unpacking {}", label.0))?;
+        let len = shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .with_context(|| format!("{}: shape {shape:?} overflows", label.0))?;
+        let values = unpack_trits(bytes, len).with_context(|| format!("unpacking {}", label.0))?;
         let unpacked = Tensor::from_shape(&shape, &values)?;
         proto.tensors.insert(label, unpacked.into_arc_tensor());
     }
