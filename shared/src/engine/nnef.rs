@@ -730,6 +730,44 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_packed_tensor_is_an_error_not_a_panic() {
+        let (tar, _) = write(&ternary_graph(256, &[0.5; 4])).unwrap();
+        let mut archive = tar::Archive::new(&*tar);
+        let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+            entries.push((path, data));
+        }
+        let rebuilt = |damage: &dyn Fn(&mut Vec<u8>)| {
+            let mut out = tar::Builder::new(Vec::new());
+            for (path, data) in &entries {
+                let mut data = data.clone();
+                if path.ends_with(".trits.dat") {
+                    damage(&mut data);
+                }
+                let mut header = tar::Header::new_gnu();
+                header.set_path(path).unwrap();
+                header.set_size(data.len() as u64);
+                header.set_cksum();
+                out.append(&header, &*data).unwrap();
+            }
+            out.into_inner().unwrap()
+        };
+        // A byte that is not five base-3 digits, after the 128-byte header.
+        let bad_byte = rebuilt(&|data| data[128] = 250);
+        let error = read(&bad_byte).expect_err("refused");
+        assert!(format!("{error:#}").contains("base-3"), "{error:#}");
+        // The last byte cut off: the tensor file no longer holds what its header says.
+        assert!(read(&rebuilt(&|data| {
+            data.pop();
+        }))
+        .is_err());
+    }
+
+    #[test]
     fn negative_zero_is_not_rebuilt_as_positive_zero() {
         // int8 has no -0: a -0.0 weight would come back +0.0, so the split is refused.
         let mut weights = quantized(8, &[0.5; 4]).into_dyn();
