@@ -116,36 +116,33 @@ fn i16_chains(iterations: usize) -> [i32; 4] {
     // instructions' throughput matters), so no dot can be hoisted out of the loop.
     let b = black_box(i16x8_splat(3));
     let c = black_box(i32x4_splat(-2));
-    let mut acc = [i32x4_splat(1); CHAINS];
-    for (i, acc) in acc.iter_mut().enumerate() {
-        *acc = i32x4_splat(i as i32);
-    }
+    let mut acc: [v128; CHAINS] = std::array::from_fn(|i| i32x4_splat(i as i32));
     for _ in 0..iterations {
         for acc in acc.iter_mut() {
             *acc = i32x4_add(i32x4_dot_i16x8(*acc, b), c);
         }
     }
-    let sum = acc.iter().fold(i32x4_splat(0), |s, v| i32x4_add(s, *v));
+    i32_lanes(acc.iter().fold(i32x4_splat(0), |s, v| i32x4_add(s, *v)))
+}
+
+/// The four i32 lanes of `v`, what the integer chains hand to `black_box`.
+#[cfg(target_arch = "wasm32")]
+fn i32_lanes(v: std::arch::wasm32::v128) -> [i32; 4] {
+    use std::arch::wasm32::*;
     [
-        i32x4_extract_lane::<0>(sum),
-        i32x4_extract_lane::<1>(sum),
-        i32x4_extract_lane::<2>(sum),
-        i32x4_extract_lane::<3>(sum),
+        i32x4_extract_lane::<0>(v),
+        i32x4_extract_lane::<1>(v),
+        i32x4_extract_lane::<2>(v),
+        i32x4_extract_lane::<3>(v),
     ]
 }
 
-/// Lanes of a 16-bit chain sum, as four i32 (for `black_box`).
+/// The 16-bit chains' sum, its low four lanes widened to i32.
 #[cfg(target_arch = "wasm32")]
 fn i16_sum(acc: &[std::arch::wasm32::v128; CHAINS]) -> [i32; 4] {
     use std::arch::wasm32::*;
     let sum = acc.iter().fold(i16x8_splat(0), |s, v| i16x8_add(s, *v));
-    let wide = i32x4_extend_low_i16x8(sum);
-    [
-        i32x4_extract_lane::<0>(wide),
-        i32x4_extract_lane::<1>(wide),
-        i32x4_extract_lane::<2>(wide),
-        i32x4_extract_lane::<3>(wide),
-    ]
+    i32_lanes(i32x4_extend_low_i16x8(sum))
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -155,10 +152,7 @@ fn ternary_select_chains(iterations: usize) -> [i32; 4] {
     // and `minus` are the weights' bit-planes (all ones where the weight is +1, or -1).
     let plus = black_box(i16x8(-1, 0, 0, -1, 0, -1, 0, 0));
     let minus = black_box(i16x8(0, -1, 0, 0, -1, 0, 0, -1));
-    let mut acc = [i16x8_splat(1); CHAINS];
-    for (i, acc) in acc.iter_mut().enumerate() {
-        *acc = i16x8_splat(i as i16);
-    }
+    let mut acc: [v128; CHAINS] = std::array::from_fn(|i| i16x8_splat(i as i16));
     for _ in 0..iterations {
         for acc in acc.iter_mut() {
             let x = *acc;
@@ -173,10 +167,7 @@ fn ternary_mul_chains(iterations: usize) -> [i32; 4] {
     use std::arch::wasm32::*;
     let w = black_box(i16x8(1, 0, -1, 1, 0, -1, 1, 0));
     let c = black_box(i16x8_splat(3));
-    let mut acc = [i16x8_splat(1); CHAINS];
-    for (i, acc) in acc.iter_mut().enumerate() {
-        *acc = i16x8_splat(i as i16);
-    }
+    let mut acc: [v128; CHAINS] = std::array::from_fn(|i| i16x8_splat(i as i16));
     for _ in 0..iterations {
         for acc in acc.iter_mut() {
             *acc = i16x8_add(i16x8_mul(*acc, w), c);

@@ -220,6 +220,11 @@ fn largest_magnitude(row: &[f32]) -> f32 {
         simd128::largest_magnitude(row)
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    largest_scalar(row)
+}
+
+/// [`largest_magnitude`] one value at a time: the portable path, and the simd128 one's tail.
+fn largest_scalar(row: &[f32]) -> f32 {
     row.iter().fold(0f32, |a, x| a.max(x.abs()))
 }
 
@@ -365,7 +370,7 @@ mod simd128 {
     /// [`super::largest_magnitude`], four lanes at a time.
     pub(super) fn largest_magnitude(row: &[f32]) -> f32 {
         let chunks = row.chunks_exact(4);
-        let tail = chunks.remainder().iter().fold(0f32, |a, x| a.max(x.abs()));
+        let tail = super::largest_scalar(chunks.remainder());
         let mut best = f32x4_splat(0.0);
         for chunk in chunks {
             // SAFETY: a chunk is 4 f32, 16 bytes; v128 loads need no alignment.
