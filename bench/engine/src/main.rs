@@ -128,8 +128,8 @@ fn main() -> Outcome {
             Ok(())
         }
         _ => Err(
-            "usage: triage-bench [--model FILE] time | profile <tokens> <iterations> \
-                  | macs <tokens> | peak <iterations>"
+            "usage: triage-bench [--kernels tract|int8] [--model FILE] time \
+                  | profile <tokens> <iterations> | macs <tokens> | peak <iterations>"
                 .into(),
         ),
     }
