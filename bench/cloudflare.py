@@ -10,8 +10,13 @@ workerd locally has 1 ms resolution).
 Per text: batches of 32 copies of one text, sent in turn to the worker and to the native
 server, give the inference time per text in workerd against native (Server-Timing's
 inference / 32, so the 1 ms resolution shrinks to about 0.03 ms), as a ratio of the two.
+The default model reads a text longer than its `windows.short_tokens` in up to three
+windows (three model runs); per run: the same with a copy of the default bundle whose
+manifest has no `windows`, served to the worker from its local R2 bucket (`--env r2`,
+`TRIAGE_MODELS`) and to the native server by `--model-dir`, so each text is one model run.
 
-Usage: bench/cloudflare.py [--cold N] [--warm N] [--batches N] [--json PATH]
+Usage: bench/cloudflare.py [--cold N] [--warm N] [--batches N] [--json PATH] [--bundle DIR]
+                           [--per-run-only]
   (after scripts/build-worker and cargo build --release -p triage-native)
 Prints Markdown tables for bench/RESULTS.md. Needs only the Python standard library.
 """
@@ -19,11 +24,19 @@ Prints Markdown tables for bench/RESULTS.md. Needs only the Python standard libr
 import argparse
 import json
 import os
+import shutil
 import statistics
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 from loopback import (ROOT, Server, floor_ms, free_port, get_json, largest_request,
                       native_serve, p99, post, summary, text_of)
+
+# The R2 bucket wrangler.toml's `r2` environment binds as MODELS (tests/src/wrangler.rs).
+BUCKET = "triage-models"
+ONE_WINDOW = "spam-mini-one-window"
 
 
 class Wrangler(Server):
@@ -44,11 +57,12 @@ def inside_ms(timing):
     return timing.get("tokenize", 0.0) + timing.get("inference", 0.0)
 
 
-def per_text(wrangler, native, rounds):
-    """Interleaved batches of 32 equal texts: per-text inference ms in workerd and natively."""
+def per_text(wrangler, native, rounds, model=None):
+    """Interleaved batches of 32 equal texts: per-text inference ms in workerd and natively
+    (median and p99 over the batches), for the model named `model` (default: the default)."""
     rows = []
     for words in (12, 55, 112):  # 15, 64 and 128 tokens
-        payload = {"texts": [text_of(words)] * 32}
+        payload = {"texts": [text_of(words)] * 32} | ({"model": model} if model else {})
         worker, here, tokens = [], [], None
         for _ in range(rounds):
             _, body, timing = post(wrangler.base, payload)
@@ -56,9 +70,58 @@ def per_text(wrangler, native, rounds):
             here.append(post(native.base, payload)[2].get("inference", 0.0) / 32)
             tokens = body["results"][0]["tokens"]
         rows.append({"tokens": tokens, "workerd_ms": statistics.median(worker),
-                     "native_ms": statistics.median(here),
+                     "workerd_p99_ms": p99(worker), "native_ms": statistics.median(here),
                      "ratio": statistics.median(w / n for w, n in zip(worker, here))})
     return rows
+
+
+def one_window_bundle(source, into):
+    """A copy of the bundle in `source` named ONE_WINDOW, its manifest without `windows`:
+    every text is one model run. Returns its directory."""
+    bundle = Path(into) / ONE_WINDOW
+    bundle.mkdir()
+    manifest = json.loads((source / "manifest.json").read_text())
+    manifest.pop("windows", None)
+    manifest["name"] = ONE_WINDOW
+    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    for entry in manifest["files"].values():
+        shutil.copy(source / entry["path"], bundle / entry["path"])
+    return bundle
+
+
+def per_run(rounds, source):
+    """per_text for a one-window copy of the bundle in `source`, in the worker (fetched from
+    its local R2 bucket) and natively."""
+    with tempfile.TemporaryDirectory(dir=ROOT / "target") as work:
+        bundle, state = one_window_bundle(source, work), Path(work) / "state"
+        for file in bundle.iterdir():
+            subprocess.run(
+                [str(ROOT / "scripts/wrangler"), "r2", "object", "put",
+                 f"{BUCKET}/models/{ONE_WINDOW}/{file.name}", "--file", str(file),
+                 "--env", "r2", "--local", "--persist-to", str(state)],
+                cwd=ROOT, env=dict(os.environ, CI="1", TRIAGE_WORKER_PREBUILT="1"),
+                check=True, stdout=subprocess.DEVNULL)
+        wrangler = Wrangler(["--env", "r2", "--persist-to", str(state),
+                             "--var", "TRIAGE_MODEL_PREFIX:models/",
+                             "--var", f"TRIAGE_MODELS:{ONE_WINDOW}"])
+        try:
+            wrangler.wait_listening()
+            time.sleep(2)
+            post(wrangler.base, {"text": text_of(10), "model": ONE_WINDOW})  # load it
+            with native_serve("native-one-window", args=["--model-dir", str(bundle)]) as native:
+                native.wait_listening()
+                return per_text(wrangler, native, rounds, ONE_WINDOW)
+        finally:
+            wrangler.stop()
+
+
+def print_runs(runs):
+    print("\nper model run (one window), batches of 32, interleaved:\n")
+    print("| tokens | workerd p50 (p99) | native | workerd / native |")
+    print("|---|---|---|---|")
+    for b in runs:
+        print(f"| {b['tokens']} | {b['workerd_ms']:.2f} ms ({b['workerd_p99_ms']:.2f})"
+              f" | {b['native_ms']:.2f} ms | {b['ratio']:.2f}x |")
 
 
 def main():
@@ -67,7 +130,14 @@ def main():
     parser.add_argument("--warm", type=int, default=200, help="warm requests per length")
     parser.add_argument("--batches", type=int, default=20, help="batches of 32 per length")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--bundle", type=Path, default=ROOT / "models/spam-mini",
+                        help="the bundle timed one model run per text (default: the default model's)")
+    parser.add_argument("--per-run-only", action="store_true",
+                        help="only the one-run-per-text table, for --bundle")
     args = parser.parse_args()
+    if args.per_run_only:
+        print_runs(per_run(args.batches, args.bundle.resolve()))
+        return
 
     short = {"text": text_of(10)}
     cold, first_get, first_classify = [], [], []
@@ -116,6 +186,7 @@ def main():
             largest = largest_request(wrangler.base)
         finally:
             wrangler.stop()
+    runs = per_run(args.batches, args.bundle.resolve())
 
     print(f"cold, first POST /v1/classify of a fresh isolate (n={len(cold)}): {summary(cold)}")
     if first_get:
@@ -137,12 +208,13 @@ def main():
     for b in batches:
         print(f"| {b['tokens']} | {b['workerd_ms']:.2f} ms | {b['native_ms']:.2f} ms"
               f" | {b['ratio']:.2f}x |")
+    print_runs(runs)
     if args.json:
         result = {
             "cold_ms": cold, "first_get_ms": first_get, "first_classify_ms": first_classify,
             "warm": [{"max_tokens": m, "tokens": t, "client_ms": c, "client_p99_ms": p,
                       "worker_ms": w} for m, t, c, p, w in rows],
-            "per_text": batches, "floor_ms": floor,
+            "per_text": batches, "per_run": runs, "floor_ms": floor,
             "linear_bytes": memory["current_bytes"],
             "largest": {"ms": largest[0], "linear_bytes": largest[1]},
         }

@@ -69,11 +69,11 @@ def largest_request(base):
     return elapsed, get_json(base, "/v1/models")["memory"]["current_bytes"]
 
 
-def native_serve(name="native", env=None):
-    """The native server (target/release/triage serve) on a free loopback port."""
+def native_serve(name="native", env=None, args=()):
+    """The native server (target/release/triage serve, then `args`) on a free loopback port."""
     port = free_port()
     return Server(name, [str(ROOT / "target/release/triage"), "serve", "--addr",
-                         f"127.0.0.1:{port}"], port, env=env)
+                         f"127.0.0.1:{port}", *args], port, env=env)
 
 
 def peak_rss_bytes(pid):

@@ -24,10 +24,10 @@ def latency_by_length(results, path):
                                    ("tract-wasm", "Triage wasm, wasmtime", "^-")):
             ax.plot(tokens, [r[name]["p50_ms"] for r in engines["rows"]], style, label=label)
     cloudflare = results.get("cloudflare")
-    if cloudflare:
-        rows = cloudflare["per_text"]
+    if cloudflare and cloudflare.get("per_run"):
+        rows = cloudflare["per_run"]
         ax.plot([r["tokens"] for r in rows], [r["workerd_ms"] for r in rows], "v-",
-                label="Triage wasm, workerd (per text of a batch)")
+                label="Triage wasm, workerd (one run per text of a batch)")
     spin = results.get("spin")
     if spin:
         rows = spin["rows"]
@@ -59,7 +59,7 @@ def runtimes(results, path):
                  ("onnxruntime\nf32 weights", e64["ort-f32"]["p50_ms"] / e64["tract"]["p50_ms"]),
                  ("wasmtime", e64["wasm_over_native"])]
     cloudflare = results.get("cloudflare")
-    w64 = next((r for r in cloudflare["per_text"] if r["tokens"] == 64), None) if cloudflare else None
+    w64 = next((r for r in cloudflare.get("per_run", []) if r["tokens"] == 64), None) if cloudflare else None
     if w64:
         bars.append(("workerd", w64["ratio"]))
     if bars:

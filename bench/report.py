@@ -167,7 +167,7 @@ def row_at(rows, tokens, key="tokens"):
 def goals_table(r):
     engines, spin, cloudflare = r["engines"], r["spin"], r["cloudflare"]
     e64 = row_at(engines and engines["rows"], 64)
-    w64 = row_at(cloudflare and cloudflare["per_text"], 64)
+    w64 = row_at(cloudflare and cloudflare.get("per_run"), 64)
     s_short = spin["rows"][0] if spin else None
     lines = ["| goal | target | measured | verdict |", "|---|---|---|---|"]
 
@@ -178,11 +178,14 @@ def goals_table(r):
     add("p50 inference at 64 tokens, wasm (wasmtime)", "<= 2 ms", wasm50, fmt(wasm50),
         GOAL["wasm_p50_64"])
     workerd50 = w64 and w64["workerd_ms"]
-    add("p50 inference at 64 tokens, wasm (workerd, per text of a batch)", "<= 2 ms", workerd50,
-        fmt(workerd50), GOAL["wasm_p50_64"])
+    add("p50 inference at 64 tokens, wasm (workerd, one model run per text of a batch)", "<= 2 ms",
+        workerd50, fmt(workerd50), GOAL["wasm_p50_64"])
     wasm99 = e64 and e64["tract-wasm"]["p99_ms"]
     add("p99 inference at 64 tokens, wasm (wasmtime)", "<= 4 ms", wasm99, fmt(wasm99),
         GOAL["wasm_p99_64"])
+    workerd99 = w64 and w64["workerd_p99_ms"]
+    add("p99 inference at 64 tokens, wasm (workerd, of the batches' per-text means)", "<= 4 ms",
+        workerd99, fmt(workerd99), GOAL["wasm_p99_64"])
     if engines:
         for key, peer in (("tract_over_ort", "onnxruntime, same file"),
                           ("tract_over_ort_f32", "onnxruntime f32")):
@@ -406,11 +409,21 @@ def cloudflare_table(cf):
     for w in cf["warm"]:
         lines.append(f"| {w['max_tokens']} | {w['tokens']} | {w['client_ms']:.2f} ms"
                      f" | {w['client_p99_ms']:.2f} ms | {w['worker_ms']:.0f} ms |")
-    lines += ["", "Inference per text in batches of 32, interleaved with the native server:", "",
+    lines += ["", "Inference per text in batches of 32, interleaved with the native server: what a"
+              " request pays, up to three model runs per text (the manifest's `windows`; 64 tokens"
+              " are runs of 64, 48 and 48):", "",
               "| tokens | workerd | native | workerd / native |", "|---|---|---|---|"]
     for b in cf["per_text"]:
         lines.append(f"| {b['tokens']} | {b['workerd_ms']:.2f} ms | {b['native_ms']:.2f} ms"
                      f" | {b['ratio']:.2f}x |")
+    if cf.get("per_run"):
+        lines += ["", "One model run per text: the same with a copy of the default bundle whose"
+                  " manifest has no `windows` (the worker fetches it from its local R2 bucket);"
+                  " p99 is of the batches' per-text means:", "",
+                  "| tokens | workerd p50 (p99) | native | workerd / native |", "|---|---|---|---|"]
+        for b in cf["per_run"]:
+            lines.append(f"| {b['tokens']} | {b['workerd_ms']:.2f} ms ({b['workerd_p99_ms']:.2f})"
+                         f" | {b['native_ms']:.2f} ms | {b['ratio']:.2f}x |")
     return lines
 
 
