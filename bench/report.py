@@ -411,19 +411,22 @@ def cloudflare_table(cf):
                      f" | {w['client_p99_ms']:.2f} ms | {w['worker_ms']:.0f} ms |")
     lines += ["", "Inference per text in batches of 32, interleaved with the native server: what a"
               " request pays, up to three model runs per text (the manifest's `windows`; 64 tokens"
-              " are runs of 64, 48 and 48):", "",
-              "| tokens | workerd | native | workerd / native |", "|---|---|---|---|"]
-    for b in cf["per_text"]:
-        lines.append(f"| {b['tokens']} | {b['workerd_ms']:.2f} ms | {b['native_ms']:.2f} ms"
-                     f" | {b['ratio']:.2f}x |")
+              " are runs of 64, 48 and 48):", ""] + batch_table(cf["per_text"], p99=False)
     if cf.get("per_run"):
         lines += ["", "One model run per text: the same with a copy of the default bundle whose"
                   " manifest has no `windows` (the worker fetches it from its local R2 bucket);"
-                  " p99 is of the batches' per-text means:", "",
-                  "| tokens | workerd p50 (p99) | native | workerd / native |", "|---|---|---|---|"]
-        for b in cf["per_run"]:
-            lines.append(f"| {b['tokens']} | {b['workerd_ms']:.2f} ms ({b['workerd_p99_ms']:.2f})"
-                         f" | {b['native_ms']:.2f} ms | {b['ratio']:.2f}x |")
+                  " p99 is of the batches' per-text means:", ""] + batch_table(cf["per_run"], p99=True)
+    return lines
+
+
+def batch_table(rows, p99):
+    """bench/cloudflare.py's per-text rows: workerd against native, by tokens."""
+    lines = [f"| tokens | workerd{' p50 (p99)' if p99 else ''} | native | workerd / native |",
+             "|---|---|---|---|"]
+    for b in rows:
+        tail = f" ({b['workerd_p99_ms']:.2f})" if p99 else ""
+        lines.append(f"| {b['tokens']} | {b['workerd_ms']:.2f} ms{tail} | {b['native_ms']:.2f} ms"
+                     f" | {b['ratio']:.2f}x |")
     return lines
 
 
