@@ -1,9 +1,10 @@
 //! tract against onnxruntime on every shipped classifier (`models/spam-mini`,
-//! `models/prompt-guard`, and `models/spam-mini-ternary`, whose weights are packed ternary
-//! in the NNEF): each build script recorded onnxruntime's logits (and the Python
-//! tokenizer's ids) for real held-out texts in the bundle's `parity.json`, run on the
-//! bundle's `model.onnx`. The bundle serves `model.nnef.tar`, converted from that file by
-//! `triage convert`: the tests run the NNEF, and check it is what the ONNX converts to.
+//! `models/prompt-guard`, and `models/spam-mini-ternary` and `models/prompt-guard-ternary`,
+//! whose weights are packed ternary in the NNEF): each build script recorded onnxruntime's
+//! logits (and the Python tokenizer's ids) for real held-out texts in the bundle's
+//! `parity.json`, run on the bundle's `model.onnx`. The bundle serves `model.nnef.tar`,
+//! converted from that file by `triage convert`: the tests run the NNEF, and check it is
+//! what the ONNX converts to.
 
 use std::path::PathBuf;
 
@@ -20,9 +21,14 @@ const MAX_ABS_DIFF: f32 = 1e-4;
 
 /// The shipped classifier bundles, by folder under `models/` (the compiled-in default
 /// first).
-const BUNDLES: &[&str] = &["spam-mini", "prompt-guard", "spam-mini-ternary"];
+const BUNDLES: &[&str] = &[
+    "spam-mini",
+    "prompt-guard",
+    "spam-mini-ternary",
+    "prompt-guard-ternary",
+];
 
-/// The ternary bundle's NNEF budget (issue 22): 1.48 M weights at 1.6 bits and their
+/// The ternary bundles' NNEF budget (issue 22): 1.48 M weights at 1.6 bits and their
 /// scales, with the position table int8.
 const TERNARY_NNEF_MAX_BYTES: usize = 500_000;
 
@@ -226,6 +232,7 @@ fn the_shipped_nnef_is_the_onnx_converted() {
         "prompt-guard",
         "potion-base-2m",
         "spam-mini-ternary",
+        "prompt-guard-ternary",
     ] {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../models")

@@ -42,8 +42,12 @@ LABELS = ["benign", "attack"]
 # without them; see the card).
 CONFIG = dict(vocab=8192, width=128, layers=2, heads=4, hidden=512, max_tokens=256,
               epochs=6, lr=2e-3, alpha=0.5, attack_repeat=4, views=1, threshold=0.8,
-              threads=2, false_alarm_target=0.01, max_unknown_share=0.3, diluted=4000)
+              threads=2, false_alarm_target=0.01, max_unknown_share=0.3, diluted=4000, ternary=0)
 VERSION = "1.1.0"
+# `ternary`: 1 trains the matmul weights and token embeddings ternary (spam-mini's
+# student.py, BitNet b1.58 style) and writes the bundle prompt-guard-ternary
+# (models/prompt-guard-ternary/README.md) instead.
+TERNARY = ("prompt-guard-ternary", "1.0.0")
 SENTENCE_END = re.compile(r"(?<=[.!?:])\s+")
 
 
@@ -173,7 +177,7 @@ def main():
     teacher_table = load_file(str(args.teacher / "model.safetensors"))
     table_key = next(k for k in teacher_table if k.endswith("word_embeddings.weight"))
     net = student_mod.Student(len(teacher_ids), cfg["width"], cfg["layers"], cfg["heads"],
-                              cfg["hidden"], cfg["max_tokens"])
+                              cfg["hidden"], cfg["max_tokens"], ternary=bool(cfg["ternary"]))
     student_mod.init_embeddings(net, teacher_table[table_key][teacher_ids], SEED)
 
     def validation_score(model):
@@ -188,6 +192,8 @@ def main():
 
     best_val = student_mod.train(net, train_ids, row_label, row_soft, cfg["alpha"], cfg["epochs"],
                                  cfg["lr"], SEED, validation_score, row_weight)
+    student_mod.bake(net)
+    bundle_name, version = TERNARY if cfg["ternary"] else ("prompt-guard", VERSION)
 
     p = student_mod.predict(net, val_ids)
     sweep = [dict(threshold=round(t, 2), attacks_caught=float((p[val_y == 1] >= t).mean()),
@@ -196,9 +202,9 @@ def main():
     threshold = next((r["threshold"] for r in sweep if r["benign_flagged"] <= cfg["false_alarm_target"]), 0.95)
     print("threshold sweep (validation)", json.dumps(sweep), f"chosen {threshold}")
 
-    fp32_path, int8_path = cache / "model.fp32.onnx", args.out / "model.onnx"
+    fp32_path, int8_path = cache / f"{bundle_name}.fp32.onnx", args.out / "model.onnx"
     export.export(net, fp32_path)
-    quantized = export.quantize_weights(fp32_path, int8_path)
+    quantized = export.quantize_weights(fp32_path, int8_path, ternary=bool(cfg["ternary"]))
     results = {}
     for name, path in (("fp32", fp32_path), ("int8", int8_path)):
         sess = export.session(path)
@@ -216,7 +222,7 @@ def main():
     sources.write_jsonl(test, cache / "heldout" / "test.jsonl")
     sources.write_jsonl(diluted_heldout(test, SEED), cache / "heldout" / "diluted.jsonl")
 
-    evaluate.write_manifest(args.out, "prompt-guard", VERSION, LABELS, cfg, threshold, ["attack"],
+    evaluate.write_manifest(args.out, bundle_name, version, LABELS, cfg, threshold, ["attack"],
                             int8_path, tokenizer_path)
     report = dict(
         config=cfg, seed=SEED, data=splits.summary(),
