@@ -164,12 +164,13 @@ pub fn write(model: &TypedModel) -> TractResult<(Vec<u8>, WriteReport)> {
         match int8_variable(&assignment, &proto.tensors) {
             Some((label, q, scale)) => {
                 report.int8_tensors += 1;
-                report.ternary_tensors += usize::from(is_ternary(&q));
                 let id = match &assignment.left {
                     LValue::Identifier(id) => id.clone(),
                     _ => unreachable!("int8_variable takes plain assignments only"),
                 };
                 let (assignments, tensors) = int8_assignments(&id, &label, q, scale);
+                let packed = tensors.iter().any(|(l, _)| l.0.ends_with(TRITS_SUFFIX));
+                report.ternary_tensors += usize::from(packed);
                 proto.tensors.remove(&label);
                 proto.tensors.extend(tensors);
                 proto.doc.graph_def.body.extend(assignments);
@@ -294,15 +295,7 @@ fn int8_assignments(
     q: Tensor,
     scale: Tensor,
 ) -> (Vec<Assignment>, Vec<(Identifier, Arc<Tensor>)>) {
-    let packed = is_ternary(&q)
-        .then(|| {
-            q.try_as_plain_ram()
-                .ok()?
-                .as_slice::<i8>()
-                .ok()
-                .map(pack_trits)
-        })
-        .flatten();
+    let packed = ternary_values(&q).map(pack_trits);
     let suffix = if packed.is_some() {
         TRITS_SUFFIX
     } else {
@@ -379,13 +372,17 @@ const TRITS_SUFFIX: &str = ".trits";
 /// Ternary values per packed byte: 3^5 = 243 fits in a byte, 1.6 bits per value.
 const TRITS_PER_BYTE: usize = 5;
 
-/// An int8 tensor of at least [`MIN_INT8_ELEMENTS`] values, all -1, 0 or +1.
-fn is_ternary(q: &Tensor) -> bool {
-    q.len() >= MIN_INT8_ELEMENTS
-        && q.try_as_plain_ram()
-            .ok()
-            .and_then(|data| data.as_slice::<i8>().ok())
-            .is_some_and(|values| values.iter().all(|v| (-1..=1).contains(v)))
+/// The values of `q` if it is an int8 tensor of at least [`MIN_INT8_ELEMENTS`] values, all
+/// -1, 0 or +1 (what [`pack_trits`] packs).
+fn ternary_values(q: &Tensor) -> Option<&[i8]> {
+    if q.len() < MIN_INT8_ELEMENTS {
+        return None;
+    }
+    let values = q.try_as_plain_ram().ok()?.as_slice::<i8>().ok()?;
+    values
+        .iter()
+        .all(|v| (-1..=1).contains(v))
+        .then_some(values)
 }
 
 /// Packs ternary values (each -1, 0 or +1) five to a byte: `sum((t_i + 1) * 3^i)` over
@@ -552,8 +549,8 @@ fn channel_scales(weights: &ArrayViewD<f32>, axis: usize) -> Option<(Vec<i8>, Ve
 /// [-128, 127] for every `w` of `slice`. The largest magnitude itself is tried first, so
 /// ternary weights (each -s, 0 or +s) split into -1, 0 and +1 (and are packed); then
 /// symmetric quantizers' scales, the largest magnitude over 127 (onnxruntime) or the most
-/// negative value over 128 (PyTorch). Else the smallest magnitude is some `k * s`, and `k` from 1 to 128 is tried (a
-/// calibrated range need not reach 127). Each candidate give or take 3 units in the last
+/// negative value over 128 (PyTorch). Else the smallest magnitude is some `k * s`, and `k`
+/// from 1 to 128 is tried (a calibrated range need not reach 127). Each candidate give or take 3 units in the last
 /// place of f32 rounding; a candidate fails at its first weight that does not fit.
 pub(crate) fn slice_scale(slice: &ArrayViewD<f32>) -> Option<f32> {
     let (mut largest, mut most_negative, mut smallest) = (0f32, 0f32, f32::INFINITY);
