@@ -52,18 +52,10 @@ pub fn macs(model: &SequenceModel, tokens: usize) -> Result<Value, Box<dyn Error
 pub fn peak(iterations: usize) -> Result<Value, Box<dyn Error>> {
     #[cfg(target_arch = "wasm32")]
     {
-        let started = Instant::now();
-        black_box(f32_chains(iterations));
-        let f32_s = started.elapsed().as_secs_f64();
-        let started = Instant::now();
-        black_box(i16_chains(iterations));
-        let i16_s = started.elapsed().as_secs_f64();
-        let started = Instant::now();
-        black_box(ternary_select_chains(iterations));
-        let select_s = started.elapsed().as_secs_f64();
-        let started = Instant::now();
-        black_box(ternary_mul_chains(iterations));
-        let mul_s = started.elapsed().as_secs_f64();
+        let f32_s = seconds(|| f32_chains(iterations));
+        let i16_s = seconds(|| i16_chains(iterations));
+        let select_s = seconds(|| ternary_select_chains(iterations));
+        let mul_s = seconds(|| ternary_mul_chains(iterations));
         // CHAINS per iteration; 4 lanes of one multiply-add, or 8 lanes.
         let f32_macs = (iterations * CHAINS * 4) as f64;
         let i16_macs = (iterations * CHAINS * 8) as f64;
@@ -123,6 +115,14 @@ fn i16_chains(iterations: usize) -> [i32; 4] {
         }
     }
     i32_lanes(acc.iter().fold(i32x4_splat(0), |s, v| i32x4_add(s, *v)))
+}
+
+/// Seconds `chains` takes, its result handed to `black_box` so it is computed.
+#[cfg(target_arch = "wasm32")]
+fn seconds<T>(chains: impl FnOnce() -> T) -> f64 {
+    let started = Instant::now();
+    black_box(chains());
+    started.elapsed().as_secs_f64()
 }
 
 /// The four i32 lanes of `v`, what the integer chains hand to `black_box`.
