@@ -25,6 +25,8 @@ pub mod error;
 pub mod http;
 #[cfg(feature = "parse")]
 pub mod parse;
+#[cfg(feature = "redact")]
+pub mod redact;
 
 // The engine: bundles in, classifications and embeddings out, under budgets.
 #[cfg(feature = "onnx")]
