@@ -10,7 +10,7 @@ use crate::schema::assert_conforms;
 
 pub(crate) const CLASSIFY: &str = "/v1/classify";
 
-fn openapi(client: &Client) -> Value {
+pub(crate) fn openapi(client: &Client) -> Value {
     let reply = client.get("/openapi.json");
     reply.assert_status(200);
     reply.json()
@@ -39,7 +39,7 @@ pub(crate) fn budget_in(models: &Value, name: &str) -> usize {
         .unwrap_or_else(|| panic!("budget {name} missing")) as usize
 }
 
-fn budget(client: &Client, name: &str) -> usize {
+pub(crate) fn budget(client: &Client, name: &str) -> usize {
     budget_in(&models(client), name)
 }
 

@@ -2,7 +2,7 @@
 //!
 //! The HTTP contract every Triage adapter serves, as test cases that take a base URL.
 //! An adapter's test harness starts its runtime on loopback and calls [`run_harness`],
-//! which runs every case of [`CASES`], [`PARSE_CASES`] and [`MODEL_CASES`] (two
+//! which runs every case of [`CASES`], [`PARSE_CASES`], [`REDACT_CASES`] and [`MODEL_CASES`] (two
 //! classifiers and the embedding model side by side) against it with libtest's command line and output
 //! (filters, `--list`, `--test-threads`), then stops the runtime. The cases and the
 //! rows of the bad-input matrix ([`bad_input::ROWS`], run as `bad_input::<row>`) and of
@@ -19,6 +19,7 @@ pub mod model_cases;
 pub mod origin;
 pub mod parse_cases;
 pub mod prompt_guard;
+pub mod redact_cases;
 pub mod samples;
 pub mod schema;
 #[cfg(unix)]
@@ -76,6 +77,14 @@ pub const PARSE_CASES: &[(&str, Case)] = named_cases![parse_cases:
     models_lists_the_embedding_model_and_schemas,
 ];
 
+/// The cases of `/v1/redact`, by name.
+pub const REDACT_CASES: &[(&str, Case)] = named_cases![redact_cases:
+    redact_replaces_personal_data_in_several_locales,
+    redact_only_the_asked_types_and_leave_plain_text,
+    redact_refuses_bad_input,
+    redact_answers_the_costliest_text_within_the_budget,
+];
+
 /// The cases of a deployment serving several models side by side, by name.
 pub const MODEL_CASES: &[(&str, Case)] = named_cases![model_cases:
     two_classifiers_and_the_embedding_model_serve_side_by_side,
@@ -96,7 +105,8 @@ fn trials(client: &Arc<Client>) -> Vec<Trial> {
             Ok(())
         })
     });
-    case_trials(CASES.iter().chain(PARSE_CASES).chain(MODEL_CASES), client)
+    let cases = CASES.iter().chain(PARSE_CASES).chain(REDACT_CASES);
+    case_trials(cases.chain(MODEL_CASES), client)
         .chain(bad_input_trials(client))
         .chain(hostile)
         .collect()

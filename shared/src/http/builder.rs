@@ -25,6 +25,7 @@ use crate::http::hybrid::escalation::Escalation;
 use crate::http::hybrid::middleware::Middleware;
 #[cfg(feature = "parse")]
 use crate::http::hybrid::parse_escalation::ParseEscalation;
+use crate::http::hybrid::redaction::Redaction;
 use crate::http::problem::Problem;
 use crate::http::service::{
     served_as, NamedClassifier, Service, DEFAULT_MODEL_KEY, MIDDLEWARE_KEY, SCHEMAS_KEY,
@@ -179,6 +180,7 @@ impl ServiceBuilder {
     /// Reads the service settings through `lookup` (snake-case keys, as
     /// [`Settings::from_lookup`]): [`crate::http::hybrid::escalation::KEYS`],
     /// [`crate::http::hybrid::parse_escalation::KEYS`],
+    /// [`crate::http::hybrid::redaction::KEYS`],
     /// [`MIDDLEWARE_KEY`] and [`SCHEMAS_KEY`], and checks the set: names unique, the
     /// default model and every model a setting names served, the loaded classifiers
     /// together within the memory budget. The embedding model is checked beside them
@@ -248,6 +250,7 @@ impl ServiceBuilder {
             estimate.check_fits(&settings.budgets)?;
         }
         let escalation = Escalation::from_lookup(&lookup)?;
+        let redaction = Redaction::from_lookup(&lookup)?;
         #[cfg(feature = "parse")]
         let parse_escalation = ParseEscalation::from_lookup(&lookup)?;
         #[cfg(not(feature = "parse"))]
@@ -279,6 +282,7 @@ impl ServiceBuilder {
             #[cfg(feature = "parse")]
             parse_escalation,
             middleware,
+            redaction,
         })
     }
 

@@ -12,6 +12,7 @@ pub mod outbound;
 mod parse_routes;
 mod platform;
 pub mod problem;
+mod redact_route;
 pub mod request;
 pub mod routes;
 pub mod service;

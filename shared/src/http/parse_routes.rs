@@ -123,27 +123,44 @@ pub(crate) fn parse<B: AsRef<[u8]>>(
         Ok(decoded) => decoded,
         Err(error) => return Step::Respond(problem_response(&Problem::from_error(&error))),
     };
+    let mut refused = None;
     if let (Some(escalation), Some(document)) = (escalation, document) {
         if escalation.wants(&draft) {
-            return match escalation.request(&call.text, &document, &draft, &model) {
-                Ok(outbound) => Step::Send(Box::new(Outbound::parse_escalation(
-                    outbound,
-                    escalation.endpoint.timeout,
-                    EscalatedParse {
-                        model,
-                        schema_name: name,
-                        compiled,
-                        draft,
-                        timings,
-                    },
-                ))),
-                Err(error) => Step::Respond(problem_response(&Problem::from_error(&error))),
+            // Personal data leaves only as the redaction settings allow.
+            let sent = match service.redaction().escalated_text(&call.text) {
+                Ok(sent) => sent,
+                Err(status) => {
+                    refused = Some(status);
+                    std::borrow::Cow::Borrowed("")
+                }
             };
+            if refused.is_none() {
+                let redaction = service.redaction();
+                return match escalation.request(&sent, &document, &draft, &model, redaction) {
+                    Ok(outbound) => Step::Send(Box::new(Outbound::parse_escalation(
+                        outbound,
+                        escalation.endpoint.timeout,
+                        EscalatedParse {
+                            model,
+                            schema_name: name,
+                            compiled,
+                            draft,
+                            timings,
+                        },
+                    ))),
+                    Err(error) => Step::Respond(problem_response(&Problem::from_error(&error))),
+                };
+            }
         }
     }
-    let answer = compiled
-        .finish(draft)
-        .map(|parsed| (parsed, ParseProvenance::Local { escalation: None }));
+    let answer = compiled.finish(draft).map(|parsed| {
+        (
+            parsed,
+            ParseProvenance::Local {
+                escalation: refused,
+            },
+        )
+    });
     Step::Respond(parse_response(model, name, answer, &timings))
 }
 

@@ -162,12 +162,16 @@ fn malformed(detail: String) -> Problem {
     Problem::new(StatusCode::BAD_REQUEST, "malformed-json", detail)
 }
 
-fn invalid(detail: impl Into<String>) -> Problem {
+pub(crate) fn invalid(detail: impl Into<String>) -> Problem {
     Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-fields", detail)
 }
 
 /// Content type and body budget, the checks before any byte is read as JSON.
-fn check_request(headers: &HeaderMap, body: &[u8], budgets: &Budgets) -> Result<(), Problem> {
+pub(crate) fn check_request(
+    headers: &HeaderMap,
+    body: &[u8],
+    budgets: &Budgets,
+) -> Result<(), Problem> {
     check_json_content_type(headers)?;
     budgets
         .check_body(body.len())
@@ -176,7 +180,10 @@ fn check_request(headers: &HeaderMap, body: &[u8], budgets: &Budgets) -> Result<
 
 /// Reads a request body into `T`: 400 for bytes that are not JSON, 422 for JSON of the
 /// wrong shape. `empty` says what to send when the body is empty.
-fn read_json<T: serde::de::DeserializeOwned>(body: &[u8], empty: &str) -> Result<T, Problem> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    empty: &str,
+) -> Result<T, Problem> {
     if body.is_empty() {
         return Err(malformed(empty.into()));
     }

@@ -14,8 +14,9 @@ use crate::http::api::{
     Answer, ClassifyBatchResponse, ClassifyResponse, Health, MemoryReport, ModelRef, ModelSummary,
     ModelsResponse, UnavailableModel,
 };
-use crate::http::hybrid::escalation::Escalation;
+use crate::http::hybrid::escalation::{Escalation, Provenance};
 use crate::http::hybrid::middleware::{Action, Middleware, Verdict};
+use crate::http::hybrid::redaction::Redaction;
 use crate::http::outbound::{Outbound, Step};
 #[cfg(feature = "parse")]
 use crate::http::parse_routes;
@@ -27,9 +28,10 @@ use crate::http::service::Service;
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
 /// `GET /openapi.json`: [`OPENAPI_JSON`], without `/v1/parse` in a build without the
-/// `parse` feature (the document lists what the build serves).
+/// `parse` feature and without `/v1/redact` in one without `redact` (the document lists
+/// what the build serves).
 pub(crate) fn openapi() -> Response<Vec<u8>> {
-    #[cfg(not(feature = "parse"))]
+    #[cfg(not(all(feature = "parse", feature = "redact")))]
     {
         // Edited once per process or isolate, not on every request.
         static DOCUMENT: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
@@ -38,13 +40,16 @@ pub(crate) fn openapi() -> Response<Vec<u8>> {
                 return OPENAPI_JSON.as_bytes().to_vec();
             };
             if let Some(paths) = document["paths"].as_object_mut() {
+                #[cfg(not(feature = "parse"))]
                 paths.remove("/v1/parse");
+                #[cfg(not(feature = "redact"))]
+                paths.remove("/v1/redact");
             }
             serde_json::to_vec(&document).unwrap_or_else(|_| OPENAPI_JSON.as_bytes().to_vec())
         });
         bytes_response(StatusCode::OK, JSON, document.clone())
     }
-    #[cfg(feature = "parse")]
+    #[cfg(all(feature = "parse", feature = "redact"))]
     bytes_response(StatusCode::OK, JSON, OPENAPI_JSON.as_bytes().to_vec())
 }
 
@@ -141,7 +146,7 @@ pub(crate) fn classify<B: AsRef<[u8]>>(
         .escalation()
         .filter(|_| escalate)
         .filter(|escalation| escalates(service, escalation, classifier));
-    classify_with(classifier, call.input, escalation)
+    classify_with(classifier, call.input, escalation, service.redaction())
 }
 
 /// Whether `escalation` applies to `classifier`'s answers: those of the model it names,
@@ -172,6 +177,10 @@ pub(crate) fn pass_through(
         Ok(text) => text,
         Err(problem) => return Step::Respond(problem_response(&problem)),
     };
+    #[cfg(feature = "redact")]
+    if let Some(problem) = rule.refusal(&text, &service.redaction().redactor) {
+        return Step::Respond(problem_response(&problem));
+    }
     let result = match classifier.classify(&text) {
         Ok(result) => result,
         Err(error) => return Step::Respond(problem_response(&Problem::from_error(&error))),
@@ -200,6 +209,14 @@ pub(crate) fn pass_through(
             ),
         ))),
         Action::Annotate => forward(middleware, middleware.forward(&parts, body, None, verdict)),
+        #[cfg(feature = "redact")]
+        Action::Redact => match rule.redact_body(body, &text, &service.redaction().redactor) {
+            Ok(body) => forward(middleware, middleware.forward(&parts, body, None, verdict)),
+            Err(problem) => Step::Respond(problem_response(&problem)),
+        },
+        // Only built with the `redact` feature (the configuration refuses it otherwise).
+        #[cfg(not(feature = "redact"))]
+        Action::Redact => forward(middleware, middleware.forward(&parts, body, None, verdict)),
         Action::Route(to) => forward(
             middleware,
             middleware.forward(&parts, body, Some(to), verdict),
@@ -242,6 +259,7 @@ fn classify_with(
     classifier: &Classifier,
     input: ClassifyInput,
     escalation: Option<&Escalation>,
+    redaction: &Redaction,
 ) -> Step {
     let model = ModelRef::from(classifier.manifest());
     let threshold = classifier.manifest().threshold;
@@ -253,7 +271,23 @@ fn classify_with(
                 Err(error) => return Step::Respond(problem_response(&Problem::from_error(&error))),
             };
             if let Some(escalation) = escalation.filter(|e| e.wants(&result, threshold)) {
-                return match escalation.request(&text, &result, &model) {
+                // Personal data leaves only as the redaction settings allow; text holding
+                // a refused type is answered here, saying so.
+                let sent = match redaction.escalated_text(&text) {
+                    Ok(sent) => sent,
+                    Err(refused) => {
+                        let answer = Answer {
+                            result,
+                            provenance: Provenance::Local {
+                                escalation: Some(refused),
+                            },
+                        };
+                        let response =
+                            json_response(StatusCode::OK, &ClassifyResponse { model, answer });
+                        return Step::Respond(with_server_timing(response, &timings));
+                    }
+                };
+                return match escalation.request(&sent, &result, &model) {
                     Ok(outbound) => Step::Send(Box::new(Outbound::escalation(
                         outbound,
                         escalation.endpoint.timeout,

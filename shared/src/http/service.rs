@@ -17,6 +17,7 @@ use crate::http::hybrid::escalation::Escalation;
 use crate::http::hybrid::middleware::Middleware;
 #[cfg(feature = "parse")]
 use crate::http::hybrid::parse_escalation::ParseEscalation;
+use crate::http::hybrid::redaction::Redaction;
 use crate::http::outbound::{SendError, Step};
 use crate::http::problem::Problem;
 use crate::http::routes::{self, problem_response};
@@ -42,6 +43,7 @@ pub(crate) enum Route {
     Models,
     Classify,
     Parse,
+    Redact,
     OpenApi,
 }
 
@@ -52,6 +54,7 @@ impl Route {
             "/v1/models" => Some(Route::Models),
             "/v1/classify" => Some(Route::Classify),
             "/v1/parse" => Some(Route::Parse),
+            "/v1/redact" => Some(Route::Redact),
             "/openapi.json" => Some(Route::OpenApi),
             _ => None,
         }
@@ -59,7 +62,7 @@ impl Route {
 
     fn method(self) -> Method {
         match self {
-            Route::Classify | Route::Parse => Method::POST,
+            Route::Classify | Route::Parse | Route::Redact => Method::POST,
             Route::Health | Route::Models | Route::OpenApi => Method::GET,
         }
     }
@@ -67,7 +70,7 @@ impl Route {
     /// The `Allow` header value for this route.
     fn allow(self) -> HeaderValue {
         match self {
-            Route::Classify | Route::Parse => HeaderValue::from_static("POST"),
+            Route::Classify | Route::Parse | Route::Redact => HeaderValue::from_static("POST"),
             Route::Health | Route::Models | Route::OpenApi => HeaderValue::from_static("GET"),
         }
     }
@@ -107,6 +110,9 @@ pub struct Service {
     pub(crate) parse_escalation: Option<ParseEscalation>,
     /// Middleware mode: the routes classified on their way to an origin.
     pub(crate) middleware: Option<Middleware>,
+    /// What personal data may leave for the escalation endpoints, and the redactor behind
+    /// `/v1/redact` and middleware's `redact` action.
+    pub(crate) redaction: Redaction,
 }
 
 impl Service {
@@ -149,6 +155,11 @@ impl Service {
     #[cfg(feature = "parse")]
     pub fn parse_escalation(&self) -> Option<&ParseEscalation> {
         self.parse_escalation.as_ref()
+    }
+
+    /// The redaction settings: the redactor and what the escalation endpoints may receive.
+    pub fn redaction(&self) -> &Redaction {
+        &self.redaction
     }
 
     /// The middleware configuration, if middleware mode is on.
@@ -336,7 +347,7 @@ impl Service {
                 }
             }
             Some(Route::Parse) => (Vec::new(), true),
-            Some(Route::OpenApi) => (Vec::new(), false),
+            Some(Route::OpenApi | Route::Redact) => (Vec::new(), false),
             None => match self.middleware.as_ref().and_then(|m| m.rule_for(path)) {
                 Some(rule) => (vec![rule.model.clone()], false),
                 None => (Vec::new(), false),
@@ -495,6 +506,7 @@ impl Service {
             Route::Parse => crate::http::parse_routes::parse(self, request, escalate),
             #[cfg(not(feature = "parse"))]
             Route::Parse => Step::Respond(routes::not_built("/v1/parse")),
+            Route::Redact => Step::Respond(crate::http::redact_route::redact(self, request)),
         }
     }
 }

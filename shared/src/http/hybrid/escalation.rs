@@ -331,6 +331,18 @@ pub struct EscalationStatus {
 }
 
 impl EscalationStatus {
+    /// The status of an escalation not tried because the text holds personal data of
+    /// `types` (names, comma-separated) that `escalation_refuse` keeps at the edge.
+    pub fn refused(types: &str) -> EscalationStatus {
+        EscalationStatus {
+            status: "refused",
+            reason: "personal-data",
+            detail: format!(
+                "the text holds personal data ({types}) that escalation_refuse keeps at the edge"
+            ),
+        }
+    }
+
     /// The status of an escalation that ended in `failure`.
     pub fn failed(failure: &EscalationFailure) -> EscalationStatus {
         EscalationStatus {

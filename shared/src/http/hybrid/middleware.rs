@@ -84,6 +84,9 @@ pub enum Action {
     Block,
     /// Add the label headers and forward to this origin instead.
     Route(Uri),
+    /// Add the label headers and forward to the default origin with the personal data in
+    /// the route's text field replaced by placeholders (the route's `redact_types`).
+    Redact,
 }
 
 /// Where a route's text is read from.
@@ -105,6 +108,10 @@ pub struct RouteRule {
     labels: BTreeMap<String, Action>,
     otherwise: Action,
     unsure: Action,
+    /// What of the route's text the `redact` action replaces (`redact_types`, default
+    /// all), and what stops any forward with 403 (`refuse`, default none).
+    #[cfg(feature = "redact")]
+    pub policy: crate::http::hybrid::redaction::Policy,
 }
 
 /// The middleware configuration: the origin and the classified routes.
@@ -141,6 +148,30 @@ struct RouteJson {
     otherwise: Option<ActionJson>,
     #[serde(default)]
     unsure: Option<ActionJson>,
+    #[serde(default)]
+    redact_types: Option<TypesJson>,
+    #[serde(default)]
+    refuse: Option<TypesJson>,
+}
+
+/// A set of personal-data types: `"all"`, `"email,phone"` or `["email", "phone"]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+#[cfg_attr(not(feature = "redact"), allow(dead_code))] // read only to refuse it
+enum TypesJson {
+    Text(String),
+    List(Vec<String>),
+}
+
+#[cfg(feature = "redact")]
+impl TypesJson {
+    fn text(self) -> String {
+        match self {
+            TypesJson::Text(text) => text,
+            TypesJson::List(names) if names.is_empty() => "none".into(),
+            TypesJson::List(names) => names.join(","),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -173,8 +204,16 @@ impl ActionJson {
         match self {
             ActionJson::Named(name) if name == "annotate" => Ok(Action::Annotate),
             ActionJson::Named(name) if name == "block" => Ok(Action::Block),
+            ActionJson::Named(name) if name == "redact" && cfg!(feature = "redact") => {
+                Ok(Action::Redact)
+            }
             ActionJson::Named(name) => Err(config_error(format!(
-                "unknown action {name:?} (annotate, block or {{\"route\": origin}})"
+                "unknown action {name:?} (annotate, block, {}or {{\"route\": origin}})",
+                if cfg!(feature = "redact") {
+                    "redact "
+                } else {
+                    ""
+                }
             ))),
             ActionJson::Route { route } => Ok(Action::Route(origin(&route)?)),
         }
@@ -216,6 +255,24 @@ impl Middleware {
                 let or_annotate = |action: Option<ActionJson>| {
                     action.map_or(Ok(Action::Annotate), ActionJson::into_action)
                 };
+                #[cfg(feature = "redact")]
+                let policy = {
+                    let types = |json: Option<TypesJson>, default: &str| {
+                        let text = json.map_or_else(|| default.to_owned(), TypesJson::text);
+                        crate::redact::TypeSet::parse_list(&text).map_err(config_error)
+                    };
+                    crate::http::hybrid::redaction::Policy {
+                        redact: types(route.redact_types, "all")?,
+                        refuse: types(route.refuse, "none")?,
+                    }
+                };
+                #[cfg(not(feature = "redact"))]
+                if route.redact_types.is_some() || route.refuse.is_some() {
+                    return Err(config_error(
+                        "redact_types and refuse need redaction, which this build leaves out \
+                         (triage-core's `redact` feature)",
+                    ));
+                }
                 Ok(RouteRule {
                     path_prefix: route.path_prefix,
                     text,
@@ -223,6 +280,8 @@ impl Middleware {
                     labels,
                     otherwise: or_annotate(route.otherwise)?,
                     unsure: or_annotate(route.unsure)?,
+                    #[cfg(feature = "redact")]
+                    policy,
                 })
             })
             .collect::<Result<_>>()?;
@@ -361,6 +420,76 @@ impl RouteRule {
                     .and_then(|v| v.as_str())
                     .map(str::to_owned)
                     .ok_or_else(|| missing(&format!("string at JSON pointer `{pointer}`")))
+            }
+        }
+    }
+}
+
+#[cfg(feature = "redact")]
+impl RouteRule {
+    /// The 403 to answer instead of forwarding when the route's `text` holds a type its
+    /// `refuse` lists; `None` when it may go on.
+    pub fn refusal(&self, text: &str, redactor: &crate::redact::Redactor) -> Option<Problem> {
+        if self.policy.refuse.is_empty() {
+            return None;
+        }
+        let refused: crate::redact::TypeSet = redactor
+            .find(text)
+            .into_iter()
+            .map(|f| f.kind)
+            .filter(|&kind| self.policy.refuse.contains(kind))
+            .collect();
+        (!refused.is_empty()).then(|| {
+            Problem::new(
+                StatusCode::FORBIDDEN,
+                "personal-data",
+                format!(
+                    "{} does not forward text holding personal data ({})",
+                    self.path_prefix,
+                    refused.names()
+                ),
+            )
+        })
+    }
+
+    /// `body` with the personal data of the route's `redact_types` replaced in the route's
+    /// text field (every occurrence of a form field), the rest as it was; the body byte
+    /// for byte when there is none. The body was read by [`RouteRule::text_of`] already,
+    /// so it parses.
+    pub fn redact_body(
+        &self,
+        body: Vec<u8>,
+        text: &str,
+        redactor: &crate::redact::Redactor,
+    ) -> std::result::Result<Vec<u8>, Problem> {
+        let types = self.policy.redact;
+        if redactor.redact(text, types).found.is_empty() {
+            return Ok(body);
+        }
+        let redact = |value: &str| redactor.redact(value, types).text;
+        match &self.text {
+            TextSource::Body => Ok(redact(text).into_bytes()),
+            TextSource::Form(field) => {
+                let mut out = form_urlencoded::Serializer::new(String::new());
+                for (name, value) in form_urlencoded::parse(&body) {
+                    if &name == field {
+                        out.append_pair(&name, &redact(&value));
+                    } else {
+                        out.append_pair(&name, &value);
+                    }
+                }
+                Ok(out.finish().into_bytes())
+            }
+            TextSource::Json(pointer) => {
+                let mut value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+                    Problem::new(StatusCode::BAD_REQUEST, "malformed-json", e.to_string())
+                })?;
+                if let Some(slot) = value.pointer_mut(pointer) {
+                    *slot = serde_json::Value::String(redact(text));
+                }
+                serde_json::to_vec(&value).map_err(|e| {
+                    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+                })
             }
         }
     }

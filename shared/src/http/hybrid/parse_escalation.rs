@@ -34,6 +34,7 @@ use serde_json::{Map, Value};
 use crate::error::{Result, TriageError};
 use crate::http::api::ModelRef;
 use crate::http::hybrid::escalation::{reply_json, Endpoint, EscalationFailure, EscalationStatus};
+use crate::http::hybrid::redaction::Redaction;
 use crate::parse::{CompiledSchema, Draft, Parsed};
 
 /// The parse escalation settings, in snake case like [`crate::Settings::KEYS`]. The token
@@ -82,20 +83,26 @@ impl ParseEscalation {
     }
 
     /// The request that asks the remote model to complete `draft`, the edge model's
-    /// answer to `text` against `schema`.
+    /// answer to `text` against `schema`. `text` is sent as given (the caller applies the
+    /// redaction policy to it); the strings of the edge model's object, which quote the
+    /// text, are redacted here as `redaction` says.
     pub fn request(
         &self,
         text: &str,
         schema: &Value,
         draft: &Draft,
         model: &ModelRef,
+        redaction: &Redaction,
     ) -> Result<Request<Vec<u8>>> {
+        let mut object = Value::Object(draft.parsed.object.clone());
+        redaction.redact_strings(&mut object);
+        let empty = Map::new();
         let body = serde_json::to_vec(&ParseEscalationRequest {
             text,
             schema,
             local: LocalParse {
                 model,
-                object: &draft.parsed.object,
+                object: object.as_object().unwrap_or(&empty),
                 unsure: &draft.parsed.unsure,
                 missing: &draft.missing,
             },
