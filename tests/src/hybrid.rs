@@ -85,7 +85,9 @@ impl Hybrid {
                 {"path_prefix": "/tickets", "text": "json:/ticket/body",
                  "labels": {"spam": {"route": self.quarantine.url()}}},
                 {"path_prefix": "/chat", "text": "json:/prompt", "model": "prompt-guard",
-                 "labels": {"attack": "block"}}
+                 "labels": {"attack": "block"}},
+                {"path_prefix": "/support", "text": "json:/ticket/message",
+                 "otherwise": "redact", "unsure": "redact", "refuse": ["iban"]}
             ]
         });
         vec![
@@ -102,6 +104,8 @@ impl Hybrid {
                 PARSE_ESCALATION_TIMEOUT_MS.to_string(),
             ),
             ("middleware", middleware.to_string()),
+            ("escalation_redact", "all".to_owned()),
+            ("escalation_refuse", "card".to_owned()),
         ]
     }
 
@@ -149,6 +153,11 @@ pub const ONLINE: &[(&str, HybridCase)] = named![
     unsure_parse_fields_are_completed_by_the_remote_model,
     sure_parses_stay_local,
     parse_escalation_failures_answer_locally,
+    escalated_text_leaves_without_personal_data,
+    escalation_is_refused_for_a_card_number,
+    parse_escalation_leaves_without_personal_data,
+    middleware_redact_replaces_personal_data_in_its_field,
+    middleware_refuses_to_forward_a_refused_type,
 ];
 
 /// Cases run after the origins were stopped.
@@ -156,6 +165,7 @@ pub const OFFLINE: &[(&str, HybridCase)] = named![
     escalation_with_the_origin_down_answers_locally,
     middleware_with_the_origin_down_answers_502,
     parse_escalation_with_the_origin_down_answers_locally,
+    nothing_personal_reached_an_origin,
 ];
 
 fn trials(
@@ -713,4 +723,128 @@ fn parse_escalation_failures_answer_locally(hybrid: &Hybrid, client: &Client) {
 fn parse_escalation_with_the_origin_down_answers_locally(_: &Hybrid, client: &Client) {
     let answer = parse_at(client, &ticket("[parse-offline-1]"), 0.99);
     assert_parsed_locally(&answer, "unreachable");
+}
+
+/// The personal data the redaction cases send. None may reach an origin: what is
+/// redacted leaves as placeholders, what is refused does not leave.
+const PERSONAL: [&str; 6] = [
+    "jane.doe@example.com",
+    "+44 20 7946 0958",
+    "4111 1111 1111 1111",
+    "DE89 3704 0044 0532 0130 00",
+    "ada@example.org",
+    "030 901820",
+];
+
+/// A text the edge model cannot read (runic script, a [`unsure`] text many times over:
+/// `[UNK]` outweighs what follows), so it is escalated, carrying `tail`.
+fn unreadable_with(marker: &str, tail: &str) -> String {
+    format!("{} {tail} {marker}", "ᚠᚢᚦᚨᚱᚲ ᚷᚹᚺᚾ ᛁᛃ ᛇᛈᛉ ".repeat(6))
+}
+
+fn escalated_text_leaves_without_personal_data(hybrid: &Hybrid, client: &Client) {
+    let marker = "[redact-1]";
+    let text = unreadable_with(marker, "mail jane.doe@example.com or ring +44 20 7946 0958");
+    let answer = classify(client, &text);
+    assert_eq!(answer["source"], "remote", "{answer}");
+    let sent = escalation_for(hybrid, marker);
+    let body: Value = serde_json::from_slice(&sent.body).expect("JSON escalation body");
+    let expected = unreadable_with(marker, "mail [EMAIL] or ring [PHONE]");
+    assert_eq!(body["text"], expected, "the text leaves with placeholders");
+}
+
+fn escalation_is_refused_for_a_card_number(hybrid: &Hybrid, client: &Client) {
+    let marker = "[refuse-1]";
+    let text = unreadable_with(marker, "card 4111 1111 1111 1111");
+    let answer = classify(client, &text);
+    assert_eq!(answer["source"], "local", "{answer}");
+    assert_eq!(answer["escalation"]["status"], "refused", "{answer}");
+    assert_eq!(answer["escalation"]["reason"], "personal-data", "{answer}");
+    let openapi = client.get("/openapi.json").json();
+    assert_conforms(&openapi, "ClassifyResponse", &answer);
+    assert!(
+        hybrid.origin.received_with(marker).is_empty(),
+        "nothing leaves for a refused type"
+    );
+}
+
+fn parse_escalation_leaves_without_personal_data(hybrid: &Hybrid, client: &Client) {
+    let marker = "[parse-redact-1]";
+    let text = format!(
+        "{} Reach me at ada@example.org or 030 901820.",
+        ticket(marker)
+    );
+    let answer = parse_at(client, &text, 0.99);
+    assert_eq!(answer["source"], "remote", "{answer}");
+    let received = hybrid.origin.received_with(marker);
+    assert_eq!(received.len(), 1, "{received:?}");
+    let body: Value = serde_json::from_slice(&received[0].body).expect("JSON completion");
+    let expected = format!("{} Reach me at [EMAIL] or [PHONE].", ticket(marker));
+    assert_eq!(body["text"], expected);
+    assert_eq!(
+        body["local"]["object"]["orderId"], "ORD-48213",
+        "not personal: kept"
+    );
+}
+
+fn middleware_redact_replaces_personal_data_in_its_field(hybrid: &Hybrid, client: &Client) {
+    let marker = "[support-1]";
+    let message = format!(
+        "The app crashes on login. {marker} Mail jane.doe@example.com, ring +44 20 7946 0958."
+    );
+    let body = json!({"ticket": {"message": message, "priority": 2}, "lang": "en"});
+    let reply = client.post_json("/support/new", &body);
+    reply.assert_status(201);
+    let sent = hybrid.origin.received_with("support-1");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let forwarded: Value = serde_json::from_slice(&sent[0].body).expect("a JSON body");
+    let expected = format!("The app crashes on login. {marker} Mail [EMAIL], ring [PHONE].");
+    assert_eq!(forwarded["ticket"]["message"], expected);
+    assert_eq!(forwarded["ticket"]["priority"], 2, "the rest as sent");
+    assert_eq!(forwarded["lang"], "en");
+    assert!(sent[0].header("x-triage-label").is_some(), "annotated too");
+
+    // A body with nothing personal in the field goes byte for byte.
+    let plain = r#"{"ticket": {"message": "The app crashes on login. [support-2]"}, "n":  1}"#;
+    let reply = client.send(
+        Method::POST,
+        "/support/new",
+        Some("application/json"),
+        plain.as_bytes(),
+    );
+    reply.assert_status(201);
+    let sent = hybrid.origin.received_with("support-2");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].body, plain.as_bytes());
+}
+
+fn middleware_refuses_to_forward_a_refused_type(hybrid: &Hybrid, client: &Client) {
+    let marker = "[support-iban-1]";
+    let message = format!("Refund me. {marker} Pay to DE89 3704 0044 0532 0130 00 please");
+    let reply = client.post_json("/support/new", &json!({"ticket": {"message": message}}));
+    let body = problem(client, &reply, 403, "personal-data");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| d.contains("iban")),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("DE89"),
+        "the problem never quotes the value: {body}"
+    );
+    assert!(hybrid.origin.received_with("support-iban-1").is_empty());
+}
+
+fn nothing_personal_reached_an_origin(hybrid: &Hybrid, _client: &Client) {
+    for origin in [&hybrid.origin, &hybrid.quarantine, &hybrid.attacker] {
+        for received in origin.all() {
+            let text = received.text();
+            for value in PERSONAL {
+                assert!(
+                    !text.contains(value),
+                    "{} received {value:?}: {text}",
+                    origin.name()
+                );
+            }
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! `wrangler dev --env classify-only`): spam-mini compiled in, without the `parse`
 //! feature. It classifies as the default worker does; parse and ad-hoc labels answer 501
 //! naming the feature, its OpenAPI document lists no `/v1/parse`, and parse settings are
-//! refused. Its module must carry neither the embedding model nor the parse code: it is
+//! refused; so do `/v1/redact` and the redaction settings (no `redact` feature). Its module must carry neither the embedding model nor the parse code: it is
 //! smaller than the default worker's by more than the embedding model's files. Runs with
 //! `--features cloudflare`, after both builds.
 
@@ -42,14 +42,33 @@ fn it_classifies_and_answers_parse_and_labels_501() {
         let detail = problem["detail"].as_str().unwrap_or("");
         assert!(detail.contains("`parse` feature"), "{detail}");
     }
+    let redact = client.post_json("/v1/redact", &json!({ "text": "mail a@example.com" }));
+    let problem = assert_problem(&client, &redact, 501);
+    assert_eq!(problem["type"], "urn:triage:problem:not-built");
+    let detail = problem["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("`redact` feature"), "{detail}");
     let openapi = client.get("/openapi.json").json();
     assert!(openapi["paths"]["/v1/classify"].is_object());
     assert!(openapi["paths"].get("/v1/parse").is_none());
+    assert!(openapi["paths"].get("/v1/redact").is_none());
     let models = client.get("/v1/models");
     models.assert_status(200);
     let models = models.json();
     assert!(models.get("parse").is_none(), "{models}");
     assert_eq!(models["models"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn redaction_settings_are_503_naming_the_feature() {
+    let server = wrangler::dev(&[ENV[0], ENV[1], "--var", "TRIAGE_ESCALATION_REDACT:all"]);
+    let client = server.client(Duration::from_secs(120));
+    let reply = client.post_json("/v1/classify", &json!({ "text": SPAM[0] }));
+    let problem = assert_problem(&client, &reply, 503);
+    let detail = problem["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.contains("escalation_redact") && detail.contains("`redact`"),
+        "{detail}"
+    );
 }
 
 #[test]
