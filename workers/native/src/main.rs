@@ -135,6 +135,8 @@ fn main() -> Result<()> {
             unreachable!("answered above")
         }
         Command::Serve { addr, body_timeout } => {
+            // The redactor's metadata is read at start-up, not by the first request.
+            service.redaction().redactor.warm();
             let service = Arc::new(service);
             let body_timeout = Duration::try_from_secs_f64(body_timeout)
                 .ok()

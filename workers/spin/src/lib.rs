@@ -248,6 +248,10 @@ mod preinit {
             if let Ok(mut slot) = super::PREPARED.lock() {
                 slot.get_or_insert_with(super::prepare);
             }
+            // libphonenumber's metadata and the redactor's patterns, read once into the
+            // snapshot rather than by an instance's first `/v1/redact` or redacted
+            // escalation (about 60 ms natively).
+            triage_core::redact::Redactor::default().warm();
             // Loading reads environment variables (tokenizers does), so wasi-libc now
             // holds the build machine's environment; forget it, or the snapshot would
             // answer every later `std::env::var` (the TRIAGE_* settings) from it.
