@@ -10,6 +10,8 @@
 //! triage-bench macs <tokens>                multiply-adds of one run (tract's cost model)
 //! triage-bench peak <iterations>            this CPU's multiply-adds per second through
 //!                                           wasm simd128 (wasm builds only)
+//! triage-bench redact <rounds>              the redactor's time per text, texts as JSON
+//!                                           lines on stdin (see `redact.rs`)
 //! ```
 //!
 //! `--kernels tract|int8` before the command picks the matmul kernels (default: what the
@@ -25,6 +27,7 @@
 
 mod arith;
 mod profile;
+mod redact;
 
 use std::error::Error;
 use std::io::{BufRead, Write};
@@ -109,6 +112,10 @@ fn main() -> Outcome {
         }
         args.drain(..2);
     }
+    if let ["redact", rounds] = args.as_slice() {
+        println!("{}", redact::run(rounds.parse()?)?);
+        return Ok(());
+    }
     let model = load_model(model_path.as_deref(), kernels)?;
     match args.as_slice() {
         ["time"] => time(&model),
@@ -129,7 +136,8 @@ fn main() -> Outcome {
         }
         _ => Err(
             "usage: triage-bench [--kernels tract|int8] [--model FILE] time \
-                  | profile <tokens> <iterations> | macs <tokens> | peak <iterations>"
+                  | profile <tokens> <iterations> | macs <tokens> | peak <iterations> \
+                  | redact <rounds>"
                 .into(),
         ),
     }
