@@ -18,7 +18,7 @@
 
 /// The Spin variables read, one per setting of the Triage component: the keys of
 /// `[component.triage.variables]` in `spin.toml` (a test checks they are the same).
-pub const KEYS: [&str; 16] = [
+pub const KEYS: [&str; 19] = [
     "default_model",
     "threshold",
     "max_body_bytes",
@@ -33,6 +33,9 @@ pub const KEYS: [&str; 16] = [
     "escalation_model",
     "parse_escalation_url",
     "parse_escalation_timeout_ms",
+    "escalation_redact",
+    "escalation_refuse",
+    "redact_regions",
     "middleware",
     "schemas",
 ];
