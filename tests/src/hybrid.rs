@@ -832,6 +832,31 @@ fn middleware_refuses_to_forward_a_refused_type(hybrid: &Hybrid, client: &Client
         "the problem never quotes the value: {body}"
     );
     assert!(hybrid.origin.received_with("support-iban-1").is_empty());
+    // Spellings of the route's path an origin may resolve to it are that route.
+    for path in [
+        "//support/x",
+        "/x/../support/x",
+        "/%73upport/x",
+        "/Support/x",
+        "/support;a=1/x",
+    ] {
+        let marker = format!("[support-iban-{path}]");
+        let message = format!("Refund me. {marker} Pay to DE89 3704 0044 0532 0130 00 please");
+        let reply = client.post_json(path, &json!({"ticket": {"message": message}}));
+        problem(client, &reply, 403, "personal-data");
+        assert!(hybrid.origin.received_with(&marker).is_empty(), "{path}");
+    }
+    // A key given twice: the value checked might not be the one the origin reads.
+    let twice =
+        r#"{"ticket": {"message": "DE89 3704 0044 0532 0130 00 [support-dup]", "message": "hi"}}"#;
+    let reply = client.send(
+        Method::POST,
+        "/support/x",
+        Some("application/json"),
+        twice.as_bytes(),
+    );
+    problem(client, &reply, 422, "ambiguous-text");
+    assert!(hybrid.origin.received_with("[support-dup]").is_empty());
 }
 
 fn nothing_personal_reached_an_origin(hybrid: &Hybrid, _client: &Client) {

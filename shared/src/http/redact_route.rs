@@ -70,11 +70,12 @@ pub(crate) fn redact<B: AsRef<[u8]>>(service: &Service, request: &Request<B>) ->
                 None => TypeSet::all(),
                 Some(names) => names
                     .iter()
-                    .map(|name| {
+                    .enumerate()
+                    .map(|(index, name)| {
+                        // The entry is not quoted: a request's values are never echoed.
                         PiiType::from_name(name).ok_or_else(|| {
                             invalid(format!(
-                                "`types` holds {:?}; the types are {}",
-                                crate::error::quoted_prefix(name, 40),
+                                "`types[{index}]` is not a type; the types are {}",
                                 TypeSet::all().names()
                             ))
                         })

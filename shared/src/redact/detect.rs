@@ -36,14 +36,15 @@ fn patterns() -> &'static Patterns {
             email: compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@(?:[\w-]+\.)+[\w-]+"),
             iban: compile(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b"),
             iban_head: compile(r"\b[A-Z]{2}[0-9]{2}[ -]?$"),
-            card: compile(r"\b[0-9](?:[ -]?[0-9]){12,22}\b"),
+            card: compile(r"\b[0-9](?:[ -]?[0-9]){12,}\b"),
             ipv4: compile(r"\b[0-9]{1,3}(?:\.[0-9]{1,3}){3}\b"),
             ipv6: compile(r"(?i)[0-9a-f:]*:[0-9a-f]*:[0-9a-f:.]*"),
             phone: compile(r"(?:\+ ?)?\(?[0-9][0-9 ().\-/\u{a0}]{4,24}[0-9]"),
             date: compile(
                 r"^(?:[0-9]{4}[-/. ][0-9]{1,2}[-/. ][0-9]{1,2}|[0-9]{1,2}[-/. ][0-9]{1,2}[-/. ][0-9]{2,4})$",
             ),
-            thousands: compile(r"^[0-9]{1,3}(?:[. ][0-9]{3})+$"),
+            // `1.234.567`, `8 336 817` (but not `612 345 678`, a Spanish mobile).
+            thousands: compile(r"^(?:[0-9]{1,3}(?:\.[0-9]{3})+|[0-9]{1,2}(?: [0-9]{3})+)$"),
             // A year then a serial (`2024-55812`, `2024/00871`), or a date stamp
             // (`20241103`, `2024110312`).
             reference: compile(
@@ -53,71 +54,188 @@ fn patterns() -> &'static Patterns {
     })
 }
 
-/// Every value in `text`, in order, none overlapping; national phone numbers are read in
-/// `regions`.
-pub(super) fn find(text: &str, regions: &[Region]) -> Vec<Finding> {
+/// Most distinct international calling codes whose numbers are checked in one text:
+/// libphonenumber compiles each region's patterns on first use into a shared cache of 100,
+/// so a text cycling through many countries would recompile them on every check. Numbers
+/// of further countries are replaced unchecked.
+pub const MAX_CALLING_CODES: usize = 8;
+
+/// Every value in `original`, in order, none overlapping; national phone numbers are read
+/// in `regions`. Detection runs on a [`View`] of the text (invisible characters dropped,
+/// look-alike spaces, dashes and digits made ASCII), each stage on what the stages before
+/// it left (their values masked), and the spans are mapped back to `original`.
+pub(super) fn find(original: &str, regions: &[Region]) -> Vec<Finding> {
     let patterns = patterns();
+    let view = View::of(original);
+    let mut text = view.text.clone();
     let mut found: Vec<Finding> = Vec::new();
-    let claim = |kind: PiiType, start: usize, end: usize, found: &mut Vec<Finding>| {
-        if !found.iter().any(|f| start < f.end && f.start < end) {
-            found.push(Finding { kind, start, end });
-        }
+    let mut claim = |kind: PiiType, start: usize, end: usize, text: &mut String| {
+        found.push(Finding { kind, start, end });
+        mask(text, start, end);
     };
-    for m in patterns.email.find_iter(text) {
-        if let Some((start, end)) = email(text, m.start(), m.end()) {
-            claim(PiiType::Email, start, end, &mut found);
-        }
+    let emails: Vec<_> = patterns
+        .email
+        .find_iter(&text)
+        .filter_map(|m| email(&text, m.start(), m.end()))
+        .collect();
+    for (start, end) in emails {
+        claim(PiiType::Email, start, end, &mut text);
     }
-    for m in patterns.iban.find_iter(text) {
-        if let Some(end) = iban(text, m.start(), m.end()) {
-            claim(PiiType::Iban, m.start(), end, &mut found);
-        }
+    let ibans: Vec<_> = patterns
+        .iban
+        .find_iter(&text)
+        .filter_map(|m| iban(&text, m.start(), m.end()).map(|end| (m.start(), end)))
+        .collect();
+    for (start, end) in ibans {
+        claim(PiiType::Iban, start, end, &mut text);
     }
-    for m in patterns.card.find_iter(text) {
-        // The digits of an IBAN that failed its check are not a card number.
-        let iban_head = patterns.iban_head.is_match(tail(text, m.start(), 8));
-        if let Some((start, end)) = card(m.as_str()).filter(|_| !iban_head) {
-            claim(
-                PiiType::Card,
-                m.start() + start,
-                m.start() + end,
-                &mut found,
-            );
-        }
-    }
-    for m in patterns.ipv4.find_iter(text) {
-        let dotted_on = text[m.end()..].starts_with('.')
-            && text[m.end() + 1..].starts_with(|c: char| c.is_ascii_digit());
-        let dotted_before = text[..m.start()].ends_with('.');
-        if !dotted_on && !dotted_before && m.as_str().parse::<Ipv4Addr>().is_ok() {
-            claim(PiiType::Ip, m.start(), m.end(), &mut found);
-        }
-    }
-    for m in patterns.ipv6.find_iter(text) {
+    let mut ips: Vec<(usize, usize)> = Vec::new();
+    for m in patterns.ipv6.find_iter(&text) {
         let candidate = m.as_str().trim_end_matches([':', '.']);
         let end = m.start() + candidate.len();
-        if separated(text, m.start(), end)
+        if separated(&text, m.start(), end)
             && candidate.matches(':').count() >= 2
             && candidate.parse::<Ipv6Addr>().is_ok()
         {
-            claim(PiiType::Ip, m.start(), end, &mut found);
+            ips.push((m.start(), end));
         }
     }
+    for m in patterns.ipv4.find_iter(&text) {
+        let dotted_on = text[m.end()..].starts_with('.')
+            && text[m.end() + 1..].starts_with(|c: char| c.is_ascii_digit());
+        let dotted_before = text[..m.start()].ends_with('.');
+        let inside = ips.iter().any(|&(s, e)| m.start() < e && s < m.end());
+        if !dotted_on && !dotted_before && !inside && m.as_str().parse::<Ipv4Addr>().is_ok() {
+            ips.push((m.start(), m.end()));
+        }
+    }
+    for (start, end) in ips {
+        claim(PiiType::Ip, start, end, &mut text);
+    }
+    let mut cards_found = Vec::new();
+    for m in patterns.card.find_iter(&text) {
+        for (start, end) in cards(m.as_str()) {
+            let (start, end) = (m.start() + start, m.start() + end);
+            // The digits of an IBAN that failed its check are not a card number.
+            if !patterns.iban_head.is_match(tail(&text, start, 8)) {
+                cards_found.push((start, end));
+            }
+        }
+    }
+    for (start, end) in cards_found {
+        claim(PiiType::Card, start, end, &mut text);
+    }
     let mut checks = 0;
-    for m in patterns.phone.find_iter(text) {
-        for (start, end) in pieces(text, m.start(), m.end()) {
-            let taken = |found: &[Finding]| found.iter().any(|f| start < f.end && f.start < end);
-            if taken(&found) || !phone_shaped(text, start, end, patterns) {
+    let mut calling_codes: Vec<&str> = Vec::new();
+    let mut phones: Vec<(usize, usize)> = Vec::new();
+    for m in patterns.phone.find_iter(&text) {
+        for (start, end) in pieces(&text, m.start(), m.end()) {
+            let taken = phones.iter().any(|&(s, e)| start < e && s < end);
+            if taken || !phone_shaped(&text, start, end, patterns) {
                 continue;
             }
             checks += 1;
-            if checks > MAX_PHONE_CHECKS || phone(&text[start..end], regions) {
-                claim(PiiType::Phone, start, end, &mut found);
+            let candidate = &text[start..end];
+            let unchecked = checks > MAX_PHONE_CHECKS
+                || calling_code(candidate).is_some_and(|code| {
+                    if !calling_codes.contains(&code) {
+                        calling_codes.push(code);
+                    }
+                    calling_codes.len() > MAX_CALLING_CODES && calling_codes.last() == Some(&code)
+                });
+            if unchecked || phone(candidate, regions) {
+                phones.push((start, end));
             }
         }
     }
+    for (start, end) in phones {
+        claim(PiiType::Phone, start, end, &mut text);
+    }
     found.sort_by_key(|f| f.start);
+    // Stages see only what earlier ones left, so spans do not overlap; keep it certain,
+    // since replacing overlapping spans would cut the text wrongly.
+    let mut end = 0;
+    found.retain(|f| {
+        let apart = f.start >= end;
+        end = end.max(f.end);
+        apart
+    });
     found
+        .into_iter()
+        .map(|f| Finding {
+            kind: f.kind,
+            start: view.starts[f.start],
+            end: view.ends[f.end - 1],
+        })
+        .collect()
+}
+
+/// The first digits after a leading `+` or `00`: a key for the number's country (a
+/// calling code has one to three digits; the first three tell countries apart well
+/// enough to bound the work).
+fn calling_code(candidate: &str) -> Option<&str> {
+    let rest = candidate.trim_start_matches('(');
+    let rest = rest
+        .strip_prefix('+')
+        .or_else(|| rest.strip_prefix("00"))?
+        .trim_start();
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count().min(3);
+    Some(&rest[..digits])
+}
+
+/// Replaces `text[start..end]` by as many `X`s: later stages see a word there, not the
+/// value, and every byte offset stays where it was.
+fn mask(text: &mut String, start: usize, end: usize) {
+    let masked = "X".repeat(end - start);
+    text.replace_range(start..end, &masked);
+}
+
+/// The text detection reads: characters that hide inside values (zero-width spaces and
+/// joiners, soft hyphens, word joiners, byte-order marks) dropped; Unicode spaces made
+/// `' '`, dashes and minus signs `'-'`, full-width `＠` and `＋` ASCII, and the decimal
+/// digits of other scripts (Arabic-Indic, Devanagari, full-width) ASCII digits. `starts[i]`
+/// and `ends[i]` are where the original character behind byte `i` starts and ends.
+struct View {
+    text: String,
+    starts: Vec<usize>,
+    ends: Vec<usize>,
+}
+
+impl View {
+    fn of(original: &str) -> View {
+        let mut view = View {
+            text: String::with_capacity(original.len()),
+            starts: Vec::with_capacity(original.len()),
+            ends: Vec::with_capacity(original.len()),
+        };
+        for (at, c) in original.char_indices() {
+            let end = at + c.len_utf8();
+            let mapped = match c {
+                '\u{ad}' | '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' => continue,
+                '\u{a0}' | '\u{2000}'..='\u{200a}' | '\u{202f}' | '\u{205f}' | '\u{3000}' => ' ',
+                '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{fe63}' | '\u{ff0d}' => '-',
+                '\u{ff20}' => '@',
+                '\u{ff0b}' => '+',
+                _ => ascii_digit(c).unwrap_or(c),
+            };
+            view.text.push(mapped);
+            for _ in 0..mapped.len_utf8() {
+                view.starts.push(at);
+                view.ends.push(end);
+            }
+        }
+        view
+    }
+}
+
+/// The ASCII digit for a decimal digit of another script, if `c` is one.
+fn ascii_digit(c: char) -> Option<char> {
+    const ZEROS: [u32; 4] = [0x0660, 0x06f0, 0x0966, 0xff10];
+    let code = u32::from(c);
+    ZEROS
+        .iter()
+        .find(|&&zero| (zero..zero + 10).contains(&code))
+        .and_then(|&zero| char::from_digit(code - zero, 10))
 }
 
 /// The at most `bytes` bytes of `text` before `end` (fewer, to start on a character).
@@ -144,8 +262,13 @@ fn email(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
     let trimmed = candidate.trim_start_matches('.');
     let start = start + (candidate.len() - trimmed.len());
     let tld = trimmed.rsplit('.').next()?;
-    // `kiosk.Valid`: a capitalised last label is a sentence run on, not a domain.
-    let cased = tld.chars().all(char::is_lowercase) || tld.chars().all(char::is_uppercase);
+    // `kiosk.Valid`: a capitalised last label after a lower-case one is a sentence run on,
+    // not a domain (`Gmail.Com` is a domain).
+    let labels: Vec<&str> = trimmed.rsplit('@').next()?.split('.').collect();
+    let before = labels.len().checked_sub(2).map_or("", |i| labels[i]);
+    let capitalised = tld.chars().next().is_some_and(char::is_uppercase)
+        && tld.chars().skip(1).all(char::is_lowercase);
+    let cased = !(capitalised && before.chars().all(char::is_lowercase));
     let tld_ok = tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic) && cased;
     (tld_ok && email_address::EmailAddress::is_valid(trimmed)).then_some((start, end))
 }
@@ -197,33 +320,50 @@ pub fn luhn(digits: &[u8]) -> bool {
     sum.is_multiple_of(10)
 }
 
-/// The card number in a run of digits and single separators, as a byte range of it: the
-/// whole run, else its longest prefix of whole groups, of 13 to 19 digits, starting with
-/// a card network's digit (2 to 6) and passing Luhn.
-fn card(run: &str) -> Option<(usize, usize)> {
-    let mut digits = Vec::with_capacity(run.len());
-    // (digits so far, byte end) at each group end.
-    let mut ends = Vec::new();
-    for (at, b) in run.bytes().enumerate() {
-        if b.is_ascii_digit() {
-            digits.push(b);
-            if run
-                .as_bytes()
-                .get(at + 1)
-                .is_none_or(|n| !n.is_ascii_digit())
-            {
-                ends.push((digits.len(), at + 1));
+/// The card numbers in a run of digit groups (joined by single spaces or dashes), as byte
+/// ranges of it: from each group that starts with a card network's digit (2 to 6), the
+/// longest window of whole groups of 13 to 19 digits that passes Luhn, left to right, none
+/// overlapping (`qty 3 4111 1111 1111 1111`, two cards in a row).
+fn cards(run: &str) -> Vec<(usize, usize)> {
+    let bytes = run.as_bytes();
+    let mut groups: Vec<(usize, usize)> = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at].is_ascii_digit() {
+            let start = at;
+            while at < bytes.len() && bytes[at].is_ascii_digit() {
+                at += 1;
             }
+            groups.push((start, at));
+        } else {
+            at += 1;
         }
     }
-    if !(b'2'..=b'6').contains(digits.first()?) {
-        return None;
+    let mut out = Vec::new();
+    let mut first = 0;
+    while first < groups.len() {
+        let mut digits: Vec<u8> = Vec::with_capacity(19);
+        let mut best = None;
+        if (b'2'..=b'6').contains(&bytes[groups[first].0]) {
+            for (last, &(start, end)) in groups.iter().enumerate().skip(first) {
+                digits.extend_from_slice(&bytes[start..end]);
+                if digits.len() > 19 {
+                    break;
+                }
+                if digits.len() >= 13 && luhn(&digits) {
+                    best = Some(last);
+                }
+            }
+        }
+        match best {
+            Some(last) => {
+                out.push((groups[first].0, groups[last].1));
+                first = last + 1;
+            }
+            None => first += 1,
+        }
     }
-    ends.into_iter()
-        .rev()
-        .filter(|&(len, _)| (13..=19).contains(&len))
-        .find(|&(len, _)| luhn(&digits[..len]))
-        .map(|(_, end)| (0, end))
+    out
 }
 
 /// The ways to read a phone candidate `text[start..end]`, most likely first: the whole;
@@ -460,6 +600,92 @@ mod tests {
             .find("the fiction range 07700 900123 is not assigned")
             .is_empty());
         none("population 8 336 817 in 2019");
+    }
+
+    #[test]
+    fn neighbours_do_not_hide_a_value() {
+        let found = kinds("from 192.168.0.1 4111 1111 1111 1111");
+        assert_eq!(
+            found[1],
+            (PiiType::Card, "4111 1111 1111 1111".to_owned()),
+            "{found:?}"
+        );
+        one(
+            "qty 3 4111 1111 1111 1111",
+            PiiType::Card,
+            "4111 1111 1111 1111",
+        );
+        let two = kinds("4111 1111 1111 1111 5555 5555 5555 4444");
+        assert_eq!(two.len(), 2, "{two:?}");
+        let found = kinds("4111 1111 1111 1111 030 901820");
+        assert_eq!(
+            found[1],
+            (PiiType::Phone, "030 901820".to_owned()),
+            "{found:?}"
+        );
+        one(
+            "::ffff:192.168.1.1 logged in",
+            PiiType::Ip,
+            "::ffff:192.168.1.1",
+        );
+    }
+
+    #[test]
+    fn invisible_and_look_alike_characters_do_not_hide_a_value() {
+        one(
+            "card 4111\u{200b}1111\u{200b}1111\u{200b}1111",
+            PiiType::Card,
+            "4111\u{200b}1111\u{200b}1111\u{200b}1111",
+        );
+        one(
+            "card 4111\u{a0}1111\u{2009}1111\u{202f}1111",
+            PiiType::Card,
+            "4111\u{a0}1111\u{2009}1111\u{202f}1111",
+        );
+        one(
+            "mail ja\u{200b}ne@example.com",
+            PiiType::Email,
+            "ja\u{200b}ne@example.com",
+        );
+        one(
+            "mail jane\u{ad}@exa\u{200d}mple.com",
+            PiiType::Email,
+            "jane\u{ad}@exa\u{200d}mple.com",
+        );
+        one(
+            "call +1 415\u{200b}555\u{2011}2671",
+            PiiType::Phone,
+            "+1 415\u{200b}555\u{2011}2671",
+        );
+        one(
+            "card ４１１１ １１１１ １１１１ １１１１",
+            PiiType::Card,
+            "４１１１ １１１１ １１１１ １１１１",
+        );
+        one(
+            "mail jane＠example.com",
+            PiiType::Email,
+            "jane＠example.com",
+        );
+        one(
+            "IBAN DE89\u{200b}3704 0044 0532 0130 00",
+            PiiType::Iban,
+            "DE89\u{200b}3704 0044 0532 0130 00",
+        );
+    }
+
+    #[test]
+    fn many_countries_are_bounded_and_fail_closed() {
+        let codes = [
+            "1", "44", "49", "33", "34", "39", "31", "91", "55", "61", "81", "86",
+        ];
+        let text: Vec<String> = codes.iter().map(|c| format!("+{c} 000 000 000")).collect();
+        let found = Redactor::default().find(&text.join(" x "));
+        assert_eq!(
+            found.len(),
+            codes.len() - MAX_CALLING_CODES,
+            "past the cap, replaced unchecked"
+        );
     }
 
     #[test]

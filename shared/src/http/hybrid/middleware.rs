@@ -302,10 +302,15 @@ impl Middleware {
         &self.routes
     }
 
-    /// The first route whose prefix matches `path` on a segment boundary, if any.
+    /// The first route whose prefix matches `path` on a segment boundary, if any. Both are
+    /// compared [`normalised`]: a spelling an origin may resolve to a route's path
+    /// (`//support`, `/x/../support`, `/%73upport`, `/Support`, `/support;a=1`) is that
+    /// route's, so it cannot skip the route's checks.
     pub fn rule_for(&self, path: &str) -> Option<&RouteRule> {
+        let path = normalised(path);
         self.routes.iter().find(|rule| {
-            let prefix = rule.path_prefix.trim_end_matches('/');
+            let prefix = normalised(&rule.path_prefix);
+            let prefix = prefix.trim_end_matches('/');
             path == prefix
                 || prefix.is_empty()
                 || path
@@ -403,8 +408,12 @@ impl RouteRule {
                 if media != "application/x-www-form-urlencoded" {
                     return Err(unsupported(&media, "application/x-www-form-urlencoded"));
                 }
-                form_urlencoded::parse(body)
-                    .find(|(name, _)| name == field)
+                let mut values = form_urlencoded::parse(body).filter(|(name, _)| name == field);
+                let first = values.next();
+                if values.next().is_some() {
+                    return Err(ambiguous(&format!("form field `{field}` more than once")));
+                }
+                first
                     .map(|(_, value)| value.into_owned())
                     .ok_or_else(|| missing(&format!("form field `{field}`")))
             }
@@ -415,6 +424,11 @@ impl RouteRule {
                 let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
                     Problem::new(StatusCode::BAD_REQUEST, "malformed-json", e.to_string())
                 })?;
+                // With a key twice, parsers disagree on which value counts: what was
+                // classified and redacted might not be what the origin reads.
+                if serde_json::from_slice::<UniqueKeys>(body).is_err() {
+                    return Err(ambiguous("an object with the same key twice"));
+                }
                 value
                     .pointer(pointer)
                     .and_then(|v| v.as_str())
@@ -501,6 +515,128 @@ fn unsupported(media: &str, expected: &str) -> Problem {
         "unsupported-media-type",
         format!("this route reads {expected}, not {media:?}"),
     )
+}
+
+fn ambiguous(what: &str) -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "ambiguous-text",
+        format!(
+            "the body holds {what}: the text checked must be the one the origin reads, so \
+             send each once"
+        ),
+    )
+}
+
+/// Deserialises from any JSON and fails on an object with a key twice, at any depth.
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeys {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON whose objects have unique keys")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self, A::Error> {
+        let mut keys = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !keys.insert(key) {
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+}
+
+/// `path` as an origin may resolve it, for matching routes: percent-escapes decoded
+/// (`%2F` kept, so it stays inside its segment), `\` read as `/`, `;` parameters and
+/// empty and `.` segments dropped, `..` segments resolved, ASCII letters in lower case.
+pub fn normalised(path: &str) -> String {
+    let mut decoded = Vec::with_capacity(path.len());
+    let bytes = path.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[at],
+            bytes.get(at + 1).copied().and_then(hex),
+            bytes.get(at + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) if (high, low) != (2, 15) => {
+                decoded.push((high * 16 + low) as u8);
+                at += 3;
+            }
+            (b'\\', _, _) => {
+                decoded.push(b'/');
+                at += 1;
+            }
+            (byte, _, _) => {
+                decoded.push(byte);
+                at += 1;
+            }
+        }
+    }
+    let decoded = String::from_utf8_lossy(&decoded).to_ascii_lowercase();
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        let segment = segment.split(';').next().unwrap_or_default();
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            _ => segments.push(segment),
+        }
+    }
+    let mut out = String::with_capacity(decoded.len() + 1);
+    for segment in segments {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 fn missing(what: &str) -> Problem {
@@ -774,5 +910,60 @@ mod tests {
             );
             assert_eq!(forwarded.uri().scheme_str(), Some("http"));
         }
+    }
+
+    #[test]
+    fn spellings_of_a_route_path_are_that_route() {
+        let m = middleware();
+        for path in [
+            "//contact/x",
+            "/x/../contact/x",
+            "/%63ontact/x",
+            "/Contact/x",
+            "/contact;a=1/x",
+            "/./contact",
+            "\\contact\\x",
+        ] {
+            let rule = m.rule_for(path).map(|r| r.path_prefix.as_str());
+            assert_eq!(rule, Some("/contact"), "{path}");
+        }
+        assert!(
+            m.rule_for("/contact%2Fx").is_none(),
+            "an escaped slash stays in its segment"
+        );
+        assert_eq!(normalised("/a/b/../../.."), "/");
+    }
+
+    #[test]
+    fn a_text_given_twice_is_refused() {
+        let m = middleware();
+        let json = |body: &str| {
+            let headers = parts(
+                Method::POST,
+                "/api/tickets",
+                &[("content-type", "application/json")],
+            )
+            .headers;
+            m.rule_for("/api/tickets")
+                .unwrap()
+                .text_of(&headers, body.as_bytes())
+        };
+        let twice = json(r#"{"ticket": {"body": "DE89 3704 0044 0532 0130 00", "body": "hello"}}"#);
+        assert_eq!(twice.unwrap_err().kind, "urn:triage:problem:ambiguous-text");
+        let nested = json(r#"{"ticket": {"body": "hi"}, "x": [{"a": 1, "a": 2}]}"#);
+        assert_eq!(
+            nested.unwrap_err().kind,
+            "urn:triage:problem:ambiguous-text"
+        );
+        assert_eq!(json(r#"{"ticket": {"body": "hi"}}"#).unwrap(), "hi");
+        let headers = parts(
+            Method::POST,
+            "/contact",
+            &[("content-type", "application/x-www-form-urlencoded")],
+        )
+        .headers;
+        let form = m.rule_for("/contact").unwrap();
+        let twice = form.text_of(&headers, b"message=hi&message=jane%40example.com");
+        assert_eq!(twice.unwrap_err().kind, "urn:triage:problem:ambiguous-text");
     }
 }
