@@ -109,26 +109,8 @@ fn precision_and_recall_per_type_and_locale() {
             }
         }
     }
-    println!("| type | labelled | found | precision | recall |\n|---|---|---|---|---|");
-    for (kind, c) in &by_type {
-        println!(
-            "| {kind} | {} | {} | {:.3} | {:.3} |",
-            c.tp + c.fn_,
-            c.tp + c.fp,
-            c.precision(),
-            c.recall()
-        );
-    }
-    println!("\n| locale, source | labelled | found | precision | recall |\n|---|---|---|---|---|");
-    for (locale, c) in &by_locale {
-        println!(
-            "| {locale} | {} | {} | {:.3} | {:.3} |",
-            c.tp + c.fn_,
-            c.tp + c.fp,
-            c.precision(),
-            c.recall()
-        );
-    }
+    print_table("type", &by_type);
+    print_table("locale, source", &by_locale);
     println!("\n{}", misses.join("\n"));
     for kind in PiiType::ALL {
         let c = by_type.get(kind.name()).copied().unwrap_or_default();
@@ -181,6 +163,20 @@ fn phones_with_the_locale_region_alone() {
         counts.tp + counts.fp
     );
     assert!(counts.precision() >= 0.95 && counts.recall() >= 0.95);
+}
+
+/// Prints `rows` as a markdown table whose first column is `what`.
+fn print_table(what: &str, rows: &BTreeMap<String, Counts>) {
+    println!("\n| {what} | labelled | found | precision | recall |\n|---|---|---|---|---|");
+    for (name, c) in rows {
+        println!(
+            "| {name} | {} | {} | {:.3} | {:.3} |",
+            c.tp + c.fn_,
+            c.tp + c.fp,
+            c.precision(),
+            c.recall()
+        );
+    }
 }
 
 fn slice(text: &str, span: &Span) -> String {
