@@ -126,30 +126,27 @@ pub(crate) fn parse<B: AsRef<[u8]>>(
     let mut refused = None;
     if let (Some(escalation), Some(document)) = (escalation, document) {
         if escalation.wants(&draft) {
-            // Personal data leaves only as the redaction settings allow.
-            let sent = match service.redaction().escalated_text(&call.text) {
-                Ok(sent) => sent,
-                Err(status) => {
-                    refused = Some(status);
-                    std::borrow::Cow::Borrowed("")
+            // Personal data leaves only as the redaction settings allow; text holding a
+            // refused type is answered here, saying so.
+            let redaction = service.redaction();
+            match redaction.escalated_text(&call.text) {
+                Err(status) => refused = Some(status),
+                Ok(sent) => {
+                    return match escalation.request(&sent, &document, &draft, &model, redaction) {
+                        Ok(outbound) => Step::Send(Box::new(Outbound::parse_escalation(
+                            outbound,
+                            escalation.endpoint.timeout,
+                            EscalatedParse {
+                                model,
+                                schema_name: name,
+                                compiled,
+                                draft,
+                                timings,
+                            },
+                        ))),
+                        Err(error) => Step::Respond(problem_response(&Problem::from_error(&error))),
+                    }
                 }
-            };
-            if refused.is_none() {
-                let redaction = service.redaction();
-                return match escalation.request(&sent, &document, &draft, &model, redaction) {
-                    Ok(outbound) => Step::Send(Box::new(Outbound::parse_escalation(
-                        outbound,
-                        escalation.endpoint.timeout,
-                        EscalatedParse {
-                            model,
-                            schema_name: name,
-                            compiled,
-                            draft,
-                            timings,
-                        },
-                    ))),
-                    Err(error) => Step::Respond(problem_response(&Problem::from_error(&error))),
-                };
             }
         }
     }

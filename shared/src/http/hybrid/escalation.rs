@@ -301,7 +301,8 @@ pub fn read_reply(
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "source", rename_all = "lowercase")]
 pub enum Provenance {
-    /// The edge model's answer; `escalation` is there when one was tried and failed.
+    /// The edge model's answer; `escalation` is there when one was tried and failed, or
+    /// was refused (the text holds personal data `escalation_refuse` keeps home).
     Local {
         #[serde(skip_serializing_if = "Option::is_none")]
         escalation: Option<EscalationStatus>,
