@@ -34,6 +34,11 @@
 //! to unlisted labels. Labels act only on a confident answer; `unsure` (default `annotate`)
 //! is the action for an answer that is not (a low score, or text the model cannot read:
 //! padding a text with emoji makes it so, so a route that must fail closed sets `block`).
+//! With the `redact` feature, the action `redact` annotates and forwards to the origin with
+//! the personal data of the route's `redact_types` (default all) replaced in its text field,
+//! and a route's `refuse` types (default none) stop any forward with 403 `personal-data`
+//! (see [`super::redaction`]). Routes match the path as an origin may resolve it
+//! ([`normalised`]); a body giving the route's text twice is 422 `ambiguous-text`.
 //! Requests to paths no route names go to the origin unchanged and unclassified.
 //! `timeout_ms` (default 10000) bounds the wait for the origin.
 
@@ -212,7 +217,7 @@ impl ActionJson {
                 if cfg!(feature = "redact") {
                     "redact "
                 } else {
-                    ""
+                    "" // "annotate, block, or ..."
                 }
             ))),
             ActionJson::Route { route } => Ok(Action::Route(origin(&route)?)),
