@@ -20,6 +20,7 @@
 //! # Ok::<(), triage_core::TriageError>(())
 //! ```
 
+pub mod cache;
 mod engine;
 pub mod error;
 pub mod http;

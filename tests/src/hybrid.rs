@@ -54,8 +54,20 @@ fn unsure(marker: &str) -> String {
     format!("ᚠᚢᚦᚨᚱᚲ ᚷᚹᚺᚾ ᛁᛃ ᛇᛈᛉ {marker}")
 }
 
+/// How long an adapter's in-process state, such as the semantic cache's entries, lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instances {
+    /// One process or isolate serves every request (native, workerd).
+    Shared,
+    /// A fresh instance per request (the Spin component under `wasmtime serve`, as on
+    /// Spin): nothing kept in memory outlives its request.
+    PerRequest,
+}
+
 /// The origins a hybrid deployment talks to.
 pub struct Hybrid {
+    /// How the adapter under test keeps its instances.
+    pub instances: Instances,
     /// The escalation endpoint (`/escalate`) and the default middleware origin.
     pub origin: Origin,
     /// The origin the `/tickets` route sends spam to.
@@ -66,8 +78,9 @@ pub struct Hybrid {
 
 impl Hybrid {
     /// Starts the three origins.
-    pub fn start() -> Hybrid {
+    pub fn start(instances: Instances) -> Hybrid {
         Hybrid {
+            instances,
             origin: Origin::start("origin"),
             quarantine: Origin::start("quarantine"),
             attacker: Origin::start("attacker"),
@@ -106,6 +119,11 @@ impl Hybrid {
             ("middleware", middleware.to_string()),
             ("escalation_redact", "all".to_owned()),
             ("escalation_refuse", "card".to_owned()),
+            // The semantic cache, exact texts only: every case's texts differ by a marker
+            // alone, which similar-text hits would blur (those are measured in bench/).
+            ("cache_ttl_s", "600".to_owned()),
+            ("cache_similarity", "1".to_owned()),
+            ("cache_namespace", "hybrid-suite".to_owned()),
         ]
     }
 
@@ -158,6 +176,7 @@ pub const ONLINE: &[(&str, HybridCase)] = named![
     parse_escalation_leaves_without_personal_data,
     middleware_redact_replaces_personal_data_in_its_field,
     middleware_refuses_to_forward_a_refused_type,
+    remote_answers_are_cached,
 ];
 
 /// Cases run after the origins were stopped.
@@ -166,6 +185,7 @@ pub const OFFLINE: &[(&str, HybridCase)] = named![
     middleware_with_the_origin_down_answers_502,
     parse_escalation_with_the_origin_down_answers_locally,
     nothing_personal_reached_an_origin,
+    cached_answers_outlive_the_origin,
 ];
 
 fn trials(
@@ -189,9 +209,13 @@ fn trials(
 /// The main of an adapter's hybrid test (`harness = false`): starts the origins, calls
 /// `start` to bring the adapter up configured with them (a guard that stops it when
 /// dropped, and a client), runs [`ONLINE`], stops the origins, runs [`OFFLINE`].
-pub fn run_hybrid_harness<G>(start: impl FnOnce(&Hybrid) -> (G, Client)) -> ExitCode {
+/// `instances` says what the cache cases expect of the adapter's memory.
+pub fn run_hybrid_harness<G>(
+    instances: Instances,
+    start: impl FnOnce(&Hybrid) -> (G, Client),
+) -> ExitCode {
     let args = Arguments::from_args();
-    let hybrid = Arc::new(Hybrid::start());
+    let hybrid = Arc::new(Hybrid::start(instances));
     if args.list {
         let unused = Arc::new(Client::new("http://127.0.0.1:9"));
         let mut all = trials(ONLINE, "online", &hybrid, &unused);
@@ -871,5 +895,45 @@ fn nothing_personal_reached_an_origin(hybrid: &Hybrid, _client: &Client) {
                 );
             }
         }
+    }
+}
+
+/// The text of the cache cases, escalated once by [`remote_answers_are_cached`].
+fn cached_text() -> String {
+    unsure("[cache-1]")
+}
+
+fn remote_answers_are_cached(hybrid: &Hybrid, client: &Client) {
+    let first = classify(client, &cached_text());
+    assert_eq!(first["source"], "remote", "{first}");
+    // The same text, spaced otherwise: the same exact-match key.
+    let again = classify(client, &format!("  {}\n", cached_text().replace(' ', "  ")));
+    let received = hybrid.origin.received_with("[cache-1]").len();
+    match hybrid.instances {
+        Instances::Shared => {
+            assert_eq!(again["source"], "cache", "{again}");
+            assert_eq!(again["label"], REMOTE_LABEL, "{again}");
+            assert!((score(&again) - REMOTE_SCORE).abs() < 1e-6, "{again}");
+            assert_eq!(again["similarity"], 1.0, "{again}");
+            assert_eq!(again["local"]["label"], first["local"]["label"], "{again}");
+            let openapi = client.get("/openapi.json").json();
+            assert_conforms(&openapi, "ClassifyResponse", &again);
+            assert_eq!(received, 1, "the second answer made no remote call");
+        }
+        Instances::PerRequest => {
+            assert_eq!(again["source"], "remote", "{again}");
+            assert_eq!(received, 2, "a fresh instance keeps nothing");
+        }
+    }
+}
+
+fn cached_answers_outlive_the_origin(hybrid: &Hybrid, client: &Client) {
+    let answer = classify(client, &cached_text());
+    match hybrid.instances {
+        Instances::Shared => {
+            assert_eq!(answer["source"], "cache", "{answer}");
+            assert_eq!(answer["label"], REMOTE_LABEL, "{answer}");
+        }
+        Instances::PerRequest => assert_failed_locally(&answer, "unreachable"),
     }
 }

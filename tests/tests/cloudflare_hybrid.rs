@@ -6,11 +6,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use triage_contract::hybrid::run_hybrid_harness;
+use triage_contract::hybrid::{run_hybrid_harness, Instances};
 use triage_contract::wrangler;
 
 fn main() -> ExitCode {
-    run_hybrid_harness(|hybrid| {
+    run_hybrid_harness(Instances::Shared, |hybrid| {
         let vars: Vec<String> = hybrid
             .vars()
             .into_iter()

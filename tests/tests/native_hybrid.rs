@@ -8,11 +8,11 @@ mod native_server;
 
 use std::process::ExitCode;
 
-use triage_contract::hybrid::run_hybrid_harness;
+use triage_contract::hybrid::{run_hybrid_harness, Instances};
 use triage_core::{embed, Embedder, Settings};
 
 fn main() -> ExitCode {
-    run_hybrid_harness(|hybrid| {
+    run_hybrid_harness(Instances::Shared, |hybrid| {
         let settings = Settings::default();
         let service = native_server::compiled_in(&settings)
             .embedder(Embedder::load_with(embed::embedded(), &settings))

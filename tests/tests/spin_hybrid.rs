@@ -6,11 +6,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use triage_contract::hybrid::run_hybrid_harness;
+use triage_contract::hybrid::{run_hybrid_harness, Instances};
 use triage_contract::wasmtime::{serve, Component, MEMORY_CAP_BYTES};
 
 fn main() -> ExitCode {
-    run_hybrid_harness(|hybrid| {
+    run_hybrid_harness(Instances::PerRequest, |hybrid| {
         let vars = hybrid.vars();
         let env: Vec<(&str, &str)> = vars
             .iter()

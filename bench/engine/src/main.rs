@@ -26,6 +26,7 @@
 //! noise.
 
 mod arith;
+mod cache;
 mod profile;
 mod redact;
 
@@ -112,6 +113,10 @@ fn main() -> Outcome {
         }
         args.drain(..2);
     }
+    if let ["cache"] = args.as_slice() {
+        println!("{}", cache::run()?);
+        return Ok(());
+    }
     if let ["redact", rounds] = args.as_slice() {
         println!("{}", redact::run(rounds.parse()?)?);
         return Ok(());
@@ -137,7 +142,7 @@ fn main() -> Outcome {
         _ => Err(
             "usage: triage-bench [--kernels tract|int8] [--model FILE] time \
                   | profile <tokens> <iterations> | macs <tokens> | peak <iterations> \
-                  | redact <rounds>"
+                  | redact <rounds> | cache"
                 .into(),
         ),
     }

@@ -21,6 +21,7 @@ use crate::engine::embed::Embedder;
 use crate::engine::memory::MemoryEstimate;
 use crate::engine::settings::Settings;
 use crate::error::TriageError;
+use crate::http::hybrid::cache::Cache;
 use crate::http::hybrid::escalation::Escalation;
 use crate::http::hybrid::middleware::Middleware;
 #[cfg(feature = "parse")]
@@ -180,7 +181,7 @@ impl ServiceBuilder {
     /// Reads the service settings through `lookup` (snake-case keys, as
     /// [`Settings::from_lookup`]): [`crate::http::hybrid::escalation::KEYS`],
     /// [`crate::http::hybrid::parse_escalation::KEYS`],
-    /// [`crate::http::hybrid::redaction::KEYS`],
+    /// [`crate::http::hybrid::redaction::KEYS`], [`crate::http::hybrid::cache::KEYS`],
     /// [`MIDDLEWARE_KEY`] and [`SCHEMAS_KEY`], and checks the set: names unique, the
     /// default model and every model a setting names served, the loaded classifiers
     /// together within the memory budget. The embedding model is checked beside them
@@ -255,6 +256,18 @@ impl ServiceBuilder {
         let parse_escalation = ParseEscalation::from_lookup(&lookup)?;
         #[cfg(not(feature = "parse"))]
         refuse_parse_settings(&lookup)?;
+        let cache = Cache::from_lookup(&lookup)?;
+        #[cfg(feature = "parse")]
+        let escalates = escalation.is_some() || parse_escalation.is_some();
+        #[cfg(not(feature = "parse"))]
+        let escalates = escalation.is_some();
+        if cache.is_some() && !escalates {
+            return Err(TriageError::setting(
+                "cache_ttl_s",
+                "is set but nothing escalates: the cache keeps remote answers, so set \
+                 escalation_url (or parse_escalation_url) too",
+            ));
+        }
         if let Some(name) = escalation.as_ref().and_then(|e| e.model.as_deref()) {
             served("escalation_model", name)?;
         }
@@ -283,6 +296,7 @@ impl ServiceBuilder {
             parse_escalation,
             middleware,
             redaction,
+            cache: cache.map(std::sync::Arc::new),
         })
     }
 

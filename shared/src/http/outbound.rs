@@ -20,9 +20,11 @@ use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 
+use crate::cache::Hit;
 use crate::engine::classify::Classification;
 use crate::http::api::{Answer, ClassifyResponse, ModelRef};
-use crate::http::hybrid::escalation::{self, EscalationFailure};
+use crate::http::hybrid::cache::{Pending, StoreWrite};
+use crate::http::hybrid::escalation::{self, EscalationFailure, RemoteAnswer};
 use crate::http::hybrid::middleware::response_headers;
 #[cfg(feature = "parse")]
 use crate::http::parse_routes::EscalatedParse;
@@ -78,6 +80,8 @@ enum Then {
         local: Classification,
         threshold: f32,
         timings: Timings,
+        /// Where the remote answer is kept, when a cache is configured.
+        cache: Option<Box<Pending>>,
     },
     /// A parse with unsure fields went to the remote model.
     #[cfg(feature = "parse")]
@@ -107,6 +111,7 @@ impl Outbound {
         local: Classification,
         threshold: f32,
         timings: Timings,
+        cache: Option<Box<Pending>>,
     ) -> Outbound {
         Outbound {
             request,
@@ -117,6 +122,7 @@ impl Outbound {
                 local,
                 threshold,
                 timings,
+                cache,
             },
         }
     }
@@ -150,19 +156,101 @@ impl Outbound {
         std::mem::replace(&mut self.request, Request::new(Vec::new()))
     }
 
-    /// The response to the client, given what sending the request brought back. An
-    /// escalation that failed answers locally (200, `source: "local"`, with the reason);
-    /// a forward that failed answers 504 or 502 problem+json.
-    pub fn finish(self, outcome: Result<Response<Vec<u8>>, SendError>) -> Response<Vec<u8>> {
+    /// The platform store keys to read before sending, when the answer may be cached
+    /// there: the text's own entry, then its scope's recent list (see
+    /// [`crate::http::Platform::cache_get`]). `None`: nothing to look up.
+    pub fn cache_keys(&self) -> Option<(String, String)> {
+        match &self.then {
+            Then::Escalated {
+                cache: Some(pending),
+                ..
+            } => Some((pending.probe.entry_key(), pending.probe.recent_key())),
+            _ => None,
+        }
+    }
+
+    /// The answer from what the platform store held at [`Outbound::cache_keys`]: `entry`
+    /// (the text's own) and `recent` (the scope's list, read when `entry` was not
+    /// there). A hit is kept in the process too. `Err(self)`: no usable answer there;
+    /// send the request (the list read is kept, to add this answer to).
+    pub fn answer_from_store(
+        mut self,
+        entry: Option<&[u8]>,
+        recent: Option<&[u8]>,
+    ) -> Result<Response<Vec<u8>>, Box<Outbound>> {
+        let Then::Escalated {
+            cache: Some(pending),
+            ..
+        } = &mut self.then
+        else {
+            return Err(Box::new(self));
+        };
+        let mut hit = entry.map(|bytes| Hit {
+            value: bytes.into(),
+            similarity: 1.0,
+            exact: true,
+        });
+        if hit.is_none() {
+            let list = crate::cache::Recent::from_bytes(recent.unwrap_or_default());
+            hit = list.find(&pending.probe, pending.cache.similarity);
+            pending.recent = Some(list);
+        }
+        let Some(hit) = hit else {
+            return Err(Box::new(self));
+        };
+        let Ok(remote) = serde_json::from_slice::<RemoteAnswer>(&hit.value) else {
+            return Err(Box::new(self));
+        };
+        pending.cache.memory.put(&pending.probe, hit.value.clone());
         match self.then {
             Then::Escalated {
                 model,
                 local,
                 threshold,
                 timings,
+                ..
+            } => Ok(cached_answer(
+                model,
+                local,
+                remote,
+                hit.similarity,
+                threshold,
+                &timings,
+            )),
+            _ => Err(Box::new(self)),
+        }
+    }
+
+    /// The response to the client, given what sending the request brought back. An
+    /// escalation that failed answers locally (200, `source: "local"`, with the reason);
+    /// a forward that failed answers 504 or 502 problem+json.
+    pub fn finish(self, outcome: Result<Response<Vec<u8>>, SendError>) -> Response<Vec<u8>> {
+        self.finish_caching(outcome).0
+    }
+
+    /// [`Outbound::finish`], and what to write to the platform's store: a remote answer
+    /// to a cached escalation (also kept in the process). Writes may be skipped or fail
+    /// without changing the answer.
+    pub fn finish_caching(
+        self,
+        outcome: Result<Response<Vec<u8>>, SendError>,
+    ) -> (Response<Vec<u8>>, Vec<StoreWrite>) {
+        let mut writes = Vec::new();
+        let response = match self.then {
+            Then::Escalated {
+                model,
+                local,
+                threshold,
+                timings,
+                cache,
             } => {
                 let reply = failure(outcome, self.timeout)
                     .and_then(|r| escalation::read_reply(r.status(), r.body()));
+                if let (Ok(remote), Some(pending)) = (&reply, cache) {
+                    if let Ok(bytes) = serde_json::to_vec(remote) {
+                        writes = (*pending).keep(&bytes);
+                    }
+                }
                 let (result, provenance) = escalation::conclude(local, reply, threshold);
                 let answer = Answer { result, provenance };
                 let response = json_response(StatusCode::OK, &ClassifyResponse { model, answer });
@@ -193,6 +281,22 @@ impl Outbound {
                     format!("the origin could not be used: {error}"),
                 )),
             },
-        }
+        };
+        (response, writes)
     }
+}
+
+/// The answer for an unsure `local` classification from a cached remote answer.
+pub(crate) fn cached_answer(
+    model: ModelRef,
+    local: Classification,
+    remote: RemoteAnswer,
+    similarity: f32,
+    threshold: f32,
+    timings: &Timings,
+) -> Response<Vec<u8>> {
+    let (result, provenance) = escalation::conclude_cached(local, remote, similarity, threshold);
+    let answer = Answer { result, provenance };
+    let response = json_response(StatusCode::OK, &ClassifyResponse { model, answer });
+    with_server_timing(response, timings)
 }

@@ -2,7 +2,10 @@
 //! sends the one outbound request an answer may need, and how it fetches the models the
 //! core cannot load by itself (bundles in a bucket, read asynchronously). An adapter is
 //! then its entry point (converting its request and response types), a [`Platform`], and
-//! its model loading at start-up.
+//! its model loading at start-up, and, if it has one, its key-value store for the
+//! semantic cache.
+
+use std::time::Duration;
 
 use http::request::Parts;
 use http::{Request, Response};
@@ -30,6 +33,27 @@ pub trait Platform {
     ) -> Result<(), Response<Vec<u8>>> {
         let _ = (service, names);
         Ok(())
+    }
+
+    /// Whether the platform has a key-value store for the semantic cache
+    /// ([`crate::http::hybrid::cache`]): then [`Platform::cache_get`] is read after an
+    /// in-process miss and [`Platform::cache_put`] written after a remote answer.
+    /// The default: none, the process or isolate's own entries only.
+    fn has_cache_store(&self) -> bool {
+        false
+    }
+
+    /// The bytes stored at `key`, or `None` (absent, expired, or the store failed: a
+    /// cache that cannot be read is a miss).
+    async fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
+        let _ = key;
+        None
+    }
+
+    /// Stores `value` at `key` for `ttl`; failures are the platform's to log, never the
+    /// request's.
+    async fn cache_put(&self, key: &str, value: Vec<u8>, ttl: Duration) {
+        let _ = (key, value, ttl);
     }
 }
 
@@ -63,10 +87,42 @@ impl Service {
         }
         match self.serve(request) {
             Step::Respond(response) => response,
-            Step::Send(mut outbound) => {
+            Step::Send(outbound) => {
+                let mut outbound = match look_in_store(*outbound, platform).await {
+                    Ok(cached) => return cached,
+                    Err(outbound) => outbound,
+                };
                 let outcome = platform.send(&mut outbound).await;
-                outbound.finish(outcome)
+                let (response, writes) = outbound.finish_caching(outcome);
+                if platform.has_cache_store() {
+                    for write in writes {
+                        platform.cache_put(&write.key, write.value, write.ttl).await;
+                    }
+                }
+                response
             }
         }
     }
+}
+
+/// The answer the platform's store holds for `outbound` (the text's own entry first,
+/// then its scope's recent list), or the outbound request to send.
+async fn look_in_store(
+    outbound: Outbound,
+    platform: &impl Platform,
+) -> Result<Response<Vec<u8>>, Box<Outbound>> {
+    let Some((entry_key, recent_key)) =
+        outbound.cache_keys().filter(|_| platform.has_cache_store())
+    else {
+        return Err(Box::new(outbound));
+    };
+    let entry = platform.cache_get(&entry_key).await;
+    let outbound = match entry {
+        Some(entry) => outbound.answer_from_store(Some(&entry), None)?,
+        None => {
+            let recent = platform.cache_get(&recent_key).await;
+            outbound.answer_from_store(None, recent.as_deref())?
+        }
+    };
+    Ok(outbound)
 }

@@ -3,10 +3,13 @@
 //! response helpers they share. Parse and ad-hoc labels are in `parse_routes` (feature
 //! `parse`); without the feature they answer 501 from here.
 
+use std::sync::Arc;
+
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use serde::Serialize;
 
+use crate::cache::Probe;
 use crate::engine::classify::{Classifier, Timings};
 use crate::engine::memory::current_memory_bytes;
 use crate::error::TriageError;
@@ -14,10 +17,11 @@ use crate::http::api::{
     Answer, ClassifyBatchResponse, ClassifyResponse, Health, MemoryReport, ModelRef, ModelSummary,
     ModelsResponse, UnavailableModel,
 };
+use crate::http::hybrid::cache::{self as hybrid_cache, Cache, Pending};
+use crate::http::hybrid::escalation::RemoteAnswer;
 use crate::http::hybrid::escalation::{Escalation, Provenance};
 use crate::http::hybrid::middleware::{Action, Middleware, Verdict};
-use crate::http::hybrid::redaction::Redaction;
-use crate::http::outbound::{Outbound, Step};
+use crate::http::outbound::{cached_answer, Outbound, Step};
 #[cfg(feature = "parse")]
 use crate::http::parse_routes;
 use crate::http::problem::{Problem, PROBLEM_JSON};
@@ -146,7 +150,7 @@ pub(crate) fn classify<B: AsRef<[u8]>>(
         .escalation()
         .filter(|_| escalate)
         .filter(|escalation| escalates(service, escalation, classifier));
-    classify_with(classifier, call.input, escalation, service.redaction())
+    classify_with(service, classifier, call.input, escalation)
 }
 
 /// Whether `escalation` applies to `classifier`'s answers: those of the model it names,
@@ -256,10 +260,10 @@ fn forward(middleware: &Middleware, request: crate::Result<Request<Vec<u8>>>) ->
 }
 
 fn classify_with(
+    service: &Service,
     classifier: &Classifier,
     input: ClassifyInput,
     escalation: Option<&Escalation>,
-    redaction: &Redaction,
 ) -> Step {
     let model = ModelRef::from(classifier.manifest());
     let threshold = classifier.manifest().threshold;
@@ -273,7 +277,7 @@ fn classify_with(
             if let Some(escalation) = escalation.filter(|e| e.wants(&result, threshold)) {
                 // Personal data leaves only as the redaction settings allow; text holding
                 // a refused type is answered here, saying so.
-                let sent = match redaction.escalated_text(&text) {
+                let sent = match service.redaction().escalated_text(&text) {
                     Ok(sent) => sent,
                     Err(refused) => {
                         let answer = Answer {
@@ -287,6 +291,37 @@ fn classify_with(
                         return Step::Respond(with_server_timing(response, &timings));
                     }
                 };
+                // A remote answer kept for this text, or a similar one, is given again.
+                let pending = match &service.cache {
+                    Some(cache) => {
+                        let probe = classify_probe(
+                            service,
+                            cache,
+                            classifier,
+                            escalation,
+                            &sent,
+                            &mut timings,
+                        );
+                        if let Some(hit) = cache.memory.get(&probe, cache.similarity) {
+                            if let Ok(remote) = serde_json::from_slice::<RemoteAnswer>(&hit.value) {
+                                return Step::Respond(cached_answer(
+                                    model,
+                                    result,
+                                    remote,
+                                    hit.similarity,
+                                    threshold,
+                                    &timings,
+                                ));
+                            }
+                        }
+                        Some(Box::new(Pending {
+                            cache: Arc::clone(cache),
+                            probe,
+                            recent: None,
+                        }))
+                    }
+                    None => None,
+                };
                 return match escalation.request(&sent, &result, &model) {
                     Ok(outbound) => Step::Send(Box::new(Outbound::escalation(
                         outbound,
@@ -295,6 +330,7 @@ fn classify_with(
                         result,
                         threshold,
                         timings,
+                        pending,
                     ))),
                     Err(error) => Step::Respond(problem_response(&Problem::from_error(&error))),
                 };
@@ -311,6 +347,32 @@ fn classify_with(
         },
     };
     Step::Respond(with_server_timing(response, &timings))
+}
+
+/// The cache probe of `sent` (the text as the escalation endpoint would receive it),
+/// scoped to what the remote answer depends on: the classifier (name, version, weights,
+/// labels) and the endpoint.
+fn classify_probe(
+    service: &Service,
+    cache: &Cache,
+    classifier: &Classifier,
+    escalation: &Escalation,
+    sent: &str,
+    timings: &mut Timings,
+) -> Probe {
+    let manifest = classifier.manifest();
+    let labels = manifest.labels.join("\n");
+    let url = escalation.endpoint.url.to_string();
+    let scope = cache.scope(&[
+        "classify",
+        &manifest.name,
+        &manifest.version,
+        &manifest.files.model.sha256,
+        &labels,
+        &url,
+    ]);
+    let embedding = hybrid_cache::embedding(service, cache, sent, timings);
+    Probe::new(scope, sent, embedding)
 }
 
 /// Adds the tokenize and inference times to `response` as `Server-Timing`.

@@ -4,6 +4,8 @@
 //! behind `/v1/parse` and ad-hoc labels, and the hybrid-routing settings; it is made by
 //! [`ServiceBuilder`]. What each route answers is in [`super::routes`].
 
+use std::sync::Arc;
+
 use http::header::{ALLOW, CONTENT_LENGTH};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 
@@ -13,6 +15,7 @@ use crate::engine::memory::MemoryEstimate;
 use crate::engine::settings::Settings;
 use crate::error::{quoted_prefix, TriageError};
 use crate::http::builder::ServiceBuilder;
+use crate::http::hybrid::cache::Cache;
 use crate::http::hybrid::escalation::Escalation;
 use crate::http::hybrid::middleware::Middleware;
 #[cfg(feature = "parse")]
@@ -113,6 +116,8 @@ pub struct Service {
     /// What personal data may leave for the escalation endpoints, and the redactor behind
     /// `/v1/redact` and middleware's `redact` action.
     pub(crate) redaction: Redaction,
+    /// The semantic cache of remote answers, when `cache_ttl_s` is set.
+    pub(crate) cache: Option<Arc<Cache>>,
 }
 
 impl Service {
@@ -155,6 +160,11 @@ impl Service {
     #[cfg(feature = "parse")]
     pub fn parse_escalation(&self) -> Option<&ParseEscalation> {
         self.parse_escalation.as_ref()
+    }
+
+    /// The semantic cache of remote answers, if one is configured.
+    pub fn cache(&self) -> Option<&Cache> {
+        self.cache.as_deref()
     }
 
     /// The redaction settings: the redactor and what the escalation endpoints may receive.

@@ -79,8 +79,8 @@ fn report_load(headers: &mut http::HeaderMap, load_ms: u64, service: &Service) {
     }
 }
 
-/// The worker's I/O for the core's request loop: `fetch` for the outbound request, and the
-/// `TRIAGE_MODELS` bundles from the model source.
+/// The worker's I/O for the core's request loop: `fetch` for the outbound request, the
+/// `TRIAGE_MODELS` bundles from the model source, and Workers KV for the semantic cache.
 struct Workers<'a> {
     env: &'a Env,
 }
@@ -103,7 +103,35 @@ impl Platform for Workers<'_> {
         }
         Ok(())
     }
+
+    /// Workers KV at binding [`CACHE_BINDING`], when the worker has one.
+    fn has_cache_store(&self) -> bool {
+        self.env.kv(CACHE_BINDING).is_ok()
+    }
+
+    async fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
+        let store = self.env.kv(CACHE_BINDING).ok()?;
+        store.get(key).bytes().await.ok().flatten()
+    }
+
+    async fn cache_put(&self, key: &str, value: Vec<u8>, ttl: std::time::Duration) {
+        let Ok(store) = self.env.kv(CACHE_BINDING) else {
+            return;
+        };
+        // KV keeps a key at least 60 s.
+        let put = match store.put_bytes(key, &value) {
+            Ok(put) => put.expiration_ttl(ttl.as_secs().max(60)).execute().await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = put {
+            worker::console_warn!("semantic cache: KV write failed: {error}");
+        }
+    }
 }
+
+/// The Workers KV binding of the semantic cache's store (wrangler.toml); without it the
+/// cache keeps entries in the isolate only.
+const CACHE_BINDING: &str = "TRIAGE_CACHE";
 
 /// Answers with the core's request loop ([`Service::respond`]): body under the budget, the
 /// bundles the request needs that this isolate has not loaded yet, the answer, and the

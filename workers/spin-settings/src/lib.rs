@@ -18,7 +18,7 @@
 
 /// The Spin variables read, one per setting of the Triage component: the keys of
 /// `[component.triage.variables]` in `spin.toml` (a test checks they are the same).
-pub const KEYS: [&str; 19] = [
+pub const KEYS: [&str; 23] = [
     "default_model",
     "threshold",
     "max_body_bytes",
@@ -36,6 +36,10 @@ pub const KEYS: [&str; 19] = [
     "escalation_redact",
     "escalation_refuse",
     "redact_regions",
+    "cache_ttl_s",
+    "cache_similarity",
+    "cache_capacity",
+    "cache_namespace",
     "middleware",
     "schemas",
 ];

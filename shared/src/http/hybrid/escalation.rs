@@ -297,7 +297,7 @@ pub fn read_reply(
 }
 
 /// Where an answer came from, and what happened to its escalation. Serialised beside the
-/// classification's fields: `source` is `local` or `remote`.
+/// classification's fields: `source` is `local`, `remote` or `cache`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "source", rename_all = "lowercase")]
 pub enum Provenance {
@@ -311,6 +311,15 @@ pub enum Provenance {
     /// the edge model said; `remote_scores` are the remote model's scores, if it sent any.
     Remote {
         local: LocalVerdict,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        remote_scores: Option<serde_json::Map<String, serde_json::Value>>,
+    },
+    /// A remote answer given before, for this text or one whose embedding is within the
+    /// cache's similarity (`similarity`: their cosine similarity, 1 for the same text;
+    /// see [`super::cache`]): no remote call was made.
+    Cache {
+        local: LocalVerdict,
+        similarity: f32,
         #[serde(skip_serializing_if = "Option::is_none")]
         remote_scores: Option<serde_json::Map<String, serde_json::Value>>,
     },
@@ -382,6 +391,33 @@ pub fn conclude(
             };
             (local, provenance)
         }
+    }
+}
+
+/// [`conclude`] with a cached remote answer: the same answer, `source: "cache"` with the
+/// cosine `similarity` of the texts.
+pub fn conclude_cached(
+    local: Classification,
+    remote: RemoteAnswer,
+    similarity: f32,
+    threshold: f32,
+) -> (Classification, Provenance) {
+    match conclude(local, Ok(remote), threshold) {
+        (
+            result,
+            Provenance::Remote {
+                local,
+                remote_scores,
+            },
+        ) => (
+            result,
+            Provenance::Cache {
+                local,
+                similarity,
+                remote_scores,
+            },
+        ),
+        other => other,
     }
 }
 

@@ -1,0 +1,218 @@
+//! The semantic cache through the request loop every Workers- and Spin-style adapter runs
+//! ([`Service::respond`]), with a platform whose outbound requests and key-value store are
+//! in memory: which answers come from the process, which from the platform's store, and
+//! which need a remote call. (The HTTP suites run the same through real runtimes.)
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use serde_json::{json, Value};
+use triage_core::http::{Outbound, Platform, SendError, Service};
+use triage_core::{bundle, embed, Classifier, Embedder, Settings};
+
+/// A platform whose sends are answered by a remote model that says `spam`, counted, and
+/// whose store (when it has one) is a map.
+struct Memory {
+    store: Option<RefCell<HashMap<String, Vec<u8>>>>,
+    sent: RefCell<Vec<Value>>,
+}
+
+impl Memory {
+    fn new(with_store: bool) -> Memory {
+        Memory {
+            store: with_store.then(|| RefCell::new(HashMap::new())),
+            sent: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+impl Platform for Memory {
+    async fn send(&self, outbound: &mut Outbound) -> Result<Response<Vec<u8>>, SendError> {
+        let request = outbound.take_request();
+        let body: Value = serde_json::from_slice(request.body()).expect("a JSON escalation");
+        self.sent.borrow_mut().push(body);
+        Ok(Response::new(br#"{"label":"spam","score":0.97}"#.to_vec()))
+    }
+
+    fn has_cache_store(&self) -> bool {
+        self.store.is_some()
+    }
+
+    async fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
+        self.store.as_ref()?.borrow().get(key).cloned()
+    }
+
+    async fn cache_put(&self, key: &str, value: Vec<u8>, ttl: Duration) {
+        assert_eq!(ttl, Duration::from_secs(600));
+        assert!(
+            key.len() <= 512 && key.starts_with("triage-cache/"),
+            "{key}"
+        );
+        if let Some(store) = &self.store {
+            store.borrow_mut().insert(key.to_owned(), value);
+        }
+    }
+}
+
+/// Polls `future` to the end: everything here is ready at once.
+fn run<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+    }
+}
+
+/// spam-mini and the embedding model, escalating below 0.9 (by default to
+/// `http://remote.test/escalate`), with the cache on and the settings `extra` (which win).
+fn service(extra: &[(&str, &str)]) -> Service {
+    let settings = Settings::default();
+    let mut pairs: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    pairs.extend([
+        (
+            "escalation_url".into(),
+            "http://remote.test/escalate".into(),
+        ),
+        ("escalation_threshold".into(), "0.9".into()),
+        ("cache_ttl_s".into(), "600".into()),
+    ]);
+    Service::builder(&settings)
+        .classifier(Classifier::load_with(bundle::embedded(), &settings))
+        .embedder(Embedder::load_with(embed::embedded(), &settings))
+        .build(|key| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
+        .expect("the settings parse")
+}
+
+/// The answer to classifying `text` on `platform`.
+fn classify(service: &Service, platform: &Memory, text: &str) -> Value {
+    let body = serde_json::to_vec(&json!({ "text": text })).unwrap();
+    let (parts, ()) = Request::post("/v1/classify")
+        .header("content-type", "application/json")
+        .body(())
+        .unwrap()
+        .into_parts();
+    let response = run(service.respond(parts, Full::new(Bytes::from(body)), platform));
+    assert_eq!(response.status(), 200);
+    serde_json::from_slice(response.body()).expect("a JSON answer")
+}
+
+/// Runic script, which spam-mini cannot read: always escalated.
+fn unsure(tail: &str) -> String {
+    format!("ᚠᚢᚦᚨᚱᚲ ᚷᚹᚺᚾ ᛁᛃ ᛇᛈᛉ {tail}")
+}
+
+#[test]
+fn an_answer_dropped_by_the_process_comes_back_from_the_store() {
+    // One entry in the process: the second text pushes the first out.
+    let service = service(&[("cache_capacity", "1"), ("cache_similarity", "1")]);
+    let platform = Memory::new(true);
+    assert_eq!(
+        classify(&service, &platform, &unsure("one"))["source"],
+        "remote"
+    );
+    assert_eq!(
+        classify(&service, &platform, &unsure("two"))["source"],
+        "remote"
+    );
+    let again = classify(&service, &platform, &unsure("one"));
+    assert_eq!(again["source"], "cache", "{again}");
+    assert_eq!(
+        (again["label"].as_str(), again["similarity"].as_f64()),
+        (Some("spam"), Some(1.0))
+    );
+    assert_eq!(
+        platform.sent.borrow().len(),
+        2,
+        "no remote call for the stored answer"
+    );
+    // Two keys per answer: the text's entry, the scope's recent list.
+    assert_eq!(platform.store.as_ref().unwrap().borrow().len(), 3);
+
+    // Without a store, the same sequence calls the remote model again.
+    let service = self::service(&[("cache_capacity", "1"), ("cache_similarity", "1")]);
+    let platform = Memory::new(false);
+    for tail in ["one", "two", "one"] {
+        assert_eq!(
+            classify(&service, &platform, &unsure(tail))["source"],
+            "remote"
+        );
+    }
+    assert_eq!(platform.sent.borrow().len(), 3);
+}
+
+#[test]
+fn a_similar_text_is_found_in_the_process_and_in_the_store() {
+    let first = unsure("refund my order please");
+    let similar = unsure("refund my order please!");
+    for capacity in ["1024", "1"] {
+        let service = service(&[("cache_capacity", capacity), ("cache_similarity", "0.9")]);
+        let platform = Memory::new(true);
+        assert_eq!(classify(&service, &platform, &first)["source"], "remote");
+        if capacity == "1" {
+            // Pushes the first out of the process: the store's recent list has both.
+            assert_eq!(classify(&service, &platform, "ᛟᛞ")["source"], "remote");
+        }
+        let answer = classify(&service, &platform, &similar);
+        assert_eq!(answer["source"], "cache", "capacity {capacity}: {answer}");
+        let similarity = answer["similarity"].as_f64().unwrap();
+        assert!((0.9..1.0).contains(&similarity), "{answer}");
+    }
+}
+
+#[test]
+fn namespaces_and_endpoints_do_not_share_answers() {
+    let platform = Memory::new(true);
+    let a = service(&[("cache_namespace", "tenant-a")]);
+    let b = service(&[("cache_namespace", "tenant-b")]);
+    assert_eq!(
+        classify(&a, &platform, &unsure("shared"))["source"],
+        "remote"
+    );
+    assert_eq!(
+        classify(&b, &platform, &unsure("shared"))["source"],
+        "remote"
+    );
+    assert_eq!(
+        classify(&a, &platform, &unsure("shared"))["source"],
+        "cache"
+    );
+    assert_eq!(platform.sent.borrow().len(), 2, "one store, two tenants");
+    let elsewhere = service(&[
+        ("cache_namespace", "tenant-a"),
+        ("escalation_url", "http://bigger.test/escalate"),
+    ]);
+    assert_eq!(
+        classify(&elsewhere, &platform, &unsure("shared"))["source"],
+        "remote"
+    );
+    assert_eq!(
+        platform.sent.borrow().len(),
+        3,
+        "another endpoint, another answer"
+    );
+}
+
+#[test]
+fn a_cache_without_an_escalation_is_refused() {
+    let settings = Settings::default();
+    let built = Service::builder(&settings)
+        .classifier(Classifier::load_with(bundle::embedded(), &settings))
+        .build(|key| (key == "cache_ttl_s").then(|| "60".to_owned()));
+    let Err(error) = built else {
+        panic!("a cache with nothing to keep was accepted");
+    };
+    let error = error.to_string();
+    assert!(error.contains("cache_ttl_s"), "{error}");
+}
