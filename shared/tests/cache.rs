@@ -38,7 +38,12 @@ impl Platform for Memory {
         let request = outbound.take_request();
         let body: Value = serde_json::from_slice(request.body()).expect("a JSON escalation");
         self.sent.borrow_mut().push(body);
-        Ok(Response::new(br#"{"label":"spam","score":0.97}"#.to_vec()))
+        let reply: &[u8] = if request.uri().path() == "/complete" {
+            br#"{"object":{"category":"billing","orderId":"ORD-48213"}}"#
+        } else {
+            br#"{"label":"spam","score":0.97}"#
+        };
+        Ok(Response::new(reply.to_vec()))
     }
 
     fn has_cache_store(&self) -> bool {
@@ -86,6 +91,10 @@ fn service(extra: &[(&str, &str)]) -> Service {
             "http://remote.test/escalate".into(),
         ),
         ("escalation_threshold".into(), "0.9".into()),
+        (
+            "parse_escalation_url".into(),
+            "http://remote.test/complete".into(),
+        ),
         ("cache_ttl_s".into(), "600".into()),
     ]);
     Service::builder(&settings)
@@ -97,15 +106,33 @@ fn service(extra: &[(&str, &str)]) -> Service {
 
 /// The answer to classifying `text` on `platform`.
 fn classify(service: &Service, platform: &Memory, text: &str) -> Value {
-    let body = serde_json::to_vec(&json!({ "text": text })).unwrap();
-    let (parts, ()) = Request::post("/v1/classify")
+    post(service, platform, "/v1/classify", json!({ "text": text }))
+}
+
+/// The answer to parsing `text` on `platform` with a schema whose `category` the edge
+/// model is not sure of at threshold 0.99.
+fn parse(service: &Service, platform: &Memory, text: &str) -> Value {
+    let schema = json!({"type": "object",
+        "properties": {
+            "category": {"type": "string", "enum": ["billing", "incident", "inquiry"]},
+            "orderId": {"type": "string", "pattern": "^ORD-[0-9]{4,8}$"}},
+        "required": ["category", "orderId"]});
+    let body = json!({"text": text, "schema": schema, "threshold": 0.99});
+    post(service, platform, "/v1/parse", body)
+}
+
+/// The 200 answer to `body` at `path`.
+fn post(service: &Service, platform: &Memory, path: &str, body: Value) -> Value {
+    let body = serde_json::to_vec(&body).unwrap();
+    let (parts, ()) = Request::post(path)
         .header("content-type", "application/json")
         .body(())
         .unwrap()
         .into_parts();
     let response = run(service.respond(parts, Full::new(Bytes::from(body)), platform));
-    assert_eq!(response.status(), 200);
-    serde_json::from_slice(response.body()).expect("a JSON answer")
+    let answer: Value = serde_json::from_slice(response.body()).expect("a JSON answer");
+    assert_eq!(response.status(), 200, "{answer}");
+    answer
 }
 
 /// Runic script, which spam-mini cannot read: always escalated.
@@ -149,6 +176,23 @@ fn an_answer_dropped_by_the_process_comes_back_from_the_store() {
             "remote"
         );
     }
+    assert_eq!(platform.sent.borrow().len(), 3);
+}
+
+#[test]
+fn parse_answers_come_back_for_the_same_text_only() {
+    let service = service(&[("cache_capacity", "1")]);
+    let platform = Memory::new(true);
+    let ticket = |n: u32| format!("I was charged twice for order ORD-4821{n}, please refund me.");
+    assert_eq!(parse(&service, &platform, &ticket(3))["source"], "remote");
+    assert_eq!(parse(&service, &platform, &ticket(4))["source"], "remote");
+    // Out of the process (capacity 1), from the store:
+    let again = parse(&service, &platform, &ticket(3));
+    assert_eq!(again["source"], "cache", "{again}");
+    assert_eq!(again["object"]["category"], "billing", "{again}");
+    assert_eq!(again["object"]["orderId"], "ORD-48213", "{again}");
+    // A similar text is another parse, whatever cache_similarity says.
+    assert_eq!(parse(&service, &platform, &ticket(5))["source"], "remote");
     assert_eq!(platform.sent.borrow().len(), 3);
 }
 

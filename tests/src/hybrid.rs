@@ -177,6 +177,7 @@ pub const ONLINE: &[(&str, HybridCase)] = named![
     middleware_redact_replaces_personal_data_in_its_field,
     middleware_refuses_to_forward_a_refused_type,
     remote_answers_are_cached,
+    remote_parse_answers_are_cached,
 ];
 
 /// Cases run after the origins were stopped.
@@ -936,4 +937,28 @@ fn cached_answers_outlive_the_origin(hybrid: &Hybrid, client: &Client) {
         }
         Instances::PerRequest => assert_failed_locally(&answer, "unreachable"),
     }
+}
+
+fn remote_parse_answers_are_cached(hybrid: &Hybrid, client: &Client) {
+    let marker = "[parse-cache-1]";
+    let first = parse_at(client, &ticket(marker), 0.99);
+    assert_eq!(first["source"], "remote", "{first}");
+    let again = parse_at(client, &ticket(marker), 0.99);
+    let received = hybrid.origin.received_with(marker).len();
+    match hybrid.instances {
+        Instances::Shared => {
+            assert_eq!(again["source"], "cache", "{again}");
+            assert_eq!(again["similarity"], 1.0, "{again}");
+            assert_eq!(again["object"], first["object"], "{again}");
+            assert_eq!(again["local"], first["local"], "{again}");
+            assert_eq!(received, 1, "the second answer made no remote call");
+        }
+        Instances::PerRequest => {
+            assert_eq!(again["source"], "remote", "{again}");
+            assert_eq!(received, 2, "a fresh instance keeps nothing");
+        }
+    }
+    // Another text of the same shape is another parse: its values are its own.
+    let other = parse_at(client, &ticket("[parse-cache-2]"), 0.99);
+    assert_eq!(other["source"], "remote", "{other}");
 }

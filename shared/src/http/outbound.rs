@@ -160,13 +160,13 @@ impl Outbound {
     /// there: the text's own entry, then its scope's recent list (see
     /// [`crate::http::Platform::cache_get`]). `None`: nothing to look up.
     pub fn cache_keys(&self) -> Option<(String, String)> {
-        match &self.then {
-            Then::Escalated {
-                cache: Some(pending),
-                ..
-            } => Some((pending.probe.entry_key(), pending.probe.recent_key())),
-            _ => None,
-        }
+        let pending = match &self.then {
+            Then::Escalated { cache, .. } => cache.as_deref(),
+            #[cfg(feature = "parse")]
+            Then::Parsed(parse) => parse.pending(),
+            Then::Forwarded => None,
+        }?;
+        Some((pending.probe.entry_key(), pending.probe.recent_key()))
     }
 
     /// The answer from what the platform store held at [`Outbound::cache_keys`]: `entry`
@@ -178,6 +178,24 @@ impl Outbound {
         entry: Option<&[u8]>,
         recent: Option<&[u8]>,
     ) -> Result<Response<Vec<u8>>, Box<Outbound>> {
+        #[cfg(feature = "parse")]
+        if let Then::Parsed(parse) = &mut self.then {
+            // A parse's values come from its own text: its entry, or the same text in
+            // the recent list.
+            let found = match entry {
+                Some(entry) => Some(entry.to_vec()),
+                None => parse.cache.as_deref_mut().and_then(|pending| {
+                    let list = crate::cache::Recent::from_bytes(recent.unwrap_or_default());
+                    let hit = list.find(&pending.probe, 1.0).filter(|hit| hit.exact);
+                    pending.recent = Some(list);
+                    hit.map(|hit| hit.value.to_vec())
+                }),
+            };
+            return match found.and_then(|value| parse.answer_cached(&value)) {
+                Some(response) => Ok(response),
+                None => Err(Box::new(self)),
+            };
+        }
         let Then::Escalated {
             cache: Some(pending),
             ..
@@ -260,6 +278,7 @@ impl Outbound {
             Then::Parsed(parse) => crate::http::parse_routes::conclude_escalated(
                 *parse,
                 failure(outcome, self.timeout),
+                &mut writes,
             ),
             Then::Forwarded => match outcome {
                 Ok(origin) => {

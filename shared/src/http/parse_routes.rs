@@ -7,13 +7,15 @@ use std::sync::Arc;
 
 use http::{Request, Response, StatusCode};
 
+use crate::cache::Probe;
 use crate::engine::classify::{LabelSpec, Timings};
 use crate::error::TriageError;
 use crate::http::api::{
     Answer, ClassifyBatchResponse, ClassifyResponse, ModelRef, ModelSummary, ParseInfo,
     ParseResponse,
 };
-use crate::http::hybrid::parse_escalation::{self, ParseProvenance};
+use crate::http::hybrid::cache::{Cache, Pending, StoreWrite};
+use crate::http::hybrid::parse_escalation::{self, ParseEscalation, ParseProvenance};
 use crate::http::outbound::{Outbound, Step};
 use crate::http::problem::Problem;
 use crate::http::request::{ClassifyInput, ParseCall, SchemaRef};
@@ -132,6 +134,32 @@ pub(crate) fn parse<B: AsRef<[u8]>>(
             match redaction.escalated_text(&call.text) {
                 Err(status) => refused = Some(status),
                 Ok(sent) => {
+                    // The endpoint's earlier answer to the same text and schema.
+                    let cache = service.cache.as_ref().map(|cache| {
+                        let probe = parse_probe(cache, parser, escalation, &document, &sent);
+                        Box::new(Pending {
+                            cache: Arc::clone(cache),
+                            probe,
+                            recent: None,
+                        })
+                    });
+                    if let Some(pending) = &cache {
+                        let hit = pending.cache.memory.get(&pending.probe, 1.0);
+                        let remote = hit.and_then(|hit| {
+                            parse_escalation::read_reply(StatusCode::OK, &hit.value).ok()
+                        });
+                        let cached = remote.and_then(|remote| {
+                            parse_escalation::conclude_cached(&compiled, &draft, &remote)
+                        });
+                        if let Some(answer) = cached {
+                            return Step::Respond(parse_response(
+                                model,
+                                name,
+                                Ok(answer),
+                                &timings,
+                            ));
+                        }
+                    }
                     return match escalation.request(&sent, &document, &draft, &model, redaction) {
                         Ok(outbound) => Step::Send(Box::new(Outbound::parse_escalation(
                             outbound,
@@ -142,10 +170,11 @@ pub(crate) fn parse<B: AsRef<[u8]>>(
                                 compiled,
                                 draft,
                                 timings,
+                                cache,
                             },
                         ))),
                         Err(error) => Step::Respond(problem_response(&Problem::from_error(&error))),
-                    }
+                    };
                 }
             }
         }
@@ -169,6 +198,55 @@ pub(crate) struct EscalatedParse {
     pub(crate) compiled: Arc<CompiledSchema>,
     pub(crate) draft: Draft,
     pub(crate) timings: Timings,
+    /// Where the remote answer is kept, when a cache is configured.
+    pub(crate) cache: Option<Box<Pending>>,
+}
+
+impl EscalatedParse {
+    /// Its cache entry, if any.
+    pub(crate) fn pending(&self) -> Option<&Pending> {
+        self.cache.as_deref()
+    }
+
+    /// The answer from a remote object found in a store (`value`: the endpoint's reply
+    /// as kept), or `None` when it does not complete this parse. Kept in the process too.
+    pub(crate) fn answer_cached(&self, value: &[u8]) -> Option<Response<Vec<u8>>> {
+        let remote = parse_escalation::read_reply(StatusCode::OK, value).ok()?;
+        let answer = parse_escalation::conclude_cached(&self.compiled, &self.draft, &remote)?;
+        if let Some(pending) = &self.cache {
+            pending.cache.memory.put(&pending.probe, value);
+        }
+        Some(parse_response(
+            self.model.clone(),
+            self.schema_name.clone(),
+            Ok(answer),
+            &self.timings,
+        ))
+    }
+}
+
+/// The cache probe of a parse of `sent` (the text as the endpoint would receive it):
+/// scoped to the embedding model, the schema document and the endpoint; the same text
+/// only (no embedding: a parse's values are taken from its own text).
+fn parse_probe(
+    cache: &Cache,
+    parser: &Parser,
+    escalation: &ParseEscalation,
+    document: &serde_json::Value,
+    sent: &str,
+) -> Probe {
+    let manifest = parser.embedder().manifest();
+    let schema = document.to_string();
+    let url = escalation.endpoint.url.to_string();
+    let scope = cache.scope(&[
+        "parse",
+        &manifest.name,
+        &manifest.version,
+        &manifest.files.model.sha256,
+        &schema,
+        &url,
+    ]);
+    Probe::new(scope, sent, None)
 }
 
 /// The parse answer (200) or its problem.
@@ -196,10 +274,12 @@ pub(crate) fn parse_response(
 }
 
 /// The answer to a parse sent to the escalation endpoint, from the endpoint's `outcome`
-/// (its response, or why there was none, as an escalation failure).
+/// (its response, or why there was none, as an escalation failure); a remote object that
+/// completed it is kept in the cache, with the platform store's `writes`.
 pub(crate) fn conclude_escalated(
     parse: EscalatedParse,
     outcome: Result<Response<Vec<u8>>, crate::http::hybrid::escalation::EscalationFailure>,
+    writes: &mut Vec<StoreWrite>,
 ) -> Response<Vec<u8>> {
     let EscalatedParse {
         model,
@@ -207,10 +287,22 @@ pub(crate) fn conclude_escalated(
         compiled,
         draft,
         timings,
+        cache,
     } = parse;
     let reply = outcome.and_then(|r| parse_escalation::read_reply(r.status(), r.body()));
+    let kept = reply.as_ref().ok().map(|remote| {
+        serde_json::to_vec(&serde_json::json!({ "object": remote.object })).unwrap_or_default()
+    });
     match parse_escalation::conclude(&compiled, draft, reply) {
-        Ok(answer) => parse_response(model, schema_name, Ok(answer), &timings),
+        Ok(answer) => {
+            // Only an object that completed the parse is worth keeping.
+            if let (ParseProvenance::Remote { .. }, Some(pending), Some(kept)) =
+                (&answer.1, cache, kept)
+            {
+                *writes = (*pending).keep(&kept);
+            }
+            parse_response(model, schema_name, Ok(answer), &timings)
+        }
         // The edge model's answer is a problem (a required field without a value) and
         // the remote one could not be used: say both.
         Err((error, failure)) => {

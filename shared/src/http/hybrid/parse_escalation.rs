@@ -154,7 +154,7 @@ pub fn read_reply(
 }
 
 /// Where a parse answer came from. Serialised beside the answer's fields: `source` is
-/// `local` or `remote`.
+/// `local`, `remote` or `cache`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "source", rename_all = "lowercase")]
 pub enum ParseProvenance {
@@ -167,6 +167,31 @@ pub enum ParseProvenance {
     /// Completed by the remote model: `local` holds what the edge model had for each field
     /// the remote model answered (`null`: no value).
     Remote { local: Map<String, Value> },
+    /// Completed by the remote model's earlier answer to the same text (see
+    /// [`super::cache`]; parse answers are found by the same text only, `similarity` 1,
+    /// since their values are taken from the text): no remote call was made.
+    Cache {
+        local: Map<String, Value>,
+        similarity: f32,
+    },
+}
+
+/// The draft completed with a cached remote object, or `None` when that object does not
+/// complete it (the unsure fields differ, a value the schema refuses): then the request
+/// goes to the endpoint.
+pub fn conclude_cached(
+    schema: &CompiledSchema,
+    draft: &Draft,
+    remote: &RemoteObject,
+) -> Option<(Parsed, ParseProvenance)> {
+    let completed = schema.complete(draft, &remote.object).ok()?;
+    Some((
+        completed.parsed,
+        ParseProvenance::Cache {
+            local: completed.local,
+            similarity: 1.0,
+        },
+    ))
 }
 
 /// The answer to give once the escalation of `draft` ended with `outcome`: the draft
