@@ -268,8 +268,9 @@ impl ServiceBuilder {
                  escalation_url (or parse_escalation_url) too",
             ));
         }
-        if let Some(name) = escalation.as_ref().and_then(|e| e.model.as_deref()) {
-            served("escalation_model", name)?;
+        // Checked with or without escalation_url, so that a typo shows at start-up.
+        if let Some(name) = crate::http::hybrid::escalation::setting(&lookup, "escalation_model") {
+            served("escalation_model", &name)?;
         }
         let middleware = lookup(MIDDLEWARE_KEY)
             .filter(|text| !text.trim().is_empty())

@@ -122,9 +122,10 @@ impl TypeSet {
     }
 
     /// Reads a setting's value: `all`, `none` (or blank), or a comma-separated list of
-    /// type names. Errors: the name that is not a type, with the ones that are.
+    /// type names, in any case. Errors: the name that is not a type, with the ones that
+    /// are.
     pub fn parse_list(text: &str) -> Result<TypeSet, String> {
-        match text.trim() {
+        match text.trim().to_ascii_lowercase().as_str() {
             "" | "none" => return Ok(TypeSet::NONE),
             "all" => return Ok(TypeSet::all()),
             _ => {}
@@ -208,10 +209,16 @@ impl Redactor {
         let regions = regions
             .split(',')
             .map(|code| {
-                code.trim()
-                    .to_ascii_uppercase()
-                    .parse::<Region>()
-                    .map_err(|_| format!("{:?} is not an ISO 3166 region code", code.trim()))
+                let code = code.trim();
+                code.to_ascii_uppercase().parse::<Region>().map_err(|_| {
+                    // The one code people reach for that ISO 3166 spells otherwise.
+                    let hint = if code.eq_ignore_ascii_case("UK") {
+                        " (the United Kingdom is GB)"
+                    } else {
+                        ""
+                    };
+                    format!("{code:?} is not an ISO 3166 region code{hint}")
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         if regions.is_empty() || regions.len() > MAX_REGIONS {
@@ -285,6 +292,10 @@ mod tests {
     #[test]
     fn type_lists_parse_and_name_the_bad_one() {
         assert_eq!(TypeSet::parse_list("all").unwrap(), TypeSet::all());
+        assert_eq!(TypeSet::parse_list(" ALL ").unwrap(), TypeSet::all());
+        assert_eq!(TypeSet::parse_list("None").unwrap(), TypeSet::NONE);
+        let uk = Redactor::from_regions("DE,UK").unwrap_err();
+        assert!(uk.contains("GB"), "{uk}");
         assert_eq!(TypeSet::parse_list(" ").unwrap(), TypeSet::NONE);
         let set = TypeSet::parse_list("email, CARD").unwrap();
         assert!(set.contains(PiiType::Email) && set.contains(PiiType::Card));

@@ -85,17 +85,16 @@ impl Endpoint {
     /// The endpoint at setting `url_key` (unset or blank: `None`), waiting the timeout at
     /// `timeout_key` (unset: `default_timeout`), with the `escalation_token`.
     ///
-    /// Errors: [`TriageError::Setting`] naming a URL that is not absolute `http(s)`, or a
-    /// timeout outside 1..=30000 ms.
+    /// Errors: [`TriageError::Setting`] naming a URL that is not absolute `http(s)`, a
+    /// timeout outside 1..=30000 ms, or a token that cannot be a header value; the last
+    /// two are checked even without a URL.
     pub(crate) fn from_lookup(
         lookup: impl Fn(&'static str) -> Option<String>,
         url_key: &'static str,
         timeout_key: &'static str,
         default_timeout: Duration,
     ) -> Result<Option<Endpoint>> {
-        let Some(url) = setting(&lookup, url_key) else {
-            return Ok(None);
-        };
+        // Checked whether or not the URL is set, so that a typo shows at start-up.
         let timeout = match setting(&lookup, timeout_key) {
             None => default_timeout,
             Some(text) => text
@@ -104,6 +103,20 @@ impl Endpoint {
                 .filter(|ms| (1..=30_000).contains(ms))
                 .map(Duration::from_millis)
                 .ok_or_else(|| bad(timeout_key, &text, "milliseconds in 1..=30000"))?,
+        };
+        let token = setting(&lookup, "escalation_token");
+        if token
+            .as_ref()
+            .is_some_and(|token| HeaderValue::from_str(&format!("Bearer {token}")).is_err())
+        {
+            // Never quoted: it is a secret.
+            return Err(TriageError::setting(
+                "escalation_token",
+                "is not a valid header value (a control character or line break in it?)",
+            ));
+        }
+        let Some(url) = setting(&lookup, url_key) else {
+            return Ok(None);
         };
         let url = url
             .parse::<Uri>()
@@ -114,7 +127,7 @@ impl Endpoint {
         Ok(Some(Endpoint {
             url,
             timeout,
-            token: setting(&lookup, "escalation_token"),
+            token,
         }))
     }
 
@@ -149,10 +162,10 @@ pub(crate) fn setting(
 
 impl Escalation {
     /// Reads the [`KEYS`] through `lookup` (as [`crate::Settings::from_lookup`] does).
-    /// Without `escalation_url` there is no escalation. Unset, the threshold is the
-    /// model's and the model the default one; a value that does not parse is
-    /// [`TriageError::Setting`] naming the setting, and so is a URL that is not absolute
-    /// `http` or `https`. Whether `escalation_model` names a served model is the
+    /// Without `escalation_url` there is no escalation (the other settings are still
+    /// checked). Unset, the threshold is the model's and the model the default one; a
+    /// value that does not parse is [`TriageError::Setting`] naming the setting, and so
+    /// is a URL that is not absolute `http` or `https`. Whether `escalation_model` names a served model is the
     /// service's check.
     pub fn from_lookup(
         lookup: impl Fn(&'static str) -> Option<String>,
@@ -163,9 +176,6 @@ impl Escalation {
             "escalation_timeout_ms",
             DEFAULT_TIMEOUT,
         )?;
-        let Some(endpoint) = endpoint else {
-            return Ok(None);
-        };
         let threshold = match setting(&lookup, "escalation_threshold") {
             None => None,
             Some(text) => Some(
@@ -174,6 +184,9 @@ impl Escalation {
                     .filter(|t| (0.0..=1.0).contains(t))
                     .ok_or_else(|| bad("escalation_threshold", &text, "a number in [0, 1]"))?,
             ),
+        };
+        let Some(endpoint) = endpoint else {
+            return Ok(None);
         };
         Ok(Some(Escalation {
             endpoint,
@@ -505,6 +518,21 @@ mod tests {
                     ("escalation_timeout_ms", "0"),
                 ][..],
                 "escalation_timeout_ms",
+            ),
+            (
+                &[("escalation_threshold", "high")][..],
+                "escalation_threshold",
+            ),
+            (
+                &[("escalation_timeout_ms", "-1")][..],
+                "escalation_timeout_ms",
+            ),
+            (
+                &[
+                    ("escalation_url", "http://x/"),
+                    ("escalation_token", "a\nb"),
+                ][..],
+                "escalation_token",
             ),
         ] {
             let error = Escalation::from_lookup(lookup(pairs))

@@ -278,7 +278,7 @@ impl Middleware {
                          (triage-core's `redact` feature)",
                     ));
                 }
-                Ok(RouteRule {
+                let rule = RouteRule {
                     path_prefix: route.path_prefix,
                     text,
                     model: route.model.filter(|name| !name.trim().is_empty()),
@@ -287,7 +287,23 @@ impl Middleware {
                     unsure: or_annotate(route.unsure)?,
                     #[cfg(feature = "redact")]
                     policy,
-                })
+                };
+                // `redact` with no types would forward the text as it came, under a name
+                // that says otherwise.
+                #[cfg(feature = "redact")]
+                if rule.policy.redact.is_empty()
+                    && [&rule.otherwise, &rule.unsure]
+                        .into_iter()
+                        .chain(rule.labels.values())
+                        .any(|action| matches!(action, Action::Redact))
+                {
+                    return Err(config_error(format!(
+                        "route {:?} redacts with an empty redact_types: list the types, or \
+                         use annotate",
+                        rule.path_prefix
+                    )));
+                }
+                Ok(rule)
             })
             .collect::<Result<_>>()?;
         let timeout = match config.timeout_ms {
@@ -763,6 +779,11 @@ mod tests {
             (
                 r#"{"origin": "http://x", "routes": [], "extra": 1}"#,
                 "unknown field",
+            ),
+            #[cfg(feature = "redact")]
+            (
+                r#"{"origin": "http://x", "routes": [{"path_prefix": "/c", "text": "body", "otherwise": "redact", "redact_types": []}]}"#,
+                "empty redact_types",
             ),
         ] {
             let error = Middleware::from_json(config).unwrap_err().to_string();
