@@ -7,15 +7,14 @@ use std::sync::Arc;
 
 use http::{Request, Response, StatusCode};
 
-use crate::cache::Probe;
 use crate::engine::classify::{LabelSpec, Timings};
 use crate::error::TriageError;
 use crate::http::api::{
     Answer, ClassifyBatchResponse, ClassifyResponse, ModelRef, ModelSummary, ParseInfo,
     ParseResponse,
 };
-use crate::http::hybrid::cache::{Cache, Pending, StoreWrite};
-use crate::http::hybrid::parse_escalation::{self, ParseEscalation, ParseProvenance};
+use crate::http::hybrid::cache::{Pending, StoreWrite};
+use crate::http::hybrid::parse_escalation::{self, ParseProvenance};
 use crate::http::outbound::{Outbound, Step};
 use crate::http::problem::Problem;
 use crate::http::request::{ClassifyInput, ParseCall, SchemaRef};
@@ -136,7 +135,12 @@ pub(crate) fn parse<B: AsRef<[u8]>>(
                 Ok(sent) => {
                     // The endpoint's earlier answer to the same text and schema.
                     let cache = service.cache.as_ref().map(|cache| {
-                        let probe = parse_probe(cache, parser, escalation, &document, &sent);
+                        // The same text only (no embedding): a parse's values are
+                        // taken from its own text.
+                        let schema = document.to_string();
+                        let manifest = parser.embedder().manifest();
+                        let endpoint = &escalation.endpoint;
+                        let probe = cache.probe("parse", manifest, &schema, endpoint, &sent, None);
                         Box::new(Pending {
                             cache: Arc::clone(cache),
                             probe,
@@ -223,30 +227,6 @@ impl EscalatedParse {
             &self.timings,
         ))
     }
-}
-
-/// The cache probe of a parse of `sent` (the text as the endpoint would receive it):
-/// scoped to the embedding model, the schema document and the endpoint; the same text
-/// only (no embedding: a parse's values are taken from its own text).
-fn parse_probe(
-    cache: &Cache,
-    parser: &Parser,
-    escalation: &ParseEscalation,
-    document: &serde_json::Value,
-    sent: &str,
-) -> Probe {
-    let manifest = parser.embedder().manifest();
-    let schema = document.to_string();
-    let url = escalation.endpoint.url.to_string();
-    let scope = cache.scope(&[
-        "parse",
-        &manifest.name,
-        &manifest.version,
-        &manifest.files.model.sha256,
-        &schema,
-        &url,
-    ]);
-    Probe::new(scope, sent, None)
 }
 
 /// The parse answer (200) or its problem.

@@ -9,7 +9,6 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use serde::Serialize;
 
-use crate::cache::Probe;
 use crate::engine::classify::{Classifier, Timings};
 use crate::engine::memory::current_memory_bytes;
 use crate::error::TriageError;
@@ -17,7 +16,7 @@ use crate::http::api::{
     Answer, ClassifyBatchResponse, ClassifyResponse, Health, MemoryReport, ModelRef, ModelSummary,
     ModelsResponse, UnavailableModel,
 };
-use crate::http::hybrid::cache::{self as hybrid_cache, Cache, Pending};
+use crate::http::hybrid::cache::{self as hybrid_cache, Pending};
 use crate::http::hybrid::escalation::RemoteAnswer;
 use crate::http::hybrid::escalation::{Escalation, Provenance};
 use crate::http::hybrid::middleware::{Action, Middleware, Verdict};
@@ -294,13 +293,17 @@ fn classify_with(
                 // A remote answer kept for this text, or a similar one, is given again.
                 let pending = match &service.cache {
                     Some(cache) => {
-                        let probe = classify_probe(
-                            service,
-                            cache,
-                            classifier,
-                            escalation,
+                        let manifest = classifier.manifest();
+                        let embedding =
+                            hybrid_cache::embedding(service, cache, &sent, &mut timings);
+                        let labels = manifest.labels.join("\n");
+                        let probe = cache.probe(
+                            "classify",
+                            manifest,
+                            &labels,
+                            &escalation.endpoint,
                             &sent,
-                            &mut timings,
+                            embedding,
                         );
                         if let Some(hit) = cache.memory.get(&probe, cache.similarity) {
                             if let Ok(remote) = serde_json::from_slice::<RemoteAnswer>(&hit.value) {
@@ -347,32 +350,6 @@ fn classify_with(
         },
     };
     Step::Respond(with_server_timing(response, &timings))
-}
-
-/// The cache probe of `sent` (the text as the escalation endpoint would receive it),
-/// scoped to what the remote answer depends on: the classifier (name, version, weights,
-/// labels) and the endpoint.
-fn classify_probe(
-    service: &Service,
-    cache: &Cache,
-    classifier: &Classifier,
-    escalation: &Escalation,
-    sent: &str,
-    timings: &mut Timings,
-) -> Probe {
-    let manifest = classifier.manifest();
-    let labels = manifest.labels.join("\n");
-    let url = escalation.endpoint.url.to_string();
-    let scope = cache.scope(&[
-        "classify",
-        &manifest.name,
-        &manifest.version,
-        &manifest.files.model.sha256,
-        &labels,
-        &url,
-    ]);
-    let embedding = hybrid_cache::embedding(service, cache, sent, timings);
-    Probe::new(scope, sent, embedding)
 }
 
 /// Adds the tokenize and inference times to `response` as `Server-Timing`.

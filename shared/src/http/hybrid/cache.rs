@@ -25,8 +25,9 @@ use std::time::Duration;
 
 use crate::cache::{MemoryCache, Probe, Scope};
 use crate::engine::classify::Timings;
+use crate::engine::manifest::Manifest;
 use crate::error::{Result, TriageError};
-use crate::http::hybrid::escalation::setting;
+use crate::http::hybrid::escalation::{setting, Endpoint};
 
 /// The cache settings, in snake case like [`crate::Settings::KEYS`].
 pub const KEYS: [&str; 4] = [
@@ -121,6 +122,30 @@ impl Cache {
         all.extend_from_slice(parts);
         Scope::new(&all)
     }
+
+    /// The probe of `sent` (the text as `endpoint` would receive it) for `route`'s answers
+    /// by the model of `manifest` (name, version, weights' sha256) under `config` (the
+    /// labels, the schema document), with its embedding if any.
+    pub(crate) fn probe(
+        &self,
+        route: &str,
+        manifest: &Manifest,
+        config: &str,
+        endpoint: &Endpoint,
+        sent: &str,
+        embedding: Option<Vec<f32>>,
+    ) -> Probe {
+        let url = endpoint.url.to_string();
+        let scope = self.scope(&[
+            route,
+            &manifest.name,
+            &manifest.version,
+            &manifest.files.model.sha256,
+            config,
+            &url,
+        ]);
+        Probe::new(scope, sent, embedding)
+    }
 }
 
 /// What an outbound escalation carries for the cache: where to add its answer.
@@ -200,15 +225,7 @@ fn bad(key: &str, text: &str, expected: &str) -> TriageError {
 mod tests {
     use super::*;
 
-    fn lookup(pairs: &[(&'static str, &'static str)]) -> impl Fn(&'static str) -> Option<String> {
-        let pairs = pairs.to_vec();
-        move |key| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| v.to_string())
-        }
-    }
+    use crate::http::hybrid::lookup_from as lookup;
 
     #[test]
     fn off_without_a_ttl_and_defaults_with_one() {

@@ -439,13 +439,7 @@ mod tests {
     use super::*;
     use http::StatusCode;
 
-    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let owned: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |key| owned.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-    }
+    use crate::http::hybrid::lookup_from as lookup;
 
     fn local(score: f32) -> Classification {
         Classification {

@@ -10,3 +10,13 @@ pub mod middleware;
 #[cfg(feature = "parse")]
 pub mod parse_escalation;
 pub mod redaction;
+
+/// Settings from `pairs` (key, value), as the `lookup` the settings readers take: for tests.
+#[cfg(test)]
+pub(crate) fn lookup_from(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let owned: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |key| owned.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+}

@@ -169,14 +169,7 @@ impl Redaction {
 mod tests {
     use super::*;
 
-    fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |key| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| v.to_string())
-        }
-    }
+    use crate::http::hybrid::lookup_from as lookup;
 
     #[test]
     fn unset_sends_the_text_as_it_is() {
