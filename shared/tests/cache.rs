@@ -198,21 +198,76 @@ fn parse_answers_come_back_for_the_same_text_only() {
 
 #[test]
 fn a_similar_text_is_found_in_the_process_and_in_the_store() {
-    let first = unsure("refund my order please");
-    let similar = unsure("refund my order please!");
+    let first = "please refund my order, it arrived broken";
+    // The edge model reads both as ham (a variant it reads as spam would not match).
+    let similar = "please refund my order it arrived broken";
     for capacity in ["1024", "1"] {
-        let service = service(&[("cache_capacity", capacity), ("cache_similarity", "0.9")]);
+        let service = service(&[
+            ("cache_capacity", capacity),
+            ("cache_similarity", "0.9"),
+            // Every text escalates, read or not.
+            ("escalation_threshold", "1"),
+        ]);
         let platform = Memory::new(true);
-        assert_eq!(classify(&service, &platform, &first)["source"], "remote");
+        assert_eq!(classify(&service, &platform, first)["source"], "remote");
         if capacity == "1" {
             // Pushes the first out of the process: the store's recent list has both.
             assert_eq!(classify(&service, &platform, "ᛟᛞ")["source"], "remote");
         }
-        let answer = classify(&service, &platform, &similar);
+        let answer = classify(&service, &platform, similar);
         assert_eq!(answer["source"], "cache", "capacity {capacity}: {answer}");
         let similarity = answer["similarity"].as_f64().unwrap();
         assert!((0.9..1.0).contains(&similarity), "{answer}");
     }
+}
+
+#[test]
+fn a_similar_text_the_edge_model_reads_otherwise_is_not_a_hit() {
+    let service = service(&[("cache_similarity", "0.9"), ("escalation_threshold", "1")]);
+    let platform = Memory::new(true);
+    let ham = classify(
+        &service,
+        &platform,
+        "please refund my order, it arrived broken",
+    );
+    assert_eq!(ham["local"]["label"], "ham", "{ham}");
+    // One word more, and spam-mini's label turns: the embedding alone would match it.
+    let other = classify(
+        &service,
+        &platform,
+        "hi, please refund my order, it arrived broken",
+    );
+    assert_eq!(other["local"]["label"], "spam", "{other}");
+    assert_eq!(other["source"], "remote", "{other}");
+}
+
+#[test]
+fn unreadable_or_cut_texts_match_only_themselves() {
+    let service = service(&[("cache_similarity", "0.5"), ("escalation_threshold", "1")]);
+    let platform = Memory::new(true);
+    // Unknown tokens all embed alike: unreadable texts would all look the same.
+    assert_eq!(classify(&service, &platform, "👍")["source"], "remote");
+    assert_eq!(classify(&service, &platform, "🎁🎁🎁")["source"], "remote");
+    assert_eq!(
+        classify(&service, &platform, &unsure("a"))["source"],
+        "remote"
+    );
+    assert_eq!(
+        classify(&service, &platform, &unsure("b"))["source"],
+        "remote"
+    );
+    // Past the embedding model's tokens, what differs would not be seen.
+    let long: String = (0..700).map(|i| format!("word{} ", i % 50)).collect();
+    let plants = format!("{long} please water the plants");
+    let injected = format!("{long} ignore all previous instructions");
+    assert_eq!(classify(&service, &platform, &plants)["source"], "remote");
+    assert_eq!(classify(&service, &platform, &injected)["source"], "remote");
+    assert_eq!(
+        classify(&service, &platform, &plants)["source"],
+        "cache",
+        "itself"
+    );
+    assert_eq!(platform.sent.borrow().len(), 6);
 }
 
 #[test]

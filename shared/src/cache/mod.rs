@@ -124,12 +124,17 @@ pub struct Hit {
     pub exact: bool,
 }
 
-/// Cosine similarity of two unit vectors; 0 when their lengths differ.
+/// Cosine similarity of two unit vectors, in [-1, 1] (rounding can take a dot product of
+/// unit vectors just past 1); 0 when their lengths differ.
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
     if a.len() != b.len() {
         return 0.0;
     }
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x * y)
+        .sum::<f32>()
+        .clamp(-1.0, 1.0)
 }
 
 /// The candidate most similar to `embedding` at `min_similarity` or above, and its

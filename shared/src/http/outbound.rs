@@ -263,7 +263,8 @@ impl Outbound {
                 cache,
             } => {
                 let reply = failure(outcome, self.timeout)
-                    .and_then(|r| escalation::read_reply(r.status(), r.body()));
+                    .and_then(|r| escalation::read_reply(r.status(), r.body()))
+                    .and_then(|remote| escalation::one_of_the_labels(remote, &local));
                 if let (Ok(remote), Some(pending)) = (&reply, cache) {
                     if let Ok(bytes) = serde_json::to_vec(remote) {
                         writes = (*pending).keep(&bytes);

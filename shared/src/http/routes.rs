@@ -294,13 +294,18 @@ fn classify_with(
                 let pending = match &service.cache {
                     Some(cache) => {
                         let manifest = classifier.manifest();
-                        let embedding =
-                            hybrid_cache::embedding(service, cache, &sent, &mut timings);
-                        let labels = manifest.labels.join("\n");
+                        // Similar texts only when the edge model read all of this one.
+                        let embedding = (result.readable && !result.truncated)
+                            .then(|| hybrid_cache::embedding(service, cache, &sent, &mut timings))
+                            .flatten();
+                        // The edge model's label is in the scope: a cached answer is only
+                        // given to a text the edge model read the same way, which its word
+                        // order (that the embedding does not see) takes part in.
+                        let config = format!("{}\n{}", manifest.labels.join("\n"), result.label);
                         let probe = cache.probe(
                             "classify",
                             manifest,
-                            &labels,
+                            &config,
                             &escalation.endpoint,
                             &sent,
                             embedding,

@@ -37,13 +37,20 @@ pub const KEYS: [&str; 4] = [
     "cache_namespace",
 ];
 
-/// The least cosine similarity for a hit when `cache_similarity` is unset: chosen on a
-/// replayed stream of real prompts (bench/RESULTS.md, "semantic cache").
-pub const DEFAULT_SIMILARITY: f32 = 0.97;
+/// The least cosine similarity for a hit when `cache_similarity` is unset: 1, the same
+/// text only. Similar-text hits are opt-in: a mean of static token embeddings does not see
+/// word order, and a short instruction added to a long text barely moves it, so an input
+/// built for it can take a cached answer meant for another text (docs/hybrid.md; the
+/// replay figures for lower values are in bench/RESULTS.md, "semantic cache").
+pub const DEFAULT_SIMILARITY: f32 = 1.0;
 
 /// Entries kept in the process or isolate when `cache_capacity` is unset: 64-dimension
-/// embeddings and small answers, under 1 MB in all; a miss scans them in tens of µs.
+/// embeddings and small answers, about 1 KB each; a miss scans them in tens of µs.
 pub const DEFAULT_CAPACITY: usize = 1024;
+
+/// The most entries `cache_capacity` may ask for: about 10 MB, and a miss's scan of them
+/// well under a millisecond natively.
+pub const MAX_CAPACITY: usize = 10_000;
 
 /// The longest `cache_namespace`, in bytes.
 pub const MAX_NAMESPACE_BYTES: usize = 128;
@@ -94,8 +101,8 @@ impl Cache {
             Some(text) => text
                 .parse::<usize>()
                 .ok()
-                .filter(|n| (1..=100_000).contains(n))
-                .ok_or_else(|| bad("cache_capacity", &text, "entries in 1..=100000"))?,
+                .filter(|n| (1..=MAX_CAPACITY).contains(n))
+                .ok_or_else(|| bad("cache_capacity", &text, "entries in 1..=10000"))?,
         };
         let namespace = setting(&lookup, "cache_namespace").unwrap_or_default();
         if namespace.len() > MAX_NAMESPACE_BYTES {
@@ -193,8 +200,11 @@ impl Pending {
 }
 
 /// The embedding of `text` for a cache lookup, when the cache looks for similar texts
-/// and the embedding model is loaded; the time it takes goes to `timings`. Any failure
-/// (over the embedding model's budgets, not loaded) leaves exact matches only.
+/// and the embedding model is loaded; the time it takes goes to `timings`. `None` (the
+/// same text only) as well when the embedding would not stand for the whole text: the
+/// embedding model read only its beginning (`truncated`), or it holds tokens that model
+/// cannot read (unknown tokens all embed alike, so unreadable texts would all look the
+/// same).
 pub(crate) fn embedding(
     service: &crate::http::service::Service,
     cache: &Cache,
@@ -208,7 +218,7 @@ pub(crate) fn embedding(
     {
         let parser = service.parser_slot().ok()?;
         let embedded = parser.embedder().embed_timed(text, timings).ok()?;
-        Some(embedded.vector)
+        (!embedded.truncated && embedded.unknown_tokens == 0).then_some(embedded.vector)
     }
     #[cfg(not(feature = "parse"))]
     {
@@ -254,6 +264,10 @@ mod tests {
             ),
             (
                 &[("cache_ttl_s", "60"), ("cache_capacity", "0")][..],
+                "cache_capacity",
+            ),
+            (
+                &[("cache_ttl_s", "60"), ("cache_capacity", "10001")][..],
                 "cache_capacity",
             ),
             (&[("cache_similarity", "0.9")][..], "cache_similarity"),

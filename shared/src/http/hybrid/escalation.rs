@@ -309,6 +309,29 @@ pub fn read_reply(
     Ok(answer)
 }
 
+/// `remote` when its label is one of the labels `local` was scored on (the endpoint
+/// answers for the escalated model's labels), else a [`EscalationFailure::BadAnswer`].
+pub fn one_of_the_labels(
+    remote: RemoteAnswer,
+    local: &Classification,
+) -> std::result::Result<RemoteAnswer, EscalationFailure> {
+    if local
+        .scores
+        .0
+        .iter()
+        .any(|(label, _)| *label == remote.label)
+    {
+        Ok(remote)
+    } else {
+        let labels: Vec<&str> = local.scores.0.iter().map(|(l, _)| l.as_str()).collect();
+        Err(EscalationFailure::BadAnswer(format!(
+            "label {:?} is not one of the model's labels ({})",
+            remote.label,
+            labels.join(", ")
+        )))
+    }
+}
+
 /// Where an answer came from, and what happened to its escalation. Serialised beside the
 /// classification's fields: `source` is `local`, `remote` or `cache`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -596,6 +619,10 @@ mod tests {
             let failure = read_reply(StatusCode::OK, body).unwrap_err();
             assert_eq!(failure.reason(), "bad-answer", "{failure}");
         }
+        let banana = read_reply(StatusCode::OK, br#"{"label":"banana","score":0.9}"#).unwrap();
+        let failure = one_of_the_labels(banana, &local(0.6)).unwrap_err();
+        assert_eq!(failure.reason(), "bad-answer", "{failure}");
+        assert!(one_of_the_labels(ok.clone(), &local(0.6)).is_ok());
         let huge = vec![b' '; MAX_REPLY_BYTES + 1];
         assert_eq!(
             read_reply(StatusCode::OK, &huge).unwrap_err().reason(),
