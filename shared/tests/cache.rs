@@ -112,12 +112,17 @@ fn classify(service: &Service, platform: &Memory, text: &str) -> Value {
 /// The answer to parsing `text` on `platform` with a schema whose `category` the edge
 /// model is not sure of at threshold 0.99.
 fn parse(service: &Service, platform: &Memory, text: &str) -> Value {
+    parse_at(service, platform, text, 0.99)
+}
+
+/// [`parse`] at `threshold`.
+fn parse_at(service: &Service, platform: &Memory, text: &str, threshold: f64) -> Value {
     let schema = json!({"type": "object",
         "properties": {
             "category": {"type": "string", "enum": ["billing", "incident", "inquiry"]},
             "orderId": {"type": "string", "pattern": "^ORD-[0-9]{4,8}$"}},
         "required": ["category", "orderId"]});
-    let body = json!({"text": text, "schema": schema, "threshold": 0.99});
+    let body = json!({"text": text, "schema": schema, "threshold": threshold});
     post(service, platform, "/v1/parse", body)
 }
 
@@ -194,6 +199,19 @@ fn parse_answers_come_back_for_the_same_text_only() {
     // A similar text is another parse, whatever cache_similarity says.
     assert_eq!(parse(&service, &platform, &ticket(5))["source"], "remote");
     assert_eq!(platform.sent.borrow().len(), 3);
+    // At another threshold the kept answer still only speaks for `category`: the
+    // endpoint's echo of `orderId` was not kept, and the edge model's value stands.
+    let stricter = parse_at(&service, &platform, &ticket(3), 1.0);
+    assert_eq!(stricter["source"], "cache", "{stricter}");
+    assert_eq!(
+        stricter["local"],
+        json!({"category": "billing"}),
+        "{stricter}"
+    );
+    assert_eq!(
+        stricter["fields"]["orderId"]["confident"], true,
+        "{stricter}"
+    );
 }
 
 #[test]

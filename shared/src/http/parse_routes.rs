@@ -270,8 +270,18 @@ pub(crate) fn conclude_escalated(
         cache,
     } = parse;
     let reply = outcome.and_then(|r| parse_escalation::read_reply(r.status(), r.body()));
+    // Kept: the values of the fields it was asked about (an echo of the others is not
+    // the endpoint's judgement, and must not complete a later parse unsure of them).
     let kept = reply.as_ref().ok().map(|remote| {
-        serde_json::to_vec(&serde_json::json!({ "object": remote.object })).unwrap_or_default()
+        let asked: serde_json::Map<String, serde_json::Value> = remote
+            .object
+            .iter()
+            .filter(|(field, _)| {
+                draft.parsed.unsure.contains(field) || draft.missing.contains(field)
+            })
+            .map(|(field, value)| (field.clone(), value.clone()))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({ "object": asked })).unwrap_or_default()
     });
     match parse_escalation::conclude(&compiled, draft, reply) {
         Ok(answer) => {
