@@ -34,8 +34,10 @@ fn patterns() -> &'static Patterns {
         let compile = |pattern: &str| Regex::new(pattern).expect("a valid detector pattern");
         Patterns {
             email: compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@(?:[\w-]+\.)+[\w-]+"),
-            iban: compile(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b"),
-            iban_head: compile(r"\b[A-Z]{2}[0-9]{2}[ -]?$"),
+            // Either case, and a space after the country code ("DE 89 3704 ..."), as
+            // people type them; the checksum decides.
+            iban: compile(r"\b[A-Za-z]{2} ?[0-9]{2}(?: ?[A-Za-z0-9]){11,30}\b"),
+            iban_head: compile(r"\b[A-Za-z]{2} ?[0-9]{2}[ -]?$"),
             card: compile(r"\b[0-9](?:[ -]?[0-9]){12,}\b"),
             ipv4: compile(r"\b[0-9]{1,3}(?:\.[0-9]{1,3}){3}\b"),
             ipv6: compile(r"(?i)[0-9a-f:]*:[0-9a-f]*:[0-9a-f:.]*"),
@@ -293,7 +295,12 @@ fn iban(text: &str, start: usize, end: usize) -> Option<usize> {
     ends.into_iter()
         .rev()
         .filter(|&(len, _)| len >= 15)
-        .find(|&(len, _)| compact[..len].parse::<iban::Iban>().is_ok())
+        .find(|&(len, _)| {
+            compact[..len]
+                .to_ascii_uppercase()
+                .parse::<iban::Iban>()
+                .is_ok()
+        })
         .map(|(_, end)| end)
 }
 
@@ -540,6 +547,16 @@ mod tests {
             "pay to GB82WEST12345698765432 today",
             PiiType::Iban,
             "GB82WEST12345698765432",
+        );
+        one(
+            "iban de89370400440532013000 bitte",
+            PiiType::Iban,
+            "de89370400440532013000",
+        );
+        one(
+            "IBAN DE 89 3704 0044 0532 0130 00.",
+            PiiType::Iban,
+            "DE 89 3704 0044 0532 0130 00",
         );
         one(
             "FR14 2004 1010 0505 0001 3M02 606",
