@@ -191,8 +191,15 @@ impl Outbound {
                     hit.map(|hit| hit.value.to_vec())
                 }),
             };
-            return match found.and_then(|value| parse.answer_cached(&value)) {
-                Some(response) => Ok(response),
+            let answered = found.and_then(|value| Some((parse.answer_cached(&value)?, value)));
+            return match answered {
+                Some((response, value)) => {
+                    // Kept in the process too.
+                    if let Some(pending) = parse.pending() {
+                        pending.cache.memory.put(&pending.probe, value);
+                    }
+                    Ok(response)
+                }
                 None => Err(Box::new(self)),
             };
         }

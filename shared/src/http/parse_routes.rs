@@ -133,7 +133,6 @@ pub(crate) fn parse<B: AsRef<[u8]>>(
             match redaction.escalated_text(&call.text) {
                 Err(status) => refused = Some(status),
                 Ok(sent) => {
-                    // The endpoint's earlier answer to the same text and schema.
                     let cache = service.cache.as_ref().map(|cache| {
                         // The same text only (no embedding): a parse's values are
                         // taken from its own text.
@@ -141,41 +140,27 @@ pub(crate) fn parse<B: AsRef<[u8]>>(
                         let manifest = parser.embedder().manifest();
                         let endpoint = &escalation.endpoint;
                         let probe = cache.probe("parse", manifest, &schema, endpoint, &sent, None);
-                        Box::new(Pending {
-                            cache: Arc::clone(cache),
-                            probe,
-                            recent: None,
-                        })
+                        Pending::new(cache, probe)
                     });
-                    if let Some(pending) = &cache {
-                        let hit = pending.cache.memory.get(&pending.probe, 1.0);
-                        let remote = hit.and_then(|hit| {
-                            parse_escalation::read_reply(StatusCode::OK, &hit.value).ok()
-                        });
-                        let cached = remote.and_then(|remote| {
-                            parse_escalation::conclude_cached(&compiled, &draft, &remote)
-                        });
-                        if let Some(answer) = cached {
-                            return Step::Respond(parse_response(
-                                model,
-                                name,
-                                Ok(answer),
-                                &timings,
-                            ));
-                        }
+                    let parse = EscalatedParse {
+                        model,
+                        schema_name: name,
+                        compiled,
+                        draft,
+                        timings,
+                        cache,
+                    };
+                    // The endpoint's earlier answer to the same text and schema.
+                    if let Some(response) = parse.answer_from_memory() {
+                        return Step::Respond(response);
                     }
-                    return match escalation.request(&sent, &document, &draft, &model, redaction) {
+                    let request =
+                        escalation.request(&sent, &document, &parse.draft, &parse.model, redaction);
+                    return match request {
                         Ok(outbound) => Step::Send(Box::new(Outbound::parse_escalation(
                             outbound,
                             escalation.endpoint.timeout,
-                            EscalatedParse {
-                                model,
-                                schema_name: name,
-                                compiled,
-                                draft,
-                                timings,
-                                cache,
-                            },
+                            parse,
                         ))),
                         Err(error) => Step::Respond(problem_response(&Problem::from_error(&error))),
                     };
@@ -212,14 +197,18 @@ impl EscalatedParse {
         self.cache.as_deref()
     }
 
-    /// The answer from a remote object found in a store (`value`: the endpoint's reply
-    /// as kept), or `None` when it does not complete this parse. Kept in the process too.
+    /// The answer from the process's entry for this text, if it completes this parse.
+    pub(crate) fn answer_from_memory(&self) -> Option<Response<Vec<u8>>> {
+        let pending = self.pending()?;
+        let hit = pending.cache.memory.get(&pending.probe, 1.0)?;
+        self.answer_cached(&hit.value)
+    }
+
+    /// The answer from a kept remote object (`value`: the endpoint's reply as kept), or
+    /// `None` when it does not complete this parse.
     pub(crate) fn answer_cached(&self, value: &[u8]) -> Option<Response<Vec<u8>>> {
         let remote = parse_escalation::read_reply(StatusCode::OK, value).ok()?;
         let answer = parse_escalation::conclude_cached(&self.compiled, &self.draft, &remote)?;
-        if let Some(pending) = &self.cache {
-            pending.cache.memory.put(&pending.probe, value);
-        }
         Some(parse_response(
             self.model.clone(),
             self.schema_name.clone(),

@@ -3,8 +3,6 @@
 //! response helpers they share. Parse and ad-hoc labels are in `parse_routes` (feature
 //! `parse`); without the feature they answer 501 from here.
 
-use std::sync::Arc;
-
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use serde::Serialize;
@@ -322,11 +320,7 @@ fn classify_with(
                                 ));
                             }
                         }
-                        Some(Box::new(Pending {
-                            cache: Arc::clone(cache),
-                            probe,
-                            recent: None,
-                        }))
+                        Some(Pending::new(cache, probe))
                     }
                     None => None,
                 };

@@ -176,6 +176,15 @@ pub struct StoreWrite {
 }
 
 impl Pending {
+    /// What an escalation of `probe` carries for `cache` (the recent list not read yet).
+    pub(crate) fn new(cache: &Arc<Cache>, probe: Probe) -> Box<Pending> {
+        Box::new(Pending {
+            cache: Arc::clone(cache),
+            probe,
+            recent: None,
+        })
+    }
+
     /// Keeps `answer` (JSON) in the process, and gives the platform store's writes: the
     /// text's own entry, and the scope's recent list with it in front when that list
     /// was read.

@@ -165,8 +165,8 @@ impl Escalation {
     /// Without `escalation_url` there is no escalation (the other settings are still
     /// checked). Unset, the threshold is the model's and the model the default one; a
     /// value that does not parse is [`TriageError::Setting`] naming the setting, and so
-    /// is a URL that is not absolute `http` or `https`. Whether `escalation_model` names a served model is the
-    /// service's check.
+    /// is a URL that is not absolute `http` or `https`. Whether `escalation_model` names
+    /// a served model is the service's check.
     pub fn from_lookup(
         lookup: impl Fn(&'static str) -> Option<String>,
     ) -> Result<Option<Escalation>> {
