@@ -183,6 +183,45 @@ fn an_answer_dropped_by_the_process_comes_back_from_the_store() {
 }
 
 #[test]
+fn stale_store_entries_are_misses_on_a_store_without_expiry() {
+    // The in-memory store here keeps everything, as Spin's does: the entries' own expiry
+    // must make a stale answer a miss, the text's entry and the recent list alike.
+    let service = service(&[("cache_capacity", "1"), ("cache_similarity", "0.5")]);
+    let platform = Memory::new(true);
+    assert_source(&service, &platform, &unsure("one"), "remote");
+    assert_source(&service, &platform, &unsure("two"), "remote");
+    let store = platform.store.as_ref().unwrap();
+    for value in store.borrow_mut().values_mut() {
+        let text = String::from_utf8(value.clone()).unwrap();
+        assert!(text.contains("\"expires\":"), "{text}");
+        *value = expired_in_1970(&text).into_bytes();
+    }
+    assert_source(&service, &platform, &unsure("one"), "remote");
+    assert_eq!(
+        platform.sent.borrow().len(),
+        3,
+        "the stale answer was not used"
+    );
+    // The fresh answer written back replaces the stale one.
+    assert_source(&service, &platform, &unsure("two"), "remote");
+    assert_source(&service, &platform, &unsure("one"), "cache");
+}
+
+/// `text` with every `"expires":N` set to 1.
+fn expired_in_1970(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("\"expires\":") {
+        let (head, tail) = rest.split_at(at + "\"expires\":".len());
+        out.push_str(head);
+        out.push('1');
+        rest = tail.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
 fn parse_answers_come_back_for_the_same_text_only() {
     let service = service(&[("cache_capacity", "1")]);
     let platform = Memory::new(true);

@@ -14,6 +14,11 @@
 //!   [`Recent`] list: the last [`RECENT`] entries of the scope, with their embeddings,
 //!   scanned the same way).
 //!
+//! Entries in a platform store carry their own expiry ([`StoredEntry::expires`], unix
+//! seconds), so the time to live holds on stores that have none (Spin's key-value store)
+//! and for every entry of a recent list, which is rewritten, and so kept, at each new
+//! answer of its scope.
+//!
 //! The embeddings are the embedding model's (potion-base-2m, 64 dimensions, unit
 //! length), so cosine similarity is their dot product.
 
@@ -23,7 +28,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use web_time::Instant;
+use web_time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// How many entries a scope's [`Recent`] list in a platform store keeps: the candidate
 /// set of its nearest-neighbour search. 32 entries of 64 dimensions stay under 20 KB of
@@ -255,6 +260,14 @@ impl MemoryCache {
     }
 }
 
+/// Seconds since the Unix epoch now, by the platform's wall clock (0 if it is set before
+/// 1970): what [`StoredEntry::expires`] is compared with.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
 /// A scope's last [`RECENT`] entries in a platform store, newest first: the candidate set
 /// of the nearest-neighbour search there. Stored as JSON at [`Probe::recent_key`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -262,7 +275,9 @@ pub struct Recent {
     pub entries: Vec<StoredEntry>,
 }
 
-/// One answer in a platform store: the text's key, its embedding, the answer.
+/// One answer in a platform store: the text's key, its embedding, the answer and when it
+/// goes stale. Stored alone at [`Probe::entry_key`] (without the embedding) and in the
+/// scope's [`Recent`] list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredEntry {
     /// The probe's text hash (hex).
@@ -272,6 +287,54 @@ pub struct StoredEntry {
     pub embedding: Option<Vec<f32>>,
     /// The answer, as the route stored it (JSON).
     pub value: serde_json::Value,
+    /// Unix time, in seconds, from which the entry is stale ([`unix_now`] plus the time to
+    /// live when it was written). An entry without one is stale.
+    #[serde(default)]
+    pub expires: u64,
+}
+
+impl StoredEntry {
+    /// The probe's answer `value` (JSON), stale from `expires` (unix seconds); `None`
+    /// when `value` is not JSON.
+    pub fn new(probe: &Probe, value: &[u8], expires: u64) -> Option<StoredEntry> {
+        Some(StoredEntry {
+            key: probe.key.clone(),
+            embedding: probe.embedding.clone(),
+            value: serde_json::from_slice(value).ok()?,
+            expires,
+        })
+    }
+
+    /// Whether the entry is still good at `now` (unix seconds).
+    pub fn is_fresh(&self, now: u64) -> bool {
+        now < self.expires
+    }
+
+    /// The answer of a text's own entry, as stored at [`Probe::entry_key`], if it is the
+    /// probe's text and fresh at `now`; anything else (stale, unreadable, another text)
+    /// is `None`: a miss.
+    pub fn read(bytes: &[u8], probe: &Probe, now: u64) -> Option<Hit> {
+        let entry: StoredEntry = serde_json::from_slice(bytes).ok()?;
+        (entry.key == probe.key && entry.is_fresh(now)).then(|| entry.hit(1.0, true))
+    }
+
+    /// The entry as stored at [`Probe::entry_key`]: without the embedding, which only the
+    /// recent list's search reads.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let alone = StoredEntry {
+            embedding: None,
+            ..self.clone()
+        };
+        serde_json::to_vec(&alone).unwrap_or_default()
+    }
+
+    fn hit(&self, similarity: f32, exact: bool) -> Hit {
+        Hit {
+            value: Arc::from(serde_json::to_vec(&self.value).unwrap_or_default()),
+            similarity,
+            exact,
+        }
+    }
 }
 
 impl Recent {
@@ -281,40 +344,27 @@ impl Recent {
         serde_json::from_slice(bytes).unwrap_or_default()
     }
 
-    /// The entry of the probe's text, else the most similar at `min_similarity` or above.
-    pub fn find(&self, probe: &Probe, min_similarity: f32) -> Option<Hit> {
-        let to_hit = |entry: &StoredEntry, similarity: f32, exact: bool| Hit {
-            value: Arc::from(serde_json::to_vec(&entry.value).unwrap_or_default()),
-            similarity,
-            exact,
-        };
-        if let Some(entry) = self.entries.iter().find(|e| e.key == probe.key) {
-            return Some(to_hit(entry, 1.0, true));
+    /// The fresh (at `now`, unix seconds) entry of the probe's text, else the most similar
+    /// fresh one at `min_similarity` or above.
+    pub fn find(&self, probe: &Probe, min_similarity: f32, now: u64) -> Option<Hit> {
+        let fresh = self.entries.iter().filter(|e| e.is_fresh(now));
+        if let Some(entry) = fresh.clone().find(|e| e.key == probe.key) {
+            return Some(entry.hit(1.0, true));
         }
         let embedding = probe.embedding.as_deref()?;
-        let candidates = self
-            .entries
-            .iter()
-            .filter_map(|e| Some((e.embedding.as_deref()?, e)));
+        let candidates = fresh.filter_map(|e| Some((e.embedding.as_deref()?, e)));
         let (entry, similarity) = nearest(embedding, candidates, min_similarity)?;
-        Some(to_hit(entry, similarity, false))
+        Some(entry.hit(similarity, false))
     }
 
-    /// Adds the probe's answer `value` (JSON) in front, dropping an older entry of the
-    /// same text and any past [`RECENT`]. `None` when `value` is not JSON.
-    pub fn with(mut self, probe: &Probe, value: &[u8]) -> Option<Recent> {
-        let value = serde_json::from_slice(value).ok()?;
-        self.entries.retain(|e| e.key != probe.key);
+    /// Adds `entry` in front, dropping an older entry of the same text, those stale at
+    /// `now` (unix seconds) and any past [`RECENT`].
+    pub fn with(mut self, entry: StoredEntry, now: u64) -> Recent {
+        self.entries
+            .retain(|e| e.key != entry.key && e.is_fresh(now));
         self.entries.truncate(RECENT - 1);
-        self.entries.insert(
-            0,
-            StoredEntry {
-                key: probe.key.clone(),
-                embedding: probe.embedding.clone(),
-                value,
-            },
-        );
-        Some(self)
+        self.entries.insert(0, entry);
+        self
     }
 
     /// The list as stored.
@@ -404,25 +454,56 @@ mod tests {
         assert!(cache.is_empty());
     }
 
+    fn entry(p: &Probe, value: &str, expires: u64) -> StoredEntry {
+        StoredEntry::new(p, value.as_bytes(), expires).expect("JSON")
+    }
+
     #[test]
     fn recent_lists_are_bounded_and_searched_alike() {
+        let now = 1_000;
         let mut recent = Recent::default();
         for i in 0..(RECENT + 5) {
             let angle = i as f32 * 0.3;
             let p = probe("s", &format!("text {i}"), &[angle.cos(), angle.sin()]);
-            recent = recent.with(&p, format!("{i}").as_bytes()).unwrap();
+            recent = recent.with(entry(&p, &format!("{i}"), now + 60), now);
         }
         assert_eq!(recent.entries.len(), RECENT);
         let stored = Recent::from_bytes(&recent.to_bytes());
         assert_eq!(stored, recent, "round trip");
         let newest = probe("s", &format!("text {}", RECENT + 4), &[0.0, 1.0]);
-        let hit = stored.find(&newest, 0.99).expect("exact");
+        let hit = stored.find(&newest, 0.99, now).expect("exact");
         assert!(hit.exact);
         assert_eq!(&*hit.value, format!("{}", RECENT + 4).as_bytes());
         assert!(stored
-            .find(&probe("s", "gone", &[1.0, 0.0]), 0.99999)
+            .find(&probe("s", "gone", &[1.0, 0.0]), 0.99999, now)
             .is_none());
         assert_eq!(Recent::from_bytes(b"not json"), Recent::default());
-        assert!(Recent::default().with(&newest, b"{not json").is_none());
+        assert!(StoredEntry::new(&newest, b"{not json", now).is_none());
+    }
+
+    #[test]
+    fn stored_entries_go_stale_at_their_expiry() {
+        let now = 1_000;
+        let (a, b) = (probe("s", "a", &[1.0, 0.0]), probe("s", "b", &[0.0, 1.0]));
+        let old = entry(&a, "1", now + 1);
+        let bytes = old.to_bytes();
+        assert!(!String::from_utf8_lossy(&bytes).contains("embedding"));
+        assert_eq!(&*StoredEntry::read(&bytes, &a, now).unwrap().value, b"1");
+        assert_eq!(StoredEntry::read(&bytes, &a, now + 1), None, "stale");
+        assert_eq!(StoredEntry::read(&bytes, &b, now), None, "another text");
+        assert_eq!(StoredEntry::read(b"1", &a, now), None, "not an entry");
+        let without_expiry = br#"{"key":"k","value":1}"#;
+        assert_eq!(StoredEntry::read(without_expiry, &a, 0), None);
+
+        // A recent list rewritten at each answer does not keep its old entries alive.
+        let recent = Recent::default().with(old, now);
+        assert!(recent.find(&a, 1.0, now).is_some());
+        assert!(recent.find(&a, 1.0, now + 1).is_none(), "stale in the list");
+        assert!(recent
+            .find(&probe("s", "a2", &[1.0, 0.0]), 0.5, now + 1)
+            .is_none());
+        let rewritten = recent.with(entry(&b, "2", now + 61), now + 1);
+        assert_eq!(rewritten.entries.len(), 1, "the stale entry is dropped");
+        assert!(unix_now() > 1_700_000_000, "the wall clock is read");
     }
 }

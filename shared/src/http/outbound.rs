@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 
-use crate::cache::Hit;
+use crate::cache::{Recent, StoredEntry};
 use crate::engine::classify::Classification;
 use crate::http::api::{Answer, ClassifyResponse, ModelRef};
 use crate::http::hybrid::cache::{Pending, StoreWrite};
@@ -182,15 +182,17 @@ impl Outbound {
         if let Then::Parsed(parse) = &mut self.then {
             // A parse's values come from its own text: its entry, or the same text in
             // the recent list.
-            let found = match entry {
-                Some(entry) => Some(entry.to_vec()),
-                None => parse.cache.as_deref_mut().and_then(|pending| {
-                    let list = crate::cache::Recent::from_bytes(recent.unwrap_or_default());
-                    let hit = list.find(&pending.probe, 1.0).filter(|hit| hit.exact);
+            let now = crate::cache::unix_now();
+            let found = parse.cache.as_deref_mut().and_then(|pending| match entry {
+                Some(entry) => StoredEntry::read(entry, &pending.probe, now),
+                None => {
+                    let list = Recent::from_bytes(recent.unwrap_or_default());
+                    let hit = list.find(&pending.probe, 1.0, now).filter(|hit| hit.exact);
                     pending.recent = Some(list);
-                    hit.map(|hit| hit.value.to_vec())
-                }),
-            };
+                    hit
+                }
+            });
+            let found = found.map(|hit| hit.value.to_vec());
             let answered = found.and_then(|value| Some((parse.answer_cached(&value)?, value)));
             return match answered {
                 Some((response, value)) => {
@@ -210,14 +212,11 @@ impl Outbound {
         else {
             return Err(Box::new(self));
         };
-        let mut hit = entry.map(|bytes| Hit {
-            value: bytes.into(),
-            similarity: 1.0,
-            exact: true,
-        });
+        let now = crate::cache::unix_now();
+        let mut hit = entry.and_then(|bytes| StoredEntry::read(bytes, &pending.probe, now));
         if hit.is_none() {
-            let list = crate::cache::Recent::from_bytes(recent.unwrap_or_default());
-            hit = list.find(&pending.probe, pending.cache.similarity);
+            let list = Recent::from_bytes(recent.unwrap_or_default());
+            hit = list.find(&pending.probe, pending.cache.similarity, now);
             pending.recent = Some(list);
         }
         let Some(hit) = hit else {

@@ -94,7 +94,7 @@ impl Service {
                 };
                 let outcome = platform.send(&mut outbound).await;
                 let (response, writes) = outbound.finish_caching(outcome);
-                if platform.has_cache_store() {
+                if !writes.is_empty() && platform.has_cache_store() {
                     for write in writes {
                         platform.cache_put(&write.key, write.value, write.ttl).await;
                     }
@@ -116,13 +116,15 @@ async fn look_in_store(
     else {
         return Err(Box::new(outbound));
     };
-    let entry = platform.cache_get(&entry_key).await;
-    let outbound = match entry {
-        Some(entry) => outbound.answer_from_store(Some(&entry), None)?,
-        None => {
-            let recent = platform.cache_get(&recent_key).await;
-            outbound.answer_from_store(None, recent.as_deref())?
-        }
+    // The text's own entry; if it is absent or stale, the scope's list, which is read
+    // whenever the answer may be added to it (a list never read is never rewritten).
+    let outbound = match platform.cache_get(&entry_key).await {
+        Some(entry) => match outbound.answer_from_store(Some(&entry), None) {
+            Ok(answer) => return Ok(answer),
+            Err(outbound) => *outbound,
+        },
+        None => outbound,
     };
-    Ok(outbound)
+    let recent = platform.cache_get(&recent_key).await;
+    outbound.answer_from_store(None, recent.as_deref())
 }

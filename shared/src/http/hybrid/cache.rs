@@ -23,7 +23,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cache::{MemoryCache, Probe, Scope};
+use crate::cache::{unix_now, MemoryCache, Probe, Scope, StoredEntry};
 use crate::engine::classify::Timings;
 use crate::engine::manifest::Manifest;
 use crate::error::{Result, TriageError};
@@ -187,20 +187,26 @@ impl Pending {
 
     /// Keeps `answer` (JSON) in the process, and gives the platform store's writes: the
     /// text's own entry, and the scope's recent list with it in front when that list
-    /// was read.
+    /// was read. Both carry the entry's expiry ([`StoredEntry::expires`]); an answer that
+    /// is not JSON goes to the process only.
     pub(crate) fn keep(self, answer: &[u8]) -> Vec<StoreWrite> {
         self.cache.memory.put(&self.probe, answer);
+        let now = unix_now();
+        let expires = now.saturating_add(self.cache.ttl.as_secs());
+        let Some(entry) = StoredEntry::new(&self.probe, answer, expires) else {
+            return Vec::new();
+        };
         let mut writes = vec![StoreWrite {
             key: self.probe.entry_key(),
-            value: answer.to_vec(),
+            value: entry.to_bytes(),
             ttl: self.cache.ttl,
         }];
         // Only a list that was read is rewritten: one never read would replace the
         // scope's list with this entry alone.
-        if let Some(recent) = self.recent.and_then(|r| r.with(&self.probe, answer)) {
+        if let Some(recent) = self.recent {
             writes.push(StoreWrite {
                 key: self.probe.recent_key(),
-                value: recent.to_bytes(),
+                value: recent.with(entry, now).to_bytes(),
                 ttl: self.cache.ttl,
             });
         }
