@@ -36,9 +36,12 @@ impl Default for Budgets {
 pub enum BudgetExceeded {
     #[error("request body is at least {actual} bytes, the limit is {limit}")]
     Body { limit: usize, actual: usize },
-    #[error("text #{index} is {actual} bytes, the limit is {limit}")]
+    #[error("{} is {actual} bytes, the limit is {limit}", which_text(*index, *of))]
     Text {
+        /// The text's position in the request's list, from 0.
         index: usize,
+        /// How many texts the request holds.
+        of: usize,
         limit: usize,
         actual: usize,
     },
@@ -46,6 +49,15 @@ pub enum BudgetExceeded {
     Batch { limit: usize, actual: usize },
     #[error("the largest request the budgets allow needs about {needed} bytes in all, the memory budget is {limit}")]
     Memory { limit: usize, needed: usize },
+}
+
+/// "the text" for a request of one, else "text #i of n" (from 0, as the list is indexed).
+fn which_text(index: usize, of: usize) -> String {
+    if of == 1 {
+        "the text".to_owned()
+    } else {
+        format!("text #{index} of {of}")
+    }
 }
 
 impl BudgetExceeded {
@@ -96,6 +108,7 @@ impl Budgets {
             if actual > self.max_text_bytes {
                 return Err(BudgetExceeded::Text {
                     index,
+                    of: texts.len(),
                     limit: self.max_text_bytes,
                     actual,
                 });
@@ -137,9 +150,14 @@ mod tests {
             budgets.check_texts(&["ok", "abcde"]).unwrap_err(),
             BudgetExceeded::Text {
                 index: 1,
+                of: 2,
                 limit: 4,
                 actual: 5
             }
         );
+        let batch = budgets.check_texts(&["ok", "abcde"]).unwrap_err();
+        assert_eq!(batch.to_string(), "text #1 of 2 is 5 bytes, the limit is 4");
+        let single = budgets.check_texts(&["abcde"]).unwrap_err();
+        assert_eq!(single.to_string(), "the text is 5 bytes, the limit is 4");
     }
 }
