@@ -79,7 +79,7 @@ def native():
 def spin():
     port = free_port()
     return Server("load-spin", [
-        "wasmtime", "serve", "-Scli", "--addr", f"127.0.0.1:{port}",
+        "wasmtime", "serve", "-Scli", "-Skeyvalue", "--addr", f"127.0.0.1:{port}",
         "-Wmax-memory-size=134217728", str(ROOT / "target/spin/triage.wasm")], port)
 
 

@@ -37,7 +37,7 @@ WORDS = (12, 55, 112, 400)
 
 def wasmtime_serve(name, component, *extra):
     port = free_port()
-    return Server(name, ["wasmtime", "serve", "-Scli", "--addr", f"127.0.0.1:{port}",
+    return Server(name, ["wasmtime", "serve", "-Scli", "-Skeyvalue", "--addr", f"127.0.0.1:{port}",
                          f"-Wmax-memory-size={MEMORY_CAP}", *extra,
                          str(ROOT / "target/spin" / component)], port)
 

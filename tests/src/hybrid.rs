@@ -60,7 +60,9 @@ pub enum Instances {
     /// One process or isolate serves every request (native, workerd).
     Shared,
     /// A fresh instance per request (the Spin component under `wasmtime serve`, as on
-    /// Spin): nothing kept in memory outlives its request.
+    /// Spin): nothing kept in memory outlives its request, and neither does wasmtime's
+    /// key-value store, which is the instance's. (Spin's store outlives instances; the
+    /// cache's use of it is checked on a reused instance by `tests/tests/spin_cache.rs`.)
     PerRequest,
 }
 

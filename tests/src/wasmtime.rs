@@ -40,7 +40,9 @@ pub fn serve(
     let port = free_port();
     let mut command = Command::new("wasmtime");
     command
-        .args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{port}")])
+        // -Skeyvalue: the semantic cache's store (WASI key-value, in memory per instance).
+        .args(["serve", "-Scli", "-Skeyvalue", "--addr"])
+        .arg(format!("127.0.0.1:{port}"))
         .arg(format!("-Wmax-memory-size={memory_cap}"));
     for (key, value) in env {
         command.arg(format!("--env={key}={value}"));

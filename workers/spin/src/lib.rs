@@ -16,6 +16,7 @@
 
 pub mod outbound;
 pub mod settings;
+pub mod store;
 
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -110,12 +111,26 @@ async fn respond(out: ResponseOutparam, response: http::Response<Vec<u8>>) {
 }
 
 /// The component's I/O for the core's request loop ([`Service::respond`]): Spin's outbound
-/// HTTP for escalation and middleware mode. Every model is compiled in: none to fetch.
+/// HTTP for escalation and middleware mode, and the key-value store for the semantic
+/// cache ([`store`]). Every model is compiled in: none to fetch.
 struct SpinHttp;
 
 impl Platform for SpinHttp {
     async fn send(&self, outbound: &mut Outbound) -> Result<http::Response<Vec<u8>>, SendError> {
         outbound::send(outbound).await
+    }
+
+    fn has_cache_store(&self) -> bool {
+        store::available()
+    }
+
+    async fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
+        store::get(key)
+    }
+
+    /// The time to live is the entry's own (the store has none).
+    async fn cache_put(&self, key: &str, value: Vec<u8>, _ttl: Duration) {
+        store::set(key, &value);
     }
 }
 
