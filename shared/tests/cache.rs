@@ -352,3 +352,43 @@ fn a_cache_without_an_escalation_is_refused() {
     let error = error.to_string();
     assert!(error.contains("cache_ttl_s"), "{error}");
 }
+
+#[test]
+fn the_cache_is_held_within_the_memory_budget() {
+    // What the models need, from a service without a cache.
+    let settings = Settings::default();
+    let models = Service::builder(&settings)
+        .classifier(Classifier::load_with(bundle::embedded(), &settings))
+        .build(|_| None)
+        .expect("the models fit the default budget");
+    let (parts, ()) = Request::get("/v1/models").body(()).unwrap().into_parts();
+    let reply = run(models.respond(parts, Full::new(Bytes::new()), &Memory::new(false)));
+    let report: Value = serde_json::from_slice(reply.body()).unwrap();
+    let memory = &report["memory"];
+    let needed = memory["resident_bytes"].as_u64().unwrap()
+        + memory["worst_request_bytes"].as_u64().unwrap();
+
+    // A budget with room for the models and exactly 100 entries.
+    let mut settings = Settings::default();
+    settings.budgets.memory_bytes = needed as usize + 100 * triage_core::cache::ENTRY_BYTES;
+    let build = |capacity: &str| {
+        let capacity = capacity.to_owned();
+        Service::builder(&settings)
+            .classifier(Classifier::load_with(bundle::embedded(), &settings))
+            .build(move |key| match key {
+                "escalation_url" => Some("http://remote.test/escalate".to_owned()),
+                "cache_ttl_s" => Some("60".to_owned()),
+                "cache_capacity" => Some(capacity.clone()),
+                _ => None,
+            })
+    };
+    assert!(build("100").is_ok());
+    let Err(error) = build("101") else {
+        panic!("a cache over the memory budget was accepted");
+    };
+    let error = error.to_string();
+    assert!(
+        error.contains("cache_capacity") && error.contains("memory_bytes"),
+        "{error}"
+    );
+}

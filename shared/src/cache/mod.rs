@@ -30,6 +30,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use web_time::{Instant, SystemTime, UNIX_EPOCH};
 
+/// The largest answer kept, in bytes of JSON (a classify answer is about 50, a parse
+/// object its asked fields): larger ones are not cached, so an entry stays small in memory
+/// and in a platform store.
+pub const MAX_ANSWER_BYTES: usize = 4096;
+
+/// Memory an entry of [`MemoryCache`] is budgeted: an answer of up to [`MAX_ANSWER_BYTES`],
+/// its key (64 bytes), a 64-dimension embedding (256) and the bookkeeping around them.
+pub const ENTRY_BYTES: usize = 4608;
+
 /// How many entries a scope's [`Recent`] list in a platform store keeps: the candidate
 /// set of its nearest-neighbour search. 32 entries of 64 dimensions stay under 20 KB of
 /// JSON, one store read.
@@ -166,9 +175,14 @@ struct Entry {
     expires: Instant,
 }
 
-/// An in-process cache: at most `capacity` entries, each kept `ttl` after it was added,
-/// the least recently used dropped first. Behind a mutex: shared by the native server's
-/// threads; uncontended on Workers and Spin.
+/// Bytes an entry holds: its key, embedding and value, and a fixed 128 for the rest.
+fn entry_bytes(key: &str, entry: &Entry) -> usize {
+    key.len() + entry.embedding.as_ref().map_or(0, |e| e.len() * 4) + entry.value.len() + 128
+}
+
+/// An in-process cache: at most `capacity` entries and [`MemoryCache::reserved_bytes`]
+/// bytes, each kept `ttl` after it was added, the least recently used dropped first.
+/// Behind a mutex: shared by the native server's threads; uncontended on Workers and Spin.
 pub struct MemoryCache {
     capacity: usize,
     ttl: Duration,
@@ -199,6 +213,12 @@ impl MemoryCache {
     /// The most entries it keeps.
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// The most memory its entries take, in bytes: `capacity` times [`ENTRY_BYTES`]. An
+    /// entry with a larger embedding counts for more, and older entries make room.
+    pub fn reserved_bytes(&self) -> usize {
+        self.capacity * ENTRY_BYTES
     }
 
     /// How many entries it holds now (expired ones included until a lookup drops them).
@@ -243,20 +263,29 @@ impl MemoryCache {
     /// Adds `value` as the probe text's answer (replacing an older one), dropping the
     /// least recently used entry when full.
     pub fn put(&self, probe: &Probe, value: impl Into<Arc<[u8]>>) {
+        let entry = Entry {
+            scope: probe.scope,
+            embedding: probe.embedding.clone(),
+            value: value.into(),
+            expires: Instant::now() + self.ttl,
+        };
+        let size = entry_bytes(&probe.key, &entry);
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
+        if size > self.reserved_bytes() {
+            return;
+        }
         entries.retain(|(key, _)| *key != probe.key);
         entries.truncate(self.capacity - 1);
-        entries.push_front((
-            probe.key.clone(),
-            Entry {
-                scope: probe.scope,
-                embedding: probe.embedding.clone(),
-                value: value.into(),
-                expires: Instant::now() + self.ttl,
-            },
-        ));
+        let mut held: usize = entries.iter().map(|(k, e)| entry_bytes(k, e)).sum();
+        while held + size > self.reserved_bytes() {
+            let Some((key, dropped)) = entries.pop_back() else {
+                break;
+            };
+            held -= entry_bytes(&key, &dropped);
+        }
+        entries.push_front((probe.key.clone(), entry));
     }
 }
 
@@ -443,6 +472,25 @@ mod tests {
         cache.put(&c, &b"4"[..]);
         assert_eq!(&*cache.get(&c, 1.0).unwrap().value, b"4", "replaced");
         assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn bounded_in_bytes_too() {
+        let cache = MemoryCache::new(2, Duration::from_secs(60));
+        assert_eq!(cache.reserved_bytes(), 2 * ENTRY_BYTES);
+        let (a, b) = (probe("s", "a", &[1.0, 0.0]), probe("s", "b", &[0.0, 1.0]));
+        cache.put(&a, vec![b'1'; MAX_ANSWER_BYTES]);
+        cache.put(&b, vec![b'2'; MAX_ANSWER_BYTES]);
+        assert_eq!(cache.len(), 2, "two answers of the largest size fit");
+        // One entry of three answers' size pushes both out; one over the whole budget is
+        // not kept.
+        let c = probe("s", "c", &[-1.0, 0.0]);
+        cache.put(&c, vec![b'3'; 2 * MAX_ANSWER_BYTES]);
+        assert_eq!(cache.len(), 1);
+        assert!(cache.get(&c, 1.0).is_some());
+        cache.put(&a, vec![b'4'; 3 * MAX_ANSWER_BYTES]);
+        assert!(cache.get(&a, 1.0).is_none());
+        assert!(cache.get(&c, 1.0).is_some(), "kept");
     }
 
     #[test]

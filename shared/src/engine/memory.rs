@@ -51,6 +51,15 @@ impl MemoryEstimate {
         }
     }
 
+    /// This estimate with `bytes` more held for the worker's life besides the models (the
+    /// semantic cache's entries, [`crate::cache::MemoryCache::reserved_bytes`]).
+    pub fn with_resident(&self, bytes: usize) -> MemoryEstimate {
+        MemoryEstimate {
+            resident_bytes: self.resident_bytes + bytes,
+            ..*self
+        }
+    }
+
     /// Resident plus worst request.
     pub fn total_bytes(&self) -> usize {
         self.resident_bytes + self.worst_request_bytes

@@ -243,12 +243,30 @@ impl ServiceBuilder {
             }
             None => (!classifiers.is_empty()).then_some(0),
         };
-        let loaded: Option<MemoryEstimate> = classifiers
+        let models: Option<MemoryEstimate> = classifiers
             .iter()
             .filter_map(|entry| entry.slot.peek().map(|c| *c.memory()))
             .reduce(|all, one| all.alongside(&one));
-        if let Some(estimate) = loaded {
+        if let Some(estimate) = models {
             estimate.check_fits(&settings.budgets)?;
+        }
+        // The cache's entries are held beside the models, within the same budget.
+        let cache = Cache::from_lookup(&lookup)?;
+        let reserved = cache.as_ref().map_or(0, |c| c.memory.reserved_bytes());
+        let loaded = models.map(|estimate| estimate.with_resident(reserved));
+        if let Some(estimate) = loaded {
+            if estimate.check_fits(&settings.budgets).is_err() {
+                return Err(TriageError::setting(
+                    "cache_capacity",
+                    format!(
+                        "reserves {reserved} bytes for cached answers, and with the models' \
+                         {} bytes that is over memory_bytes ({}): lower cache_capacity or \
+                         raise memory_bytes",
+                        estimate.total_bytes() - reserved,
+                        settings.budgets.memory_bytes
+                    ),
+                ));
+            }
         }
         let escalation = Escalation::from_lookup(&lookup)?;
         let redaction = Redaction::from_lookup(&lookup)?;
@@ -256,7 +274,6 @@ impl ServiceBuilder {
         let parse_escalation = ParseEscalation::from_lookup(&lookup)?;
         #[cfg(not(feature = "parse"))]
         refuse_parse_settings(&lookup)?;
-        let cache = Cache::from_lookup(&lookup)?;
         #[cfg(feature = "parse")]
         let escalates = escalation.is_some() || parse_escalation.is_some();
         #[cfg(not(feature = "parse"))]

@@ -289,7 +289,7 @@ impl Service {
         index: Option<usize>,
         memory: &MemoryEstimate,
     ) -> crate::Result<()> {
-        let mut estimate = *memory;
+        let mut estimate = memory.with_resident(self.cache_reserved_bytes());
         for (other, entry) in self.classifiers.iter().enumerate() {
             if Some(other) != index {
                 if let Some(classifier) = entry.slot.peek() {
@@ -315,7 +315,18 @@ impl Service {
             .filter_map(|entry| entry.slot.peek().map(|c| *c.memory()));
         #[cfg(feature = "parse")]
         let classifiers = classifiers.chain(self.parser.peek().map(|parser| parser.memory()));
-        classifiers.reduce(|all, one| all.alongside(&one))
+        let reserved = self.cache_reserved_bytes();
+        classifiers
+            .reduce(|all, one| all.alongside(&one))
+            .map(|estimate| estimate.with_resident(reserved))
+    }
+
+    /// Memory held for the semantic cache's entries in this process or isolate (0
+    /// without a cache).
+    fn cache_reserved_bytes(&self) -> usize {
+        self.cache
+            .as_ref()
+            .map_or(0, |cache| cache.memory.reserved_bytes())
     }
 
     /// The models added with [`ServiceBuilder::pending_classifier`] or

@@ -23,7 +23,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cache::{unix_now, MemoryCache, Probe, Scope, StoredEntry};
+use crate::cache::{unix_now, MemoryCache, Probe, Scope, StoredEntry, MAX_ANSWER_BYTES};
 use crate::engine::classify::Timings;
 use crate::engine::manifest::Manifest;
 use crate::error::{Result, TriageError};
@@ -188,8 +188,11 @@ impl Pending {
     /// Keeps `answer` (JSON) in the process, and gives the platform store's writes: the
     /// text's own entry, and the scope's recent list with it in front when that list
     /// was read. Both carry the entry's expiry ([`StoredEntry::expires`]); an answer that
-    /// is not JSON goes to the process only.
+    /// is not JSON goes to the process only, and one over [`MAX_ANSWER_BYTES`] nowhere.
     pub(crate) fn keep(self, answer: &[u8]) -> Vec<StoreWrite> {
+        if answer.len() > MAX_ANSWER_BYTES {
+            return Vec::new();
+        }
         self.cache.memory.put(&self.probe, answer);
         let now = unix_now();
         let expires = now.saturating_add(self.cache.ttl.as_secs());
