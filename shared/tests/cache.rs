@@ -3,7 +3,7 @@
 //! in memory: which answers come from the process, which from the platform's store, and
 //! which need a remote call. (The HTTP suites run the same through real runtimes.)
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::pin;
@@ -22,6 +22,8 @@ use triage_core::{bundle, embed, Classifier, Embedder, Settings};
 struct Memory {
     store: Option<RefCell<HashMap<String, Vec<u8>>>>,
     sent: RefCell<Vec<Value>>,
+    /// While false, a remote call (once counted) waits: its request stays in flight.
+    open: Cell<bool>,
 }
 
 impl Memory {
@@ -29,6 +31,7 @@ impl Memory {
         Memory {
             store: with_store.then(|| RefCell::new(HashMap::new())),
             sent: RefCell::new(Vec::new()),
+            open: Cell::new(true),
         }
     }
 }
@@ -38,6 +41,11 @@ impl Platform for Memory {
         let request = outbound.take_request();
         let body: Value = serde_json::from_slice(request.body()).expect("a JSON escalation");
         self.sent.borrow_mut().push(body);
+        std::future::poll_fn(|_| match self.open.get() {
+            true => Poll::Ready(()),
+            false => Poll::Pending,
+        })
+        .await;
         let reply: &[u8] = if request.uri().path() == "/complete" {
             br#"{"object":{"category":"billing","orderId":"ORD-48213"}}"#
         } else {
@@ -128,13 +136,23 @@ fn parse_at(service: &Service, platform: &Memory, text: &str, threshold: f64) ->
 
 /// The 200 answer to `body` at `path`.
 fn post(service: &Service, platform: &Memory, path: &str, body: Value) -> Value {
-    let body = serde_json::to_vec(&body).unwrap();
+    let (parts, body) = request(path, &body);
+    answer(run(service.respond(parts, body, platform)))
+}
+
+/// A JSON POST of `body` to `path`, as the request loop takes it.
+fn request(path: &str, body: &Value) -> (http::request::Parts, Full<Bytes>) {
+    let body = serde_json::to_vec(body).unwrap();
     let (parts, ()) = Request::post(path)
         .header("content-type", "application/json")
         .body(())
         .unwrap()
         .into_parts();
-    let response = run(service.respond(parts, Full::new(Bytes::from(body)), platform));
+    (parts, Full::new(Bytes::from(body)))
+}
+
+/// The body of a 200 answer.
+fn answer(response: Response<Vec<u8>>) -> Value {
     let answer: Value = serde_json::from_slice(response.body()).expect("a JSON answer");
     assert_eq!(response.status(), 200, "{answer}");
     answer
@@ -391,4 +409,60 @@ fn the_cache_is_held_within_the_memory_budget() {
         error.contains("cache_capacity") && error.contains("memory_bytes"),
         "{error}"
     );
+}
+
+#[test]
+fn concurrent_misses_for_one_text_make_one_remote_call() {
+    let service = service(&[]);
+    let platform = Memory::new(true);
+    platform.open.set(false);
+    let body = json!({ "text": unsure("together") });
+    let (first_parts, first_body) = request("/v1/classify", &body);
+    let (second_parts, second_body) = request("/v1/classify", &body);
+    let mut first = pin!(service.respond(first_parts, first_body, &platform));
+    let mut second = pin!(service.respond(second_parts, second_body, &platform));
+    let mut context = Context::from_waker(Waker::noop());
+    assert!(
+        first.as_mut().poll(&mut context).is_pending(),
+        "asking the remote"
+    );
+    assert!(
+        second.as_mut().poll(&mut context).is_pending(),
+        "waiting for it"
+    );
+    assert_eq!(platform.sent.borrow().len(), 1, "the second did not ask");
+    platform.open.set(true);
+    let Poll::Ready(first) = first.as_mut().poll(&mut context) else {
+        panic!("the remote answered");
+    };
+    assert_eq!(answer(first)["source"], "remote");
+    let Poll::Ready(second) = second.as_mut().poll(&mut context) else {
+        panic!("the first request's answer was kept");
+    };
+    let second = answer(second);
+    assert_eq!(second["source"], "cache", "{second}");
+    assert_eq!(second["similarity"], 1.0, "{second}");
+    assert_eq!(platform.sent.borrow().len(), 1);
+
+    // A call that ends without an answer (here its request is dropped, as when its
+    // client goes away) leaves the waiting request to ask for itself.
+    let body = json!({ "text": unsure("dropped together") });
+    let failing = Memory::new(false);
+    failing.open.set(false);
+    let (a_parts, a_body) = request("/v1/classify", &body);
+    let (b_parts, b_body) = request("/v1/classify", &body);
+    let a = service.respond(a_parts, a_body, &failing);
+    let mut b = pin!(service.respond(b_parts, b_body, &failing));
+    {
+        let mut a = pin!(a);
+        assert!(a.as_mut().poll(&mut context).is_pending());
+        assert!(b.as_mut().poll(&mut context).is_pending());
+        // The first request is dropped unanswered (its client went away).
+    }
+    failing.open.set(true);
+    let Poll::Ready(b) = b.as_mut().poll(&mut context) else {
+        panic!("the second request went on");
+    };
+    assert_eq!(answer(b)["source"], "remote");
+    assert_eq!(failing.sent.borrow().len(), 2);
 }

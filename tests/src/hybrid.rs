@@ -180,6 +180,7 @@ pub const ONLINE: &[(&str, HybridCase)] = named![
     middleware_refuses_to_forward_a_refused_type,
     remote_answers_are_cached,
     remote_parse_answers_are_cached,
+    concurrent_misses_make_one_remote_call,
 ];
 
 /// Cases run after the origins were stopped.
@@ -929,6 +930,55 @@ fn remote_answers_are_cached(hybrid: &Hybrid, client: &Client) {
         Instances::PerRequest => {
             assert_eq!(again["source"], "remote", "{again}");
             assert_eq!(received, 2, "a fresh instance keeps nothing");
+        }
+    }
+}
+
+fn concurrent_misses_make_one_remote_call(hybrid: &Hybrid, client: &Client) {
+    // The endpoint takes 500 ms: the other requests arrive while the first one asks.
+    let text = unsure("[lagging] [flight-1]");
+    let requests = 6;
+    let start = std::sync::Barrier::new(requests);
+    let answers: Vec<Value> = std::thread::scope(|scope| {
+        let asks: Vec<_> = (0..requests)
+            .map(|_| {
+                scope.spawn(|| {
+                    start.wait();
+                    classify(client, &text)
+                })
+            })
+            .collect();
+        asks.into_iter()
+            .map(|ask| ask.join().expect("a request thread"))
+            .collect()
+    });
+    let received = hybrid.origin.received_with("[flight-1]").len();
+    let sources: Vec<&str> = answers
+        .iter()
+        .map(|a| a["source"].as_str().unwrap_or("?"))
+        .collect();
+    let count = |source: &str| sources.iter().filter(|s| **s == source).count();
+    match hybrid.instances {
+        Instances::Shared => {
+            assert_eq!(
+                received, 1,
+                "one remote call for {requests} requests: {sources:?}"
+            );
+            assert_eq!(
+                (count("remote"), count("cache")),
+                (1, requests - 1),
+                "{sources:?}"
+            );
+            for answer in &answers {
+                assert_eq!(answer["label"], REMOTE_LABEL, "{answer}");
+            }
+        }
+        Instances::PerRequest => {
+            assert_eq!(
+                received, requests,
+                "each instance asks for itself: {sources:?}"
+            );
+            assert_eq!(count("remote"), requests, "{sources:?}");
         }
     }
 }

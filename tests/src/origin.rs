@@ -6,7 +6,8 @@
 //!
 //! The escalation endpoints' answers depend on a marker in the text they are sent, so that
 //! cases running side by side against one deployment can each ask for their own failure:
-//! `[slow]` answers after [`SLOW_REPLY`], `[bad-answer]` sends JSON of the wrong shape (for
+//! `[slow]` answers after [`SLOW_REPLY`], `[lagging]` answers normally after [`LAGGING_REPLY`]
+//! (within the timeout), `[bad-answer]` sends JSON of the wrong shape (for
 //! `/complete`, a value the schema refuses), `[status-500]` answers 500; any other text
 //! gets `{"label": "ham", "score": 0.97}` (or `{"object": <remote_object()>}`).
 
@@ -26,6 +27,10 @@ use tokio::runtime::Runtime;
 /// How long a `[slow]` escalation waits before answering: longer than the timeout the
 /// hybrid deployments are given ([`crate::hybrid::ESCALATION_TIMEOUT_MS`]).
 pub const SLOW_REPLY: Duration = Duration::from_millis(2500);
+
+/// How long a `[lagging]` escalation waits before answering normally: well within the
+/// deployments' timeout, long enough for concurrent requests to arrive meanwhile.
+pub const LAGGING_REPLY: Duration = Duration::from_millis(500);
 
 /// The label and score the escalation endpoint answers with.
 pub const REMOTE_LABEL: &str = "ham";
@@ -187,6 +192,9 @@ async fn answer(
     let (status, body) = if is_escalation || is_completion {
         if text.contains("[slow]") {
             tokio::time::sleep(SLOW_REPLY).await;
+        }
+        if text.contains("[lagging]") {
+            tokio::time::sleep(LAGGING_REPLY).await;
         }
         if text.contains("[status-500]") {
             (500, r#"{"error":"down"}"#.to_owned())

@@ -22,6 +22,8 @@
 //! The embeddings are the embedding model's (potion-base-2m, 64 dimensions, unit
 //! length), so cosine similarity is their dot product.
 
+pub mod flight;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

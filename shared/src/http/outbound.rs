@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 
-use crate::cache::{Recent, StoredEntry};
+use crate::cache::{Hit, Recent, StoredEntry};
 use crate::engine::classify::Classification;
 use crate::http::api::{Answer, ClassifyResponse, ModelRef};
 use crate::http::hybrid::cache::{Pending, StoreWrite};
@@ -160,13 +160,42 @@ impl Outbound {
     /// there: the text's own entry, then its scope's recent list (see
     /// [`crate::http::Platform::cache_get`]). `None`: nothing to look up.
     pub fn cache_keys(&self) -> Option<(String, String)> {
-        let pending = match &self.then {
+        let pending = self.pending()?;
+        Some((pending.probe.entry_key(), pending.probe.recent_key()))
+    }
+
+    /// The cache entry this request's answer goes to, if any.
+    fn pending(&self) -> Option<&Pending> {
+        match &self.then {
             Then::Escalated { cache, .. } => cache.as_deref(),
             #[cfg(feature = "parse")]
             Then::Parsed(parse) => parse.pending(),
             Then::Forwarded => None,
-        }?;
-        Some((pending.probe.entry_key(), pending.probe.recent_key()))
+        }
+    }
+
+    /// When another request of this process is asking the remote for the same text right
+    /// now ([`crate::cache::flight`]), waits for that call to end, then answers with what
+    /// it kept in the process (`Ok`, `source: "cache"`), so concurrent misses make one
+    /// remote call. `Err(self)`: nobody to wait for, or that call kept nothing (it
+    /// failed); look in the platform store, then send. The wait is bounded by the other
+    /// request's own timeout.
+    pub async fn join_flight(self) -> Result<Response<Vec<u8>>, Box<Outbound>> {
+        let Some(flight) = self.pending().and_then(Pending::flight_to_follow) else {
+            return Err(Box::new(self));
+        };
+        flight.landed().await;
+        #[cfg(feature = "parse")]
+        if let Then::Parsed(parse) = &self.then {
+            return parse.answer_from_memory().ok_or_else(|| Box::new(self));
+        }
+        let hit = self
+            .pending()
+            .and_then(|p| p.cache.memory.get(&p.probe, p.cache.similarity));
+        match hit {
+            Some(hit) => self.answer_classify_hit(hit, false),
+            None => Err(Box::new(self)),
+        }
     }
 
     /// The answer from what the platform store held at [`Outbound::cache_keys`]: `entry`
@@ -219,13 +248,21 @@ impl Outbound {
             hit = list.find(&pending.probe, pending.cache.similarity, now);
             pending.recent = Some(list);
         }
-        let Some(hit) = hit else {
-            return Err(Box::new(self));
-        };
+        match hit {
+            Some(hit) => self.answer_classify_hit(hit, true),
+            None => Err(Box::new(self)),
+        }
+    }
+
+    /// A classify escalation's answer from a kept remote answer (`hit`), also kept in the
+    /// process when it came from elsewhere (`keep`). `Err(self)` when it does not decode.
+    fn answer_classify_hit(self, hit: Hit, keep: bool) -> Result<Response<Vec<u8>>, Box<Outbound>> {
         let Ok(remote) = serde_json::from_slice::<RemoteAnswer>(&hit.value) else {
             return Err(Box::new(self));
         };
-        pending.cache.memory.put(&pending.probe, hit.value.clone());
+        if let (true, Some(pending)) = (keep, self.pending()) {
+            pending.cache.memory.put(&pending.probe, hit.value.clone());
+        }
         match self.then {
             Then::Escalated {
                 model,

@@ -62,7 +62,9 @@ impl Service {
     /// instance (Workers, Spin): reads `body` under the body budget
     /// ([`Service::read_body`]), loads the models the request needs
     /// ([`Platform::load_models`]), answers ([`Service::serve`]), and sends the outbound
-    /// request the answer needs, if any ([`Platform::send`], then [`Outbound::finish`]).
+    /// request the answer needs, if any ([`Platform::send`], then [`Outbound::finish`]),
+    /// unless a concurrent request for the same text ([`Outbound::join_flight`]) or the
+    /// platform's store has its answer.
     /// The native server runs the same steps itself, with inference on its blocking pool.
     pub async fn respond<B>(
         &self,
@@ -88,6 +90,11 @@ impl Service {
         match self.serve(request) {
             Step::Respond(response) => response,
             Step::Send(outbound) => {
+                // Another request asking for the same text: its answer, once kept.
+                let outbound = match outbound.join_flight().await {
+                    Ok(cached) => return cached,
+                    Err(outbound) => outbound,
+                };
                 let mut outbound = match look_in_store(*outbound, platform).await {
                     Ok(cached) => return cached,
                     Err(outbound) => outbound,

@@ -105,8 +105,13 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     };
     match step {
         Step::Respond(response) => to_axum(response),
-        Step::Send(mut outbound) => {
-            // Waiting on another server holds no core: the permit is gone by now.
+        Step::Send(outbound) => {
+            // Waiting on another server holds no core: the permit is gone by now. A
+            // concurrent request for the same text is waited for, not repeated.
+            let mut outbound = match outbound.join_flight().await {
+                Ok(cached) => return to_axum(cached),
+                Err(outbound) => outbound,
+            };
             let agent = shared.agent.clone();
             let sent = tokio::task::spawn_blocking(move || {
                 let outcome = outbound::send(&agent, &mut outbound);

@@ -23,6 +23,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cache::flight::{Flight, Flights, Role};
 use crate::cache::{unix_now, MemoryCache, Probe, Scope, StoredEntry, MAX_ANSWER_BYTES};
 use crate::engine::classify::Timings;
 use crate::engine::manifest::Manifest;
@@ -66,6 +67,8 @@ pub struct Cache {
     pub namespace: String,
     /// The entries in this process or isolate.
     pub memory: MemoryCache,
+    /// The remote calls on their way, which requests for the same text wait for.
+    pub flights: Flights,
 }
 
 impl Cache {
@@ -119,6 +122,7 @@ impl Cache {
             similarity,
             namespace,
             memory: MemoryCache::new(capacity, ttl),
+            flights: Flights::default(),
         }))
     }
 
@@ -156,12 +160,15 @@ impl Cache {
 }
 
 /// What an outbound escalation carries for the cache: where to add its answer.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Pending {
     pub(crate) cache: Arc<Cache>,
     pub(crate) probe: Probe,
     /// The scope's recent list as the platform store held it, once read.
     pub(crate) recent: Option<crate::cache::Recent>,
+    /// Whether this request asks the remote for its text, or waits for another request
+    /// of this process that already does ([`crate::cache::flight`]).
+    pub(crate) role: Role,
 }
 
 /// A write for the platform's store, after a remote answer.
@@ -176,13 +183,24 @@ pub struct StoreWrite {
 }
 
 impl Pending {
-    /// What an escalation of `probe` carries for `cache` (the recent list not read yet).
+    /// What an escalation of `probe` carries for `cache` (the recent list not read yet),
+    /// leading or following the flight of its text.
     pub(crate) fn new(cache: &Arc<Cache>, probe: Probe) -> Box<Pending> {
+        let role = cache.flights.join(probe.entry_key().as_str());
         Box::new(Pending {
             cache: Arc::clone(cache),
             probe,
             recent: None,
+            role,
         })
+    }
+
+    /// The flight to wait for, when another request leads it and has not landed yet.
+    pub(crate) fn flight_to_follow(&self) -> Option<Arc<Flight>> {
+        match &self.role {
+            Role::Follow(flight) if !flight.has_landed() => Some(Arc::clone(flight)),
+            _ => None,
+        }
     }
 
     /// Keeps `answer` (JSON) in the process, and gives the platform store's writes: the
