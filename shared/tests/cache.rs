@@ -62,6 +62,20 @@ impl Platform for Memory {
         self.store.as_ref()?.borrow().get(key).cloned()
     }
 
+    /// Yields once: the test polls again when it has let the other request go on.
+    async fn pause(&self, _: Duration) -> bool {
+        let mut yielded = false;
+        std::future::poll_fn(|_| {
+            if yielded {
+                Poll::Ready(true)
+            } else {
+                yielded = true;
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
     async fn cache_put(&self, key: &str, value: Vec<u8>, ttl: Duration) {
         assert_eq!(ttl, Duration::from_secs(600));
         assert!(

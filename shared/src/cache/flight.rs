@@ -71,9 +71,12 @@ impl Future for Landed {
     }
 }
 
+/// The flights on their way, by key, shared with their leads.
+type Map = Arc<Mutex<HashMap<String, Arc<Flight>>>>;
+
 /// The flights on their way, by key (a probe's text key).
 #[derive(Debug, Default)]
-pub struct Flights(Arc<Mutex<HashMap<String, Arc<Flight>>>>);
+pub struct Flights(Map);
 
 /// What a request that missed the cache does about `key`.
 #[derive(Debug)]
@@ -119,7 +122,7 @@ impl Flights {
 /// on failure) lands the flight and frees the key.
 #[derive(Debug)]
 pub struct Lead {
-    flights: Option<Arc<Mutex<HashMap<String, Arc<Flight>>>>>,
+    flights: Option<Map>,
     key: String,
     flight: Arc<Flight>,
 }

@@ -21,7 +21,7 @@ mod slot;
 pub use body::DRAIN_LIMIT_BYTES;
 pub use builder::ServiceBuilder;
 pub use outbound::{Outbound, SendError, Step};
-pub use platform::Platform;
+pub use platform::{Platform, FLIGHT_POLL};
 pub use problem::{Problem, PROBLEM_JSON};
 pub use request::{ClassifyCall, ClassifyInput, ParseCall, SchemaRef};
 pub use routes::{append_server_timing, problem_response, OPENAPI_JSON};

@@ -16,10 +16,12 @@
 //! };
 //! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 
+use crate::cache::flight::Flight;
 use crate::cache::{Hit, Recent, StoredEntry};
 use crate::engine::classify::Classification;
 use crate::http::api::{Answer, ClassifyResponse, ModelRef};
@@ -175,16 +177,30 @@ impl Outbound {
     }
 
     /// When another request of this process is asking the remote for the same text right
-    /// now ([`crate::cache::flight`]), waits for that call to end, then answers with what
-    /// it kept in the process (`Ok`, `source: "cache"`), so concurrent misses make one
-    /// remote call. `Err(self)`: nobody to wait for, or that call kept nothing (it
-    /// failed); look in the platform store, then send. The wait is bounded by the other
-    /// request's own timeout.
+    /// now ([`crate::cache::flight`]), waits for that call to end, woken by it, then
+    /// answers with what it kept in the process (`Ok`, `source: "cache"`), so concurrent
+    /// misses make one remote call. `Err(self)`: nobody to wait for, or that call kept
+    /// nothing (it failed); look in the platform store, then send. The wait is bounded by
+    /// the other request's own timeout. For executors on which one request can wake
+    /// another (tokio, natively); a Workers request cannot be, and
+    /// [`crate::http::Platform::pause`] polls instead ([`Service::respond`]).
+    ///
+    /// [`Service::respond`]: crate::http::Service::respond
     pub async fn join_flight(self) -> Result<Response<Vec<u8>>, Box<Outbound>> {
-        let Some(flight) = self.pending().and_then(Pending::flight_to_follow) else {
+        let Some(flight) = self.flight_to_follow() else {
             return Err(Box::new(self));
         };
         flight.landed().await;
+        self.answer_after_flight()
+    }
+
+    /// The flight of another request asking for the same text, to wait for.
+    pub(crate) fn flight_to_follow(&self) -> Option<Arc<Flight>> {
+        self.pending().and_then(Pending::flight_to_follow)
+    }
+
+    /// The answer the flight this request followed kept in the process, if any.
+    pub(crate) fn answer_after_flight(self) -> Result<Response<Vec<u8>>, Box<Outbound>> {
         #[cfg(feature = "parse")]
         if let Then::Parsed(parse) = &self.then {
             return parse.answer_from_memory().ok_or_else(|| Box::new(self));

@@ -55,7 +55,21 @@ pub trait Platform {
     async fn cache_put(&self, key: &str, value: Vec<u8>, ttl: Duration) {
         let _ = (key, value, ttl);
     }
+
+    /// Waits `duration` on the request's own timer, for a request waiting for another
+    /// request's remote call for the same text ([`crate::cache::flight`]; a Workers
+    /// request cannot be woken by another request, so it looks every
+    /// [`FLIGHT_POLL`]). `false`: no timer, and the request does not wait; the default,
+    /// for platforms that run one request per instance (Spin).
+    async fn pause(&self, duration: Duration) -> bool {
+        let _ = duration;
+        false
+    }
 }
+
+/// How often a request waiting for another request's remote call looks whether it ended
+/// ([`Platform::pause`]).
+pub const FLIGHT_POLL: Duration = Duration::from_millis(10);
 
 impl Service {
     /// The request loop of an adapter whose platform runs one request at a time per
@@ -63,7 +77,7 @@ impl Service {
     /// ([`Service::read_body`]), loads the models the request needs
     /// ([`Platform::load_models`]), answers ([`Service::serve`]), and sends the outbound
     /// request the answer needs, if any ([`Platform::send`], then [`Outbound::finish`]),
-    /// unless a concurrent request for the same text ([`Outbound::join_flight`]) or the
+    /// unless a concurrent request for the same text ([`Platform::pause`]) or the
     /// platform's store has its answer.
     /// The native server runs the same steps itself, with inference on its blocking pool.
     pub async fn respond<B>(
@@ -91,7 +105,7 @@ impl Service {
             Step::Respond(response) => response,
             Step::Send(outbound) => {
                 // Another request asking for the same text: its answer, once kept.
-                let outbound = match outbound.join_flight().await {
+                let outbound = match follow_flight(*outbound, platform).await {
                     Ok(cached) => return cached,
                     Err(outbound) => outbound,
                 };
@@ -110,6 +124,26 @@ impl Service {
             }
         }
     }
+}
+
+/// The answer kept by another request of this isolate that was asking the remote for the
+/// same text (looked for every [`FLIGHT_POLL`], up to the request's timeout), or the
+/// outbound request to go on with.
+async fn follow_flight(
+    outbound: Outbound,
+    platform: &impl Platform,
+) -> Result<Response<Vec<u8>>, Box<Outbound>> {
+    let Some(flight) = outbound.flight_to_follow() else {
+        return Err(Box::new(outbound));
+    };
+    let mut waited = Duration::ZERO;
+    while !flight.has_landed() {
+        if waited >= outbound.timeout || !platform.pause(FLIGHT_POLL).await {
+            return Err(Box::new(outbound));
+        }
+        waited += FLIGHT_POLL;
+    }
+    outbound.answer_after_flight()
 }
 
 /// The answer the platform's store holds for `outbound` (the text's own entry first,

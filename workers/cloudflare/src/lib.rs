@@ -114,6 +114,13 @@ impl Platform for Workers<'_> {
         store.get(key).bytes().await.ok().flatten()
     }
 
+    /// A timer in this request's own context: workerd cancels a request that waits on
+    /// anything else (another request's promise) as hung.
+    async fn pause(&self, duration: std::time::Duration) -> bool {
+        worker::Delay::from(duration).await;
+        true
+    }
+
     async fn cache_put(&self, key: &str, value: Vec<u8>, ttl: std::time::Duration) {
         let Ok(store) = self.env.kv(CACHE_BINDING) else {
             return;

@@ -195,11 +195,12 @@ impl Pending {
         })
     }
 
-    /// The flight to wait for, when another request leads it and has not landed yet.
+    /// The flight to wait for, when another request led it (it may have landed since:
+    /// then its answer is in the process already).
     pub(crate) fn flight_to_follow(&self) -> Option<Arc<Flight>> {
         match &self.role {
-            Role::Follow(flight) if !flight.has_landed() => Some(Arc::clone(flight)),
-            _ => None,
+            Role::Follow(flight) => Some(Arc::clone(flight)),
+            Role::Lead(_) => None,
         }
     }
 
