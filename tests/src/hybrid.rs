@@ -305,6 +305,13 @@ fn unsure_answers_go_to_the_remote_model_with_the_token(hybrid: &Hybrid, client:
         sent.header("authorization"),
         Some(&*format!("Bearer {TOKEN}"))
     );
+    // A length, not a chunked body, on every adapter: the simplest endpoint reads it.
+    assert_eq!(
+        sent.header("content-length"),
+        Some(&*sent.body.len().to_string()),
+        "{:?}",
+        sent.headers
+    );
     let body: Value = serde_json::from_slice(&sent.body).expect("JSON escalation body");
     assert_eq!(body["text"], unsure(marker));
     assert_eq!(body["local"]["label"], local["label"]);

@@ -25,11 +25,23 @@ pub async fn send(outbound: &mut Outbound) -> Result<http::Response<Vec<u8>>, Se
     }
 }
 
-/// One request and its whole response body, stopping past `limit` bytes.
+/// One request and its whole response body, stopping past `limit` bytes. The body goes
+/// with its `Content-Length` (without one the host would send it chunked, which the
+/// simplest endpoints do not read), as on the other adapters.
 async fn exchange(
-    request: http::Request<Vec<u8>>,
+    mut request: http::Request<Vec<u8>>,
     limit: usize,
 ) -> Result<http::Response<Vec<u8>>, SendError> {
+    let length = request.body().len();
+    let carries_body = matches!(
+        *request.method(),
+        http::Method::POST | http::Method::PUT | http::Method::PATCH
+    );
+    if carries_body || length > 0 {
+        request
+            .headers_mut()
+            .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(length));
+    }
     let response: IncomingResponse = spin_sdk::http::send(request).await.map_err(unreachable)?;
     let mut head = http::Response::builder().status(response.status());
     for (name, value) in response.headers().entries() {
