@@ -38,9 +38,10 @@ async fn exchange(
         http::Method::POST | http::Method::PUT | http::Method::PATCH
     );
     if carries_body || length > 0 {
-        request
-            .headers_mut()
-            .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(length));
+        request.headers_mut().insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(length),
+        );
     }
     let response: IncomingResponse = spin_sdk::http::send(request).await.map_err(unreachable)?;
     let mut head = http::Response::builder().status(response.status());
