@@ -25,6 +25,9 @@ struct Patterns {
     date: Regex,
     thousands: Regex,
     reference: Regex,
+    /// Digit groups of identifiers shaped like nothing a phone plan writes: a US Social
+    /// Security number (3-2-4), a ZIP+4 code (5-4), an ISBN-10 (1-3-5-1 and kin).
+    not_phone_shape: Regex,
 }
 
 fn patterns() -> &'static Patterns {
@@ -52,6 +55,9 @@ fn patterns() -> &'static Patterns {
             reference: compile(
                 r"^(?:(?:19|20)[0-9]{2}[-/.]|(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]))",
             ),
+            not_phone_shape: compile(
+                r"^(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{5}-[0-9]{4}|[0-9]{1,5}-[0-9]{1,7}-[0-9]{1,7}-[0-9X])$",
+            ),
         }
     })
 }
@@ -61,6 +67,155 @@ fn patterns() -> &'static Patterns {
 /// so a text cycling through many countries would recompile them on every check. Numbers
 /// of further countries are replaced unchecked.
 pub const MAX_CALLING_CODES: usize = 8;
+
+/// Words that, among the three before a number, say it is a phone number (in the
+/// languages of the default regions): it is then read as one even glued to them
+/// (`Tel.030 1234567`) or shaped like an identifier.
+const PHONE_WORDS: &[&str] = &[
+    "tel",
+    "tél",
+    "tele",
+    "telephone",
+    "téléphone",
+    "telefon",
+    "telefone",
+    "telefono",
+    "teléfono",
+    "telefoon",
+    "phone",
+    "ph",
+    "fon",
+    "mobile",
+    "mobil",
+    "móvil",
+    "cellulare",
+    "cell",
+    "celular",
+    "handy",
+    "portable",
+    "gsm",
+    "fax",
+    "call",
+    "ring",
+    "whatsapp",
+    "contact",
+    "kontakt",
+    "contatto",
+    "contacto",
+    "tlf",
+    "mob",
+];
+
+/// Words that, among the three before a number, say it is an identifier, a code or a
+/// version rather than a phone number (product, book and postal codes, tax and company
+/// numbers, references, timestamps).
+const NOT_PHONE_WORDS: &[&str] = &[
+    "isbn",
+    "issn",
+    "ean",
+    "gtin",
+    "upc",
+    "barcode",
+    "sku",
+    "asin",
+    "imei",
+    "serial",
+    "sn",
+    "zip",
+    "zipcode",
+    "postcode",
+    "plz",
+    "cep",
+    "cap",
+    "siret",
+    "siren",
+    "ssn",
+    "vat",
+    "ust",
+    "nif",
+    "cif",
+    "cpf",
+    "cnpj",
+    "bsn",
+    "kvk",
+    "steuernummer",
+    "version",
+    "ver",
+    "v",
+    "build",
+    "release",
+    "order",
+    "invoice",
+    "ticket",
+    "ref",
+    "reference",
+    "tracking",
+    "timestamp",
+    "ts",
+    "epoch",
+    "created_at",
+    "updated_at",
+    "id",
+    "uuid",
+    "pedido",
+    "bestellung",
+    "rechnung",
+    "commande",
+    "facture",
+    "ordine",
+    "fattura",
+    "factura",
+];
+
+/// Words that, among the three before a Luhn-valid run of digits, say it is a device or
+/// product code, not a payment card.
+const CODE_WORDS: &[&str] = &[
+    "isbn", "issn", "ean", "gtin", "upc", "barcode", "sku", "asin", "imei", "serial", "sn",
+    "tracking",
+];
+
+/// Words that, among the three before a dotted quad, say it is a version, not an IP
+/// address (`version 1.2.3.4`).
+const VERSION_WORDS: &[&str] = &["version", "ver", "v", "build", "release", "firmware"];
+
+/// Whether one of the three words before byte `start` of `text` is in `list`.
+fn preceded_by(text: &str, start: usize, list: &[&str]) -> bool {
+    last_words(text, start)
+        .iter()
+        .any(|w| list.contains(&w.as_str()))
+}
+
+/// The last three words (lower case) in the 48 bytes before byte `start` of `text`, after
+/// the last digit there: a word speaks of the number that follows it, not of a later one
+/// (`mobile +55 11 2346 6880. CEP 01310-100`).
+fn last_words(text: &str, start: usize) -> Vec<String> {
+    let mut from = start.saturating_sub(48);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    if let Some(digit) = text[from..start].rfind(|c: char| c.is_ascii_digit()) {
+        from += digit + 1;
+    }
+    let words: Vec<String> = text[from..start]
+        .split(|c: char| !(c.is_alphabetic() || c == '_'))
+        .filter(|word| !word.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    words[words.len().saturating_sub(3)..].to_vec()
+}
+
+/// What the words just before byte `start` of `text` say about the number there:
+/// `Some(true)` a phone word is among the last three, `Some(false)` an identifier word
+/// is (and no phone word), `None` neither.
+fn context(text: &str, start: usize) -> Option<bool> {
+    if preceded_by(text, start, PHONE_WORDS) {
+        Some(true)
+    } else if preceded_by(text, start, NOT_PHONE_WORDS) {
+        Some(false)
+    } else {
+        None
+    }
+}
 
 /// Every value in `original`, in order, none overlapping; national phone numbers are read
 /// in `regions`. Detection runs on a [`View`] of the text (invisible characters dropped,
@@ -107,7 +262,13 @@ pub(super) fn find(original: &str, regions: &[Region]) -> Vec<Finding> {
             && text[m.end() + 1..].starts_with(|c: char| c.is_ascii_digit());
         let dotted_before = text[..m.start()].ends_with('.');
         let inside = ips.iter().any(|&(s, e)| m.start() < e && s < m.end());
-        if !dotted_on && !dotted_before && !inside && m.as_str().parse::<Ipv4Addr>().is_ok() {
+        let version = preceded_by(&text, m.start(), VERSION_WORDS);
+        if !dotted_on
+            && !dotted_before
+            && !inside
+            && !version
+            && m.as_str().parse::<Ipv4Addr>().is_ok()
+        {
             ips.push((m.start(), m.end()));
         }
     }
@@ -118,8 +279,11 @@ pub(super) fn find(original: &str, regions: &[Region]) -> Vec<Finding> {
     for m in patterns.card.find_iter(&text) {
         for (start, end) in cards(m.as_str()) {
             let (start, end) = (m.start() + start, m.start() + end);
-            // The digits of an IBAN that failed its check are not a card number.
-            if !patterns.iban_head.is_match(tail(&text, start, 8)) {
+            // The digits of an IBAN that failed its check are not a card number, nor are
+            // codes a word before them names (`IMEI 35...`, `EAN 40...`).
+            if !patterns.iban_head.is_match(tail(&text, start, 8))
+                && !preceded_by(&text, start, CODE_WORDS)
+            {
                 cards_found.push((start, end));
             }
         }
@@ -133,7 +297,16 @@ pub(super) fn find(original: &str, regions: &[Region]) -> Vec<Finding> {
     for m in patterns.phone.find_iter(&text) {
         for (start, end) in pieces(&text, m.start(), m.end()) {
             let taken = phones.iter().any(|&(s, e)| start < e && s < end);
-            if taken || !phone_shaped(&text, start, end, patterns) {
+            if taken {
+                continue;
+            }
+            let said = context(&text, start);
+            let shaped = match said {
+                Some(false) => false,
+                Some(true) => phone_shaped_after_a_phone_word(&text, start, end, patterns),
+                None => phone_shaped(&text, start, end, patterns),
+            };
+            if !shaped {
                 continue;
             }
             checks += 1;
@@ -468,6 +641,7 @@ fn phone_shaped(text: &str, start: usize, end: usize, patterns: &Patterns) -> bo
     if patterns.date.is_match(candidate)
         || patterns.thousands.is_match(candidate)
         || patterns.reference.is_match(candidate)
+        || patterns.not_phone_shape.is_match(candidate)
     {
         return false;
     }
@@ -477,20 +651,75 @@ fn phone_shaped(text: &str, start: usize, end: usize, patterns: &Patterns) -> bo
     !(bare && !candidate.starts_with('0') && digits < 9)
 }
 
+/// [`phone_shaped`] for a number a phone word announces: it may touch the word
+/// (`Tel.030 1234567`).
+fn phone_shaped_after_a_phone_word(
+    text: &str,
+    start: usize,
+    end: usize,
+    patterns: &Patterns,
+) -> bool {
+    let glued = text[..start].trim_end_matches(['.', ':', '-', '#']).len();
+    // Seen from just after the word and its punctuation, as if a space stood there.
+    let spaced = format!("{} {}", &text[..glued], &text[start..]);
+    let shift = glued + 1;
+    phone_shaped(&spaced, shift, shift + (end - start), patterns)
+}
+
 /// Whether `candidate` is a valid phone number: as written when international (`+` or
-/// `00`), else in one of `regions`.
+/// `00`), else in one of `regions`, written as it is dialled there: with the region's
+/// trunk prefix when its national format for that number has one (`030 1234567` in
+/// Germany; `1701234567` is a timestamp or a code there, not a number dialled without its
+/// `0`), without when it does not (the US, Indian mobiles, Brazilian `(11) 91234-5678`).
 fn phone(candidate: &str, regions: &[Region]) -> bool {
     let valid = |region: Option<Region>, number: &str| {
-        phonenumber::parse(region, number).is_ok_and(|n| phonenumber::is_valid(&n))
+        phonenumber::parse(region, number)
+            .ok()
+            .filter(phonenumber::is_valid)
     };
     let trimmed = candidate.trim_start_matches('(');
     if trimmed.starts_with('+') {
-        return valid(None, candidate);
+        return valid(None, candidate).is_some();
     }
     if let Some(rest) = trimmed.strip_prefix("00") {
-        return valid(None, &format!("+{rest}"));
+        return valid(None, &format!("+{rest}")).is_some();
     }
-    regions.iter().any(|&region| valid(Some(region), candidate))
+    let digits: String = candidate.chars().filter(char::is_ascii_digit).collect();
+    regions.iter().any(|&region| {
+        let national = valid(Some(region), candidate).is_some_and(|number| {
+            trunk_prefix(region, &number).is_none_or(|prefix| digits.starts_with(prefix))
+        });
+        // The region's calling code without its `+` (`44 7732584351`), as texts often
+        // write it.
+        let code = phonenumber::metadata::DATABASE
+            .by_id(region.as_ref())
+            .map(|metadata| metadata.country_code().to_string());
+        national
+            || code.is_some_and(|code| {
+                digits.len() >= 11
+                    && digits.starts_with(&code)
+                    && valid(None, &format!("+{digits}")).is_some()
+            })
+    })
+}
+
+/// The trunk prefix `number` is written with in `region`'s national format
+/// (libphonenumber's format for it: `$NP$FG` and not optional), if any.
+fn trunk_prefix(region: Region, number: &phonenumber::PhoneNumber) -> Option<&'static str> {
+    let metadata = phonenumber::metadata::DATABASE.by_id(region.as_ref())?;
+    let prefix = metadata.national_prefix()?;
+    let national = number.national().to_string();
+    let starts_here = |m: Option<regex::Match>| m.is_some_and(|m| m.start() == 0);
+    let format = metadata.formats().iter().find(|format| {
+        let leading = format.leading_digits().last();
+        leading.is_none_or(|digits| starts_here(digits.find(&national)))
+            && format
+                .pattern()
+                .find(&national)
+                .is_some_and(|m| m.start() == 0 && m.end() == national.len())
+    })?;
+    let written = format.national_prefix()?.contains("$NP");
+    (written && !format.is_national_prefix_optional()).then_some(prefix)
 }
 
 #[cfg(test)]
@@ -576,6 +805,9 @@ mod tests {
         one("amex 3782-822463-10005", PiiType::Card, "3782-822463-10005");
         one("5555555555554444", PiiType::Card, "5555555555554444");
         none("tracking 1Z999AA10123456784, order 4111 1111 1111 1112");
+        // Luhn-valid codes that a word before them says are not cards.
+        none("IMEI 356938035643809 of the handset");
+        none("barcode (EAN) 4006381333931");
     }
 
     #[test]
@@ -587,6 +819,7 @@ mod tests {
             "2001:db8::8a2e:370:7334",
         );
         none("version 1.2.3.4.5, 999.1.1.1, at 14:05:00, std::map, de:ad:be:ef:00:01");
+        none("upgraded to version 10.0.0.1 today, firmware v1.2.3.4");
     }
 
     #[test]
@@ -605,6 +838,13 @@ mod tests {
         );
         one("bel 0031 6 12345678", PiiType::Phone, "0031 6 12345678");
         one("Txt 09061701461 to claim", PiiType::Phone, "09061701461");
+        // A phone word may touch the number.
+        one("Tel.030 12345678", PiiType::Phone, "030 12345678");
+        // Bare digits in the US (no trunk prefix there); India's mobiles without their 0.
+        one("call 4155552671", PiiType::Phone, "4155552671");
+        one("mobile 98765 43210", PiiType::Phone, "98765 43210");
+        // A country's calling code without its `+`.
+        one("44 7732584351, reply now", PiiType::Phone, "44 7732584351");
     }
 
     #[test]
@@ -617,6 +857,14 @@ mod tests {
             .find("the fiction range 07700 900123 is not assigned")
             .is_empty());
         none("population 8 336 817 in 2019");
+        // Where a national number is dialled with its trunk `0` (Germany), digits without
+        // it are codes: a GTIN, a unix time.
+        none("4006381333931 on the box, created 1701234567");
+        // Shaped like identifiers: a US SSN, a ZIP+4 code, an ISBN-10.
+        none("SSN 078-05-1120, Austin TX 78701-1234, 0-306-40615-2");
+        // Named by the word before them.
+        none("ISBN 3-16-148410-0, order number 1234567890, SIRET 732 829 320 00074");
+        none("CEP 01310-100, Bestellung 0301234567, created_at 0401234567");
     }
 
     #[test]
