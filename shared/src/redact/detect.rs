@@ -44,7 +44,8 @@ fn patterns() -> &'static Patterns {
             card: compile(r"\b[0-9](?:[ -]?[0-9]){12,}\b"),
             ipv4: compile(r"\b[0-9]{1,3}(?:\.[0-9]{1,3}){3}\b"),
             ipv6: compile(r"(?i)[0-9a-f:]*:[0-9a-f]*:[0-9a-f:.]*"),
-            phone: compile(r"(?:\+ ?)?\(?[0-9][0-9 ().\-/\u{a0}]{4,24}[0-9]"),
+            // `(+44) 7911 123456` too: a calling code in parentheses.
+            phone: compile(r"\(?(?:\+ ?)?\(?[0-9][0-9 ().\-/\u{a0}]{4,24}[0-9]"),
             date: compile(
                 r"^(?:[0-9]{4}[-/. ][0-9]{1,2}[-/. ][0-9]{1,2}|[0-9]{1,2}[-/. ][0-9]{1,2}[-/. ][0-9]{2,4})$",
             ),
@@ -68,9 +69,10 @@ fn patterns() -> &'static Patterns {
 /// of further countries are replaced unchecked.
 pub const MAX_CALLING_CODES: usize = 8;
 
-/// Words that, among the three before a number, say it is a phone number (in the
-/// languages of the default regions): it is then read as one even glued to them
-/// (`Tel.030 1234567`) or shaped like an identifier.
+/// Words that, among the six before a number (or as a part of a `snake_case` key such as
+/// `customer_phone`), say it is a phone number, in the languages of the default regions:
+/// it is then read as one even glued to them (`Tel.030 1234567`), and an identifier word
+/// just before it does not count (`Phone number for this order: 07911 123456`).
 const PHONE_WORDS: &[&str] = &[
     "tel",
     "tél",
@@ -82,6 +84,7 @@ const PHONE_WORDS: &[&str] = &[
     "telefono",
     "teléfono",
     "telefoon",
+    "telefonnummer",
     "phone",
     "ph",
     "fon",
@@ -104,11 +107,37 @@ const PHONE_WORDS: &[&str] = &[
     "contacto",
     "tlf",
     "mob",
+    "tfno",
+    "telf",
+    "cel",
+    "anrufen",
+    "ruf",
+    "rückruf",
+    "appelez",
+    "appelle",
+    "appeler",
+    "rappelez",
+    "llámame",
+    "llamame",
+    "llama",
+    "llamar",
+    "llámenos",
+    "chiamami",
+    "chiama",
+    "chiamare",
+    "chiamate",
+    "bel",
+    "bellen",
+    "ligue",
+    "liga",
+    "ligar",
 ];
 
-/// Words that, among the three before a number, say it is an identifier, a code or a
-/// version rather than a phone number (product, book and postal codes, tax and company
-/// numbers, references, timestamps).
+/// Words that, just before a number, name it an identifier, a code or a reference rather
+/// than a phone number (product, book and postal codes, tax and company numbers, orders,
+/// timestamps). Only the last word counts, and never for a number written with `+` or
+/// `00`: a word further back, or an international number, is too likely a real phone
+/// number to leave in the text.
 const NOT_PHONE_WORDS: &[&str] = &[
     "isbn",
     "issn",
@@ -124,9 +153,7 @@ const NOT_PHONE_WORDS: &[&str] = &[
     "zip",
     "zipcode",
     "postcode",
-    "plz",
     "cep",
-    "cap",
     "siret",
     "siren",
     "ssn",
@@ -140,10 +167,7 @@ const NOT_PHONE_WORDS: &[&str] = &[
     "kvk",
     "steuernummer",
     "version",
-    "ver",
-    "v",
     "build",
-    "release",
     "order",
     "invoice",
     "ticket",
@@ -155,7 +179,6 @@ const NOT_PHONE_WORDS: &[&str] = &[
     "epoch",
     "created_at",
     "updated_at",
-    "id",
     "uuid",
     "pedido",
     "bestellung",
@@ -167,29 +190,29 @@ const NOT_PHONE_WORDS: &[&str] = &[
     "factura",
 ];
 
-/// Words that, among the three before a Luhn-valid run of digits, say it is a device or
-/// product code, not a payment card.
+/// Words that, just before a Luhn-valid run of digits, name it a device or product code,
+/// not a payment card.
 const CODE_WORDS: &[&str] = &[
     "isbn", "issn", "ean", "gtin", "upc", "barcode", "sku", "asin", "imei", "serial", "sn",
-    "tracking",
 ];
 
-/// Words that, among the three before a dotted quad, say it is a version, not an IP
-/// address (`version 1.2.3.4`).
-const VERSION_WORDS: &[&str] = &["version", "ver", "v", "build", "release", "firmware"];
+/// Words that, just before a dotted quad, name it a version, not an IP address
+/// (`version 1.2.3.4`).
+const VERSION_WORDS: &[&str] = &["version", "v", "build"];
 
-/// Whether one of the three words before byte `start` of `text` is in `list`.
-fn preceded_by(text: &str, start: usize, list: &[&str]) -> bool {
-    last_words(text, start)
-        .iter()
-        .any(|w| list.contains(&w.as_str()))
+/// Whether the word just before byte `start` of `text` (punctuation and spaces between)
+/// is in `list`.
+fn named_by(text: &str, start: usize, list: &[&str]) -> bool {
+    words_before(text, start)
+        .last()
+        .is_some_and(|word| list.contains(&word.as_str()))
 }
 
-/// The last three words (lower case) in the 48 bytes before byte `start` of `text`, after
-/// the last digit there: a word speaks of the number that follows it, not of a later one
-/// (`mobile +55 11 2346 6880. CEP 01310-100`).
-fn last_words(text: &str, start: usize) -> Vec<String> {
-    let mut from = start.saturating_sub(48);
+/// The last words (lower case, up to six) in the 64 bytes before byte `start` of `text`,
+/// after the last digit there: a word speaks of the number that follows it, not of a
+/// later one (`mobile +55 11 2346 6880. CEP 01310-100`).
+fn words_before(text: &str, start: usize) -> Vec<String> {
+    let mut from = start.saturating_sub(64);
     while !text.is_char_boundary(from) {
         from += 1;
     }
@@ -201,16 +224,21 @@ fn last_words(text: &str, start: usize) -> Vec<String> {
         .filter(|word| !word.is_empty())
         .map(str::to_lowercase)
         .collect();
-    words[words.len().saturating_sub(3)..].to_vec()
+    words[words.len().saturating_sub(6)..].to_vec()
 }
 
 /// What the words just before byte `start` of `text` say about the number there:
-/// `Some(true)` a phone word is among the last three, `Some(false)` an identifier word
-/// is (and no phone word), `None` neither.
+/// `Some(true)` a phone word is among the last six, `Some(false)` the last one names an
+/// identifier (and no phone word is there), `None` neither.
 fn context(text: &str, start: usize) -> Option<bool> {
-    if preceded_by(text, start, PHONE_WORDS) {
+    let words = words_before(text, start);
+    let phone_word = |word: &String| {
+        PHONE_WORDS.contains(&word.as_str())
+            || word.split('_').any(|part| PHONE_WORDS.contains(&part))
+    };
+    if words.iter().any(phone_word) {
         Some(true)
-    } else if preceded_by(text, start, NOT_PHONE_WORDS) {
+    } else if named_by(text, start, NOT_PHONE_WORDS) {
         Some(false)
     } else {
         None
@@ -262,7 +290,7 @@ pub(super) fn find(original: &str, regions: &[Region]) -> Vec<Finding> {
             && text[m.end() + 1..].starts_with(|c: char| c.is_ascii_digit());
         let dotted_before = text[..m.start()].ends_with('.');
         let inside = ips.iter().any(|&(s, e)| m.start() < e && s < m.end());
-        let version = preceded_by(&text, m.start(), VERSION_WORDS);
+        let version = named_by(&text, m.start(), VERSION_WORDS);
         if !dotted_on
             && !dotted_before
             && !inside
@@ -282,7 +310,7 @@ pub(super) fn find(original: &str, regions: &[Region]) -> Vec<Finding> {
             // The digits of an IBAN that failed its check are not a card number, nor are
             // codes a word before them names (`IMEI 35...`, `EAN 40...`).
             if !patterns.iban_head.is_match(tail(&text, start, 8))
-                && !preceded_by(&text, start, CODE_WORDS)
+                && !named_by(&text, start, CODE_WORDS)
             {
                 cards_found.push((start, end));
             }
@@ -300,11 +328,13 @@ pub(super) fn find(original: &str, regions: &[Region]) -> Vec<Finding> {
             if taken {
                 continue;
             }
-            let said = context(&text, start);
+            let lead = text[start..].trim_start_matches('(');
+            let international = lead.starts_with('+') || lead.starts_with("00");
+            let said = context(&text, start).filter(|&phone| phone || !international);
             let shaped = match said {
                 Some(false) => false,
                 Some(true) => phone_shaped_after_a_phone_word(&text, start, end, patterns),
-                None => phone_shaped(&text, start, end, patterns),
+                None => phone_shaped(&text, start, end, patterns, false),
             };
             if !shaped {
                 continue;
@@ -598,10 +628,17 @@ fn pieces(text: &str, start: usize, end: usize) -> Vec<(usize, usize)> {
 }
 
 /// Whether the candidate `text[start..end]` is shaped like a phone number: 7 to 15
-/// digits, balanced parentheses, no run of more than two separators, standing apart from
-/// words, codes (`ORD-1234567`, `#1234567`) and longer numbers, and not a date or a
-/// number with thousands separators.
-fn phone_shaped(text: &str, start: usize, end: usize, patterns: &Patterns) -> bool {
+/// digits, balanced parentheses, no run of more than two separators (or one spaced out),
+/// standing apart from words, codes (`ORD-1234567`, `#1234567`) and longer numbers, and
+/// not a date; unless a phone word `announced` it, not a number with thousands
+/// separators, a year and serial, or an identifier shape either.
+fn phone_shaped(
+    text: &str,
+    start: usize,
+    end: usize,
+    patterns: &Patterns,
+    announced: bool,
+) -> bool {
     let candidate = &text[start..end];
     let digits = candidate.bytes().filter(u8::is_ascii_digit).count();
     if !(7..=15).contains(&digits) {
@@ -611,14 +648,17 @@ fn phone_shaped(text: &str, start: usize, end: usize, patterns: &Patterns) -> bo
     if opens != candidate.matches(')').count() || opens > 2 {
         return false;
     }
-    let mut run = 0;
+    // Separators between digits: at most two in a row, or one spaced out (`030 / 1234567`,
+    // `0171 - 1234567`, as German numbers are written).
+    let (mut run, mut marks) = (0, 0);
     for c in candidate.chars() {
-        run = if c.is_ascii_digit() || c == '+' {
-            0
-        } else {
-            run + 1
-        };
-        if run > 2 {
+        if c.is_ascii_digit() || c == '+' {
+            (run, marks) = (0, 0);
+            continue;
+        }
+        run += 1;
+        marks += usize::from(c != ' ' && c != '\u{a0}');
+        if run > 3 || (run == 3 && marks != 1) {
             return false;
         }
     }
@@ -639,9 +679,10 @@ fn phone_shaped(text: &str, start: usize, end: usize, patterns: &Patterns) -> bo
         return false;
     }
     if patterns.date.is_match(candidate)
-        || patterns.thousands.is_match(candidate)
-        || patterns.reference.is_match(candidate)
-        || patterns.not_phone_shape.is_match(candidate)
+        || (!announced
+            && (patterns.thousands.is_match(candidate)
+                || patterns.reference.is_match(candidate)
+                || patterns.not_phone_shape.is_match(candidate)))
     {
         return false;
     }
@@ -652,7 +693,9 @@ fn phone_shaped(text: &str, start: usize, end: usize, patterns: &Patterns) -> bo
 }
 
 /// [`phone_shaped`] for a number a phone word announces: it may touch the word
-/// (`Tel.030 1234567`).
+/// (`Tel.030 1234567`), and digit groups that would otherwise read as a number with
+/// thousands separators, a year and serial or an identifier are taken as a phone number
+/// (`Teléfono: 612.345.678`); libphonenumber still has the last word.
 fn phone_shaped_after_a_phone_word(
     text: &str,
     start: usize,
@@ -663,7 +706,7 @@ fn phone_shaped_after_a_phone_word(
     // Seen from just after the word and its punctuation, as if a space stood there.
     let spaced = format!("{} {}", &text[..glued], &text[start..]);
     let shift = glued + 1;
-    phone_shaped(&spaced, shift, shift + (end - start), patterns)
+    phone_shaped(&spaced, shift, shift + (end - start), patterns, true)
 }
 
 /// Whether `candidate` is a valid phone number: as written when international (`+` or
@@ -678,6 +721,10 @@ fn phone(candidate: &str, regions: &[Region]) -> bool {
             .filter(phonenumber::is_valid)
     };
     let trimmed = candidate.trim_start_matches('(');
+    if let Some(rest) = candidate.strip_prefix("(+") {
+        // `(+44) 7911 123456`: the calling code out of its parentheses.
+        return valid(None, &format!("+{}", rest.replacen(')', " ", 1))).is_some();
+    }
     if trimmed.starts_with('+') {
         return valid(None, candidate).is_some();
     }
@@ -845,6 +892,47 @@ mod tests {
         one("mobile 98765 43210", PiiType::Phone, "98765 43210");
         // A country's calling code without its `+`.
         one("44 7732584351, reply now", PiiType::Phone, "44 7732584351");
+        one(
+            "Mein Handy: (+44) 7911 123456",
+            PiiType::Phone,
+            "(+44) 7911 123456",
+        );
+        one(
+            "Celular (+55) 11 91234-5678",
+            PiiType::Phone,
+            "(+55) 11 91234-5678",
+        );
+        one("Büro 030 / 1234567", PiiType::Phone, "030 / 1234567");
+        one("Handy 0171 - 1234567", PiiType::Phone, "0171 - 1234567");
+        one("Teléfono: 612.345.678", PiiType::Phone, "612.345.678");
+        one("Llámame al 612.345.678", PiiType::Phone, "612.345.678");
+        // An identifier word counts only just before the number, never before an
+        // international one, and not against a phone word further back.
+        one(
+            "Anrufer-ID 0171 1234567 hat angerufen",
+            PiiType::Phone,
+            "0171 1234567",
+        );
+        one(
+            "Caller ID: +44 7911 123456",
+            PiiType::Phone,
+            "+44 7911 123456",
+        );
+        one(
+            "Order placed from 07911 123456",
+            PiiType::Phone,
+            "07911 123456",
+        );
+        one(
+            "Phone number for this order: 07911 123456",
+            PiiType::Phone,
+            "07911 123456",
+        );
+        one(
+            r#"{"ticket":"open","contact_number":"07911123456"}"#,
+            PiiType::Phone,
+            "07911123456",
+        );
     }
 
     #[test]
@@ -863,7 +951,7 @@ mod tests {
         // Shaped like identifiers: a US SSN, a ZIP+4 code, an ISBN-10.
         none("SSN 078-05-1120, Austin TX 78701-1234, 0-306-40615-2");
         // Named by the word before them.
-        none("ISBN 3-16-148410-0, order number 1234567890, SIRET 732 829 320 00074");
+        none("ISBN 3-16-148410-0, order 1234567890, SIRET 732 829 320 00074");
         none("CEP 01310-100, Bestellung 0301234567, created_at 0401234567");
     }
 
