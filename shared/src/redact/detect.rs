@@ -376,15 +376,30 @@ fn email(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
     let trimmed = candidate.trim_start_matches('.');
     let start = start + (candidate.len() - trimmed.len());
     let tld = trimmed.rsplit('.').next()?;
-    // `kiosk.Valid`: a capitalised last label after a lower-case one is a sentence run on,
-    // not a domain (`Gmail.Com` is a domain).
     let labels: Vec<&str> = trimmed.rsplit('@').next()?.split('.').collect();
     let before = labels.len().checked_sub(2).map_or("", |i| labels[i]);
     let capitalised = tld.chars().next().is_some_and(char::is_uppercase)
         && tld.chars().skip(1).all(char::is_lowercase);
-    let cased = !(capitalised && before.chars().all(char::is_lowercase));
-    let tld_ok = tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic) && cased;
-    (tld_ok && email_address::EmailAddress::is_valid(trimmed)).then_some((start, end))
+    let valid = |address: &str| email_address::EmailAddress::is_valid(address);
+    // A capitalised last label after a lower-case one is a sentence run on
+    // (`jane@example.com.Thanks`): the address ends before it, when what is left still
+    // has a domain with a dot. Else it is the address's own (`marco@gmail.Com`), or no
+    // address at all (`msg+ticket@kiosk.Valid`: a word, in a venue's SMS slang).
+    if capitalised && before.chars().all(char::is_lowercase) {
+        let cut = trimmed.rfind('.')?;
+        let shorter = &trimmed[..cut];
+        let dotted = shorter.rsplit('@').next().is_some_and(|d| d.contains('.'));
+        if dotted && valid(shorter) {
+            return Some((start, start + cut));
+        }
+        // A capitalised word is a run on; a two- or three-letter one (`Com`, `De`) a
+        // top-level domain typed with a capital.
+        if tld.chars().count() > 3 {
+            return None;
+        }
+    }
+    let tld_ok = tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic);
+    (tld_ok && valid(trimmed)).then_some((start, end))
 }
 
 /// Where the IBAN starting at `start` ends, if the candidate `text[start..end]` (or a
@@ -719,6 +734,18 @@ mod tests {
             "müller@bücher.de",
         );
         none("ping @jane on slack, or see user@localhost and v1@2.0");
+        // A sentence run on after the address, and a capitalised top-level domain.
+        one(
+            "write to jane@example.com.Thanks, Jane",
+            PiiType::Email,
+            "jane@example.com",
+        );
+        one(
+            "marco.rossi@gmail.Com",
+            PiiType::Email,
+            "marco.rossi@gmail.Com",
+        );
+        none("show msg+ticket@kiosk.Valid 4-7/12");
     }
 
     #[test]
