@@ -688,15 +688,14 @@ fn phone(candidate: &str, regions: &[Region]) -> bool {
         });
         // The region's calling code without its `+` (`44 7732584351`), as texts often
         // write it.
-        let code = phonenumber::metadata::DATABASE
-            .by_id(region.as_ref())
-            .map(|metadata| metadata.country_code().to_string());
         national
-            || code.is_some_and(|code| {
-                digits.len() >= 11
-                    && digits.starts_with(&code)
-                    && valid(None, &format!("+{digits}")).is_some()
-            })
+            || (digits.len() >= 11
+                && phonenumber::metadata::DATABASE
+                    .by_id(region.as_ref())
+                    .is_some_and(|metadata| {
+                        digits.starts_with(&metadata.country_code().to_string())
+                    })
+                && valid(None, &format!("+{digits}")).is_some())
     })
 }
 
@@ -862,73 +861,40 @@ mod tests {
 
     #[test]
     fn phones_in_several_locales() {
-        one("call (415) 555-2671 now", PiiType::Phone, "(415) 555-2671");
-        one("ruf an: 030 901820", PiiType::Phone, "030 901820");
-        one(
-            "appelez le 06 12 34 56 78",
-            PiiType::Phone,
-            "06 12 34 56 78",
-        );
-        one(
-            "whatsapp +91 98765 43210",
-            PiiType::Phone,
-            "+91 98765 43210",
-        );
-        one("bel 0031 6 12345678", PiiType::Phone, "0031 6 12345678");
-        one("Txt 09061701461 to claim", PiiType::Phone, "09061701461");
-        // A phone word may touch the number.
-        one("Tel.030 12345678", PiiType::Phone, "030 12345678");
-        // Bare digits in the US (no trunk prefix there); India's mobiles without their 0.
-        one("call 4155552671", PiiType::Phone, "4155552671");
-        one("mobile 98765 43210", PiiType::Phone, "98765 43210");
-        // A country's calling code without its `+`.
-        one("44 7732584351, reply now", PiiType::Phone, "44 7732584351");
-        one(
-            "Mein Handy: (+44) 7911 123456",
-            PiiType::Phone,
-            "(+44) 7911 123456",
-        );
-        one(
-            "Celular (+55) 11 91234-5678",
-            PiiType::Phone,
-            "(+55) 11 91234-5678",
-        );
-        one("Büro 030 / 1234567", PiiType::Phone, "030 / 1234567");
-        one("Handy 0171 - 1234567", PiiType::Phone, "0171 - 1234567");
-        one("Teléfono: 612.345.678", PiiType::Phone, "612.345.678");
-        one("Llámame al 612.345.678", PiiType::Phone, "612.345.678");
-        one(
-            "Chat with me: https://wa.me/447911123456",
-            PiiType::Phone,
-            "447911123456",
-        );
-        // An identifier word counts only just before the number, never before an
-        // international one, and not against a phone word further back.
-        one(
-            "Anrufer-ID 0171 1234567 hat angerufen",
-            PiiType::Phone,
-            "0171 1234567",
-        );
-        one(
-            "Caller ID: +44 7911 123456",
-            PiiType::Phone,
-            "+44 7911 123456",
-        );
-        one(
-            "Order placed from 07911 123456",
-            PiiType::Phone,
-            "07911 123456",
-        );
-        one(
-            "Phone number for this order: 07911 123456",
-            PiiType::Phone,
-            "07911 123456",
-        );
-        one(
-            r#"{"ticket":"open","contact_number":"07911123456"}"#,
-            PiiType::Phone,
-            "07911123456",
-        );
+        for (text, number) in [
+            ("call (415) 555-2671 now", "(415) 555-2671"),
+            ("ruf an: 030 901820", "030 901820"),
+            ("appelez le 06 12 34 56 78", "06 12 34 56 78"),
+            ("whatsapp +91 98765 43210", "+91 98765 43210"),
+            ("bel 0031 6 12345678", "0031 6 12345678"),
+            ("Txt 09061701461 to claim", "09061701461"),
+            // A phone word may touch the number.
+            ("Tel.030 12345678", "030 12345678"),
+            // Bare digits in the US (no trunk prefix there); India's mobiles without their 0.
+            ("call 4155552671", "4155552671"),
+            ("mobile 98765 43210", "98765 43210"),
+            // A country's calling code without its `+`.
+            ("44 7732584351, reply now", "44 7732584351"),
+            ("Mein Handy: (+44) 7911 123456", "(+44) 7911 123456"),
+            ("Celular (+55) 11 91234-5678", "(+55) 11 91234-5678"),
+            ("Büro 030 / 1234567", "030 / 1234567"),
+            ("Handy 0171 - 1234567", "0171 - 1234567"),
+            ("Teléfono: 612.345.678", "612.345.678"),
+            ("Llámame al 612.345.678", "612.345.678"),
+            ("Chat with me: https://wa.me/447911123456", "447911123456"),
+            // An identifier word counts only just before the number, never before an
+            // international one, and not against a phone word further back.
+            ("Anrufer-ID 0171 1234567 hat angerufen", "0171 1234567"),
+            ("Caller ID: +44 7911 123456", "+44 7911 123456"),
+            ("Order placed from 07911 123456", "07911 123456"),
+            ("Phone number for this order: 07911 123456", "07911 123456"),
+            (
+                r#"{"ticket":"open","contact_number":"07911123456"}"#,
+                "07911123456",
+            ),
+        ] {
+            one(text, PiiType::Phone, number);
+        }
     }
 
     #[test]
