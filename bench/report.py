@@ -7,6 +7,7 @@ Steps, each leaving its raw results in target/bench/<step>.json:
   criterion   cargo bench -p triage-core --bench core (load steps, inference by length)
   engines     bench/engines.py: tract native, tract in wasmtime, onnxruntime; profiles
   spin        bench/spin.py: the Spin component under wasmtime serve, beside native
+  fastly      bench/fastly.py: the Fastly Compute program under Viceroy, beside native and Spin
   cloudflare  bench/cloudflare.py: the worker on workerd (wrangler dev), beside native
   coldstart   bench/coldstart.py: a fresh isolate on workerd directly, its load split
   size        bench/wasm_size.py: the worker's bytes, code by crate (names kept before wasm-opt)
@@ -49,6 +50,7 @@ STEPS = {
     "engines": (["engines.py", "--rounds", "60", "--block", "10"],
                 ["engines.py", "--rounds", "2", "--block", "3"]),
     "spin": (["spin.py", "--rounds", "100"], ["spin.py", "--rounds", "5"]),
+    "fastly": (["fastly.py", "--rounds", "100"], ["fastly.py", "--rounds", "5"]),
     "cloudflare": (["cloudflare.py", "--cold", "6", "--warm", "200", "--batches", "20"],
                    ["cloudflare.py", "--cold", "2", "--warm", "5", "--batches", "2"]),
     "coldstart": (["coldstart.py", "--n", "5", "--wrangler"], ["coldstart.py", "--n", "1"]),
@@ -206,6 +208,15 @@ def goals_table(r):
     cold = s_short and s_short["plain_client_ms"]
     add("cold start in wasmtime, not pre-initialised (same)", "<= 30 ms", cold, fmt(cold, digits=1),
         GOAL["cold_ms"])
+    f_short = r.get("fastly") and r["fastly"]["rows"][0]
+    if f_short:
+        cold = f_short["fastly_client_ms"]
+        add(f"cold start under Viceroy (Fastly), pre-initialised: fresh instance to first answer"
+            f" ({f_short['tokens']} tokens, whole request)", "<= 30 ms", cold, fmt(cold),
+            GOAL["cold_ms"])
+        cold = f_short["plain_client_ms"]
+        add("cold start under Viceroy (Fastly), not pre-initialised (same)", "<= 30 ms", cold,
+            fmt(cold, digits=1), GOAL["cold_ms"])
     if spin:
         largest = spin["largest"]
         # Per instance, a wasm runtime's limit counts linear memory; the wasmtime process's
@@ -392,6 +403,44 @@ def spin_table(spin):
     return lines
 
 
+def fastly_table(fastly):
+    lines = [f"{fastly['rounds']} interleaved rounds per length. Viceroy, like Fastly, starts a"
+             " fresh instance for every request: `fastly` is the pre-initialised program, so its"
+             " request is instantiation, settings and inference; `plain` is the build without"
+             " pre-initialisation (every request loads the model); `spin` is the pre-initialised"
+             " Spin component under `wasmtime serve` with a fresh instance per request. Inference"
+             " is the server's Server-Timing (tokenize + inference); start is the program's"
+             " `instance` entry.", "",
+             "| tokens | native inference | fastly request (p99) | fastly inference | fastly start |"
+             " plain request | spin request | fastly / native inference |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in fastly["rows"]:
+        lines.append(
+            f"| {r['tokens']} | {r['native_inference_ms']:.2f} ms"
+            f" | {r['fastly_client_ms']:.2f} ms ({r['fastly_client_p99_ms']:.2f})"
+            f" | {r['fastly_inference_ms']:.2f} ms | {r['fastly_start_ms']:.2f} ms"
+            f" | {r['plain_client_ms']:.1f} ms | {r['spin_client_ms']:.2f} ms"
+            f" | {r['fastly_inference_ms'] / r['native_inference_ms']:.1f}x |")
+    floors = ", ".join(f"{k} {v:.2f} ms" for k, v in fastly["floors_ms"].items())
+    sizes = "; ".join(f"{k} {v['raw']:,} B ({v['gzip']:,} B gzip -9)"
+                      for k, v in fastly["sizes"].items())
+    memory, largest = fastly["memory"], fastly["largest"]
+    lines += ["", f"- `GET /healthz` (no model work): {floors}.",
+              f"- Programs: {sizes}; Fastly's package limit is 100 MB.",
+              f"- `viceroy serve` start to first answer (Viceroy compiles the module at every"
+              f" start; Fastly does it once at publish): median"
+              f" {statistics.median(fastly['serve_start_ms']):.0f} ms"
+              f" (n={len(fastly['serve_start_ms'])}).",
+              f"- Largest request the budgets allow: {largest['fastly_ms']:.0f} ms on a fresh"
+              f" instance, natively {largest['native_ms']:.0f} ms.",
+              f"- Memory `/v1/models` reports: resident {memory['resident_bytes'] / 1e6:.1f} MB,"
+              f" worst request {memory['worst_request_bytes'] / 1e6:.1f} MB, budget"
+              f" {memory['budget_bytes'] / 1e6:.1f} MB (Fastly's heap: 128 MB). Peak RSS of the"
+              f" Viceroy process: {largest['viceroy_peak_rss_bytes'] / 1e6:.0f} MB (the"
+              " runtime's, with its compiled code)."]
+    return lines
+
+
 def cloudflare_table(cf):
     med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
     lines = [f"- Cold, first `POST /v1/classify` of a fresh isolate: median {fmt(med(cf['cold_ms']), digits=0)}"
@@ -540,6 +589,7 @@ def render(results, meta, commands):
                  arithmetic_table),
                 ("Where the time goes (tract profile)", "engines", profile_table),
                 ("Spin component under `wasmtime serve`", "spin", spin_table),
+                ("Fastly Compute program under Viceroy", "fastly", fastly_table),
                 ("Cloudflare worker on workerd (`wrangler dev`)", "cloudflare", cloudflare_table),
                 ("Cloudflare cold start on workerd directly", "coldstart", coldstart_table),
                 ("Cloudflare worker size", "size", size_table),

@@ -25,6 +25,8 @@ pub mod schema;
 #[cfg(unix)]
 pub mod served;
 #[cfg(unix)]
+pub mod viceroy;
+#[cfg(unix)]
 pub mod wasmtime;
 #[cfg(unix)]
 pub mod wrangler;
