@@ -26,6 +26,7 @@ Prints Markdown for bench/RESULTS.md. Needs only the Python standard library.
 import argparse
 import gzip
 import json
+import re
 import statistics
 import time
 from pathlib import Path
@@ -50,8 +51,16 @@ def viceroy_serve(name, program):
     port = free_port()
     config = ROOT / "target" / f"bench-viceroy-{port}.toml"
     config.write_text(CONFIG)
-    return Server(name, ["viceroy", "serve", f"--addr=127.0.0.1:{port}", "-C", str(config),
+    # -v: Viceroy logs each request's WebAssembly heap, read by heap_mib().
+    return Server(name, ["viceroy", "serve", "-v", f"--addr=127.0.0.1:{port}", "-C", str(config),
                          str(ROOT / "target/fastly" / program)], port)
+
+
+def heap_mib(server):
+    """The largest WebAssembly heap a request of `server` (Viceroy, -v) used, in MiB."""
+    server.log.flush()
+    found = re.findall(r"using ([0-9.]+) MiB of WebAssembly heap", Path(server.log.name).read_text())
+    return max((float(mib) for mib in found), default=None)
 
 
 def wasmtime_serve(name):
@@ -118,6 +127,8 @@ def main():
         largest_native = largest_request(servers["native"].base)[0]
         memory = get_json(servers["fastly"].base, "/v1/models")["memory"]
         peak_rss = peak_rss_bytes(servers["fastly"].proc.pid)
+        time.sleep(0.5)  # Viceroy's log of the last request
+        heaps = {name: heap_mib(servers[name]) for name in ("fastly", "plain")}
     finally:
         for server in servers.values():
             server.stop()
@@ -141,7 +152,8 @@ def main():
     print(f"largest allowed request: fastly {largest:.0f} ms, native {largest_native:.0f} ms;"
           f" /v1/models memory: resident {memory['resident_bytes']:,} B + worst request"
           f" {memory['worst_request_bytes']:,} B of {memory['budget_bytes']:,} B;"
-          f" Viceroy peak RSS {peak_rss / 1e6:.0f} MB")
+          f" Viceroy peak RSS {peak_rss / 1e6:.0f} MB; largest WebAssembly heap of a request:"
+          f" fastly {heaps['fastly']} MiB, plain {heaps['plain']} MiB")
 
     cold = [first_answer_ms(lambda: viceroy_serve("fastly-cold", "triage.wasm")) for _ in range(3)]
     print(f"viceroy serve start to first answer (compiles the module each time, n=3): {summary(cold)}")
@@ -156,7 +168,7 @@ def main():
                      for tokens, client, inside, start in rows],
             "largest": {"fastly_ms": largest, "native_ms": largest_native,
                         "viceroy_peak_rss_bytes": peak_rss},
-            "memory": memory,
+            "memory": memory, "heap_mib": heaps,
         }
         Path(args.json).write_text(json.dumps(result, indent=1))
 

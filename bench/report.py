@@ -438,6 +438,11 @@ def fastly_table(fastly):
               f" {memory['budget_bytes'] / 1e6:.1f} MB (Fastly's heap: 128 MB). Peak RSS of the"
               f" Viceroy process: {largest['viceroy_peak_rss_bytes'] / 1e6:.0f} MB (the"
               " runtime's, with its compiled code)."]
+    heaps = fastly.get("heap_mib") or {}
+    if heaps.get("fastly"):
+        lines.append(f"- Largest WebAssembly heap of any request (Viceroy's own count, what Fastly's"
+                     f" 128 MB limit applies to), the largest request included: pre-initialised"
+                     f" {heaps['fastly']:.1f} MiB, plain build {heaps['plain']:.1f} MiB.")
     return lines
 
 

@@ -935,21 +935,18 @@ fn remote_answers_are_cached(hybrid: &Hybrid, client: &Client) {
     // The same text, spaced otherwise: the same exact-match key.
     let again = classify(client, &format!("  {}\n", cached_text().replace(' ', "  ")));
     let received = hybrid.origin.received_with("[cache-1]").len();
-    match hybrid.instances.keep_answers() {
-        true => {
-            assert_eq!(again["source"], "cache", "{again}");
-            assert_eq!(again["label"], REMOTE_LABEL, "{again}");
-            assert!((score(&again) - REMOTE_SCORE).abs() < 1e-6, "{again}");
-            assert_eq!(again["similarity"], 1.0, "{again}");
-            assert_eq!(again["local"]["label"], first["local"]["label"], "{again}");
-            let openapi = client.get("/openapi.json").json();
-            assert_conforms(&openapi, "ClassifyResponse", &again);
-            assert_eq!(received, 1, "the second answer made no remote call");
-        }
-        false => {
-            assert_eq!(again["source"], "remote", "{again}");
-            assert_eq!(received, 2, "a fresh instance keeps nothing");
-        }
+    if hybrid.instances.keep_answers() {
+        assert_eq!(again["source"], "cache", "{again}");
+        assert_eq!(again["label"], REMOTE_LABEL, "{again}");
+        assert!((score(&again) - REMOTE_SCORE).abs() < 1e-6, "{again}");
+        assert_eq!(again["similarity"], 1.0, "{again}");
+        assert_eq!(again["local"]["label"], first["local"]["label"], "{again}");
+        let openapi = client.get("/openapi.json").json();
+        assert_conforms(&openapi, "ClassifyResponse", &again);
+        assert_eq!(received, 1, "the second answer made no remote call");
+    } else {
+        assert_eq!(again["source"], "remote", "{again}");
+        assert_eq!(received, 2, "a fresh instance keeps nothing");
     }
 }
 
@@ -1010,12 +1007,11 @@ fn concurrent_misses_make_one_remote_call(hybrid: &Hybrid, client: &Client) {
 
 fn cached_answers_outlive_the_origin(hybrid: &Hybrid, client: &Client) {
     let answer = classify(client, &cached_text());
-    match hybrid.instances.keep_answers() {
-        true => {
-            assert_eq!(answer["source"], "cache", "{answer}");
-            assert_eq!(answer["label"], REMOTE_LABEL, "{answer}");
-        }
-        false => assert_failed_locally(&answer, "unreachable"),
+    if hybrid.instances.keep_answers() {
+        assert_eq!(answer["source"], "cache", "{answer}");
+        assert_eq!(answer["label"], REMOTE_LABEL, "{answer}");
+    } else {
+        assert_failed_locally(&answer, "unreachable");
     }
 }
 
@@ -1025,18 +1021,15 @@ fn remote_parse_answers_are_cached(hybrid: &Hybrid, client: &Client) {
     assert_eq!(first["source"], "remote", "{first}");
     let again = parse_at(client, &ticket(marker), 0.99);
     let received = hybrid.origin.received_with(marker).len();
-    match hybrid.instances.keep_answers() {
-        true => {
-            assert_eq!(again["source"], "cache", "{again}");
-            assert_eq!(again["similarity"], 1.0, "{again}");
-            assert_eq!(again["object"], first["object"], "{again}");
-            assert_eq!(again["local"], first["local"], "{again}");
-            assert_eq!(received, 1, "the second answer made no remote call");
-        }
-        false => {
-            assert_eq!(again["source"], "remote", "{again}");
-            assert_eq!(received, 2, "a fresh instance keeps nothing");
-        }
+    if hybrid.instances.keep_answers() {
+        assert_eq!(again["source"], "cache", "{again}");
+        assert_eq!(again["similarity"], 1.0, "{again}");
+        assert_eq!(again["object"], first["object"], "{again}");
+        assert_eq!(again["local"], first["local"], "{again}");
+        assert_eq!(received, 1, "the second answer made no remote call");
+    } else {
+        assert_eq!(again["source"], "remote", "{again}");
+        assert_eq!(received, 2, "a fresh instance keeps nothing");
     }
     // Another text of the same shape is another parse: its values are its own.
     let other = parse_at(client, &ticket("[parse-cache-2]"), 0.99);

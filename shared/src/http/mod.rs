@@ -1,7 +1,8 @@
 //! Everything HTTP-shaped that adapters share: the [`Service`] made by one
 //! [`ServiceBuilder`], what each route answers ([`routes`]), requests and their bodies,
-//! problem details, the one outbound request hybrid routing may need, and the contract's
-//! OpenAPI document.
+//! problem details, the one outbound request hybrid routing may need, what adapters
+//! starting instances from a snapshot share ([`snapshot`]), and the contract's OpenAPI
+//! document.
 
 pub mod api;
 mod body;
@@ -17,6 +18,7 @@ pub mod request;
 pub mod routes;
 pub mod service;
 mod slot;
+pub mod snapshot;
 
 pub use body::DRAIN_LIMIT_BYTES;
 pub use builder::ServiceBuilder;

@@ -8,7 +8,7 @@
 //! Spin and `wasmtime serve` may start a fresh instance for every request, so loading the
 //! models must not happen per request. The component exports `wizer-initialize`, which
 //! loads and optimises every compiled-in model (the classifiers of
-//! [`bundle::EMBEDDED_CLASSIFIERS`] and the embedder); `scripts/build-spin` runs it once
+//! [`triage_core::bundle::EMBEDDED_CLASSIFIERS`] and the embedder); `scripts/build-spin` runs it once
 //! with `wasmtime wizer` and snapshots the result into the component, so an instance
 //! starts with the models in memory. Without that step (the plain build) the first request
 //! of each instance loads the default classifier, and the other models are loaded by the
@@ -23,27 +23,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
-use http::HeaderMap;
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
+use triage_core::http::snapshot::{self, EmbeddedModels, InstanceStart};
 use triage_core::http::{
-    append_server_timing, problem_response, Outbound, Platform, Problem, SendError, Service,
-    ServiceBuilder, DEFAULT_MODEL_KEY,
-};
-use triage_core::{
-    bundle, embed, Classifier, Embedder, PreparedClassifier, PreparedEmbedder, Settings,
+    problem_response, Outbound, Platform, Problem, SendError, Service, DEFAULT_MODEL_KEY,
 };
 
 /// The embedded models (the classifiers, and the embedder for `/v1/parse`), parsed and
 /// optimised, before deployment settings. Filled by `wizer-initialize` (at build time,
 /// when pre-initialised) or by the first request.
-static PREPARED: Mutex<Option<Prepared>> = Mutex::new(None);
-
-/// Every embedded model, each loaded or the reason it did not.
-struct Prepared {
-    /// In the order of [`bundle::EMBEDDED_CLASSIFIERS`]: the first is the default model.
-    classifiers: Vec<triage_core::Result<PreparedClassifier>>,
-    embedder: triage_core::Result<PreparedEmbedder>,
-}
+static PREPARED: Mutex<Option<EmbeddedModels>> = Mutex::new(None);
 
 /// The instance's service: [`PREPARED`] under this deployment's settings.
 static SERVICE: OnceLock<Service> = OnceLock::new();
@@ -134,31 +123,6 @@ impl Platform for SpinHttp {
     }
 }
 
-/// How this instance's service was set up, reported on the request that did it.
-struct InstanceStart {
-    /// Whether the model came from the pre-initialised snapshot or was loaded now.
-    from_snapshot: bool,
-    /// Time spent reading settings and loading or configuring the model.
-    elapsed: Duration,
-}
-
-impl InstanceStart {
-    /// Adds `instance;dur=<ms>;desc="..."` to `Server-Timing`, so operators (and the
-    /// tests) can see whether instances start from the snapshot and what starting costs.
-    fn report(&self, headers: &mut HeaderMap) {
-        let model = if self.from_snapshot {
-            "model from snapshot"
-        } else {
-            "model loaded"
-        };
-        let entry = format!(
-            "instance;dur={:.3};desc=\"{model}\"",
-            self.elapsed.as_secs_f64() * 1000.0
-        );
-        append_server_timing(headers, &entry);
-    }
-}
-
 /// The instance's service, applying the settings to the prepared model on first use (and
 /// then saying how that went). Bad settings or a bundle that fails to load give a service
 /// that answers 503 with the reason.
@@ -177,9 +141,9 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
         let builder = match take_prepared() {
             Some(prepared) => {
                 from_snapshot = true;
-                from_snapshot_builder(prepared, &settings)
+                prepared.builder(&settings, &[])
             }
-            None => plain_builder(default.as_deref(), &settings),
+            None => snapshot::lazy_builder(default.as_deref(), &settings, &[]),
         };
         // `default_model` picks the classifier that answers requests naming none.
         builder
@@ -193,57 +157,7 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
     (service, Some(start))
 }
 
-/// Every compiled-in model, from the snapshot, under the deployment's settings.
-fn from_snapshot_builder(prepared: Prepared, settings: &Settings) -> ServiceBuilder {
-    let mut builder = Service::builder(settings).embedder(
-        prepared
-            .embedder
-            .and_then(|prepared| Embedder::new(prepared, settings)),
-    );
-    for classifier in prepared.classifiers {
-        builder =
-            builder.classifier(classifier.and_then(|prepared| Classifier::new(prepared, settings)));
-    }
-    builder
-}
-
-/// Without a snapshot (the plain build, `target/spin/triage-lazy.wasm`): the default
-/// classifier (`default`, else the first compiled in) loaded now, the other classifiers
-/// and the embedding model by the first request that needs each, so that a fresh instance
-/// pays only for what its request uses.
-fn plain_builder(default: Option<&str>, settings: &Settings) -> ServiceBuilder {
-    let default = default
-        .filter(|name| !name.trim().is_empty())
-        .unwrap_or(bundle::EMBEDDED_CLASSIFIERS[0]);
-    let copied = *settings;
-    let mut builder = Service::builder(settings)
-        .lazy_embedder(move || Embedder::load_with(embed::embedded(), &copied));
-    for name in bundle::EMBEDDED_CLASSIFIERS {
-        let load = move |settings: &Settings| {
-            bundle::embedded_named(name).and_then(|bundle| Classifier::load_with(bundle, settings))
-        };
-        builder = if name == default {
-            builder.classifier(load(settings))
-        } else {
-            let copied = *settings;
-            builder.lazy_classifier(name, move || load(&copied))
-        };
-    }
-    builder
-}
-
-/// Loads the embedding model and every compiled-in classifier (what the snapshot holds).
-fn prepare() -> Prepared {
-    Prepared {
-        classifiers: bundle::EMBEDDED_CLASSIFIERS
-            .iter()
-            .map(|name| bundle::embedded_named(name).and_then(PreparedClassifier::load))
-            .collect(),
-        embedder: PreparedEmbedder::load(embed::embedded()),
-    }
-}
-
-fn take_prepared() -> Option<Prepared> {
+fn take_prepared() -> Option<EmbeddedModels> {
     PREPARED.lock().ok().and_then(|mut slot| slot.take())
 }
 
@@ -261,7 +175,7 @@ mod preinit {
     impl Guest for Preinit {
         fn wizer_initialize() {
             if let Ok(mut slot) = super::PREPARED.lock() {
-                slot.get_or_insert_with(super::prepare);
+                slot.get_or_insert_with(super::EmbeddedModels::load);
             }
             // libphonenumber's metadata and the redactor's patterns, read once into the
             // snapshot rather than by an instance's first `/v1/redact` or redacted

@@ -11,26 +11,15 @@ mod store;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use http::HeaderMap;
+use triage_core::http::snapshot::{self, EmbeddedModels, InstanceStart};
 use triage_core::http::{
-    append_server_timing, problem_response, Outbound, Platform, Problem, SendError, Service,
-    ServiceBuilder, DEFAULT_MODEL_KEY,
-};
-use triage_core::{
-    bundle, embed, Classifier, Embedder, PreparedClassifier, PreparedEmbedder, Settings,
+    problem_response, Outbound, Platform, Problem, SendError, Service, DEFAULT_MODEL_KEY,
 };
 
 /// The embedded models (the classifiers, and the embedder for `/v1/parse`), parsed and
 /// optimised, before deployment settings. Filled by `wizer.initialize` (at build time, when
 /// pre-initialised); taken by the instance's first (and only) request.
-static PREPARED: Mutex<Option<Prepared>> = Mutex::new(None);
-
-/// Every embedded model, each loaded or the reason it did not.
-struct Prepared {
-    /// In the order of [`bundle::EMBEDDED_CLASSIFIERS`]: the first is the default model.
-    classifiers: Vec<triage_core::Result<PreparedClassifier>>,
-    embedder: triage_core::Result<PreparedEmbedder>,
-}
+static PREPARED: Mutex<Option<EmbeddedModels>> = Mutex::new(None);
 
 /// The instance's service: [`PREPARED`] under this deployment's settings.
 static SERVICE: OnceLock<Service> = OnceLock::new();
@@ -121,31 +110,6 @@ impl Platform for Compute {
     }
 }
 
-/// How this instance's service was set up, reported on its request.
-struct InstanceStart {
-    /// Whether the models came from the pre-initialised snapshot or were loaded now.
-    from_snapshot: bool,
-    /// Time spent reading settings and loading or configuring the models.
-    elapsed: Duration,
-}
-
-impl InstanceStart {
-    /// Adds `instance;dur=<ms>;desc="..."` to `Server-Timing`, so operators (and the tests)
-    /// see whether instances start from the snapshot and what starting costs.
-    fn report(&self, headers: &mut HeaderMap) {
-        let model = if self.from_snapshot {
-            "model from snapshot"
-        } else {
-            "model loaded"
-        };
-        let entry = format!(
-            "instance;dur={:.3};desc=\"{model}\"",
-            self.elapsed.as_secs_f64() * 1000.0
-        );
-        append_server_timing(headers, &entry);
-    }
-}
-
 /// The instance's service, applying the settings to the prepared models on first use.
 /// Bad settings, a bad `backends` map or a bundle that fails to load give a service that
 /// answers 503 with the reason.
@@ -166,11 +130,12 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
         let fetched = models::names();
         let default = settings::lookup(DEFAULT_MODEL_KEY);
         let mut builder = match take_prepared() {
+            // A bundle `models` fetches under a compiled-in model's name replaces it.
             Some(prepared) => {
                 from_snapshot = true;
-                from_snapshot_builder(prepared, &settings, &fetched)
+                prepared.builder(&settings, &fetched)
             }
-            None => plain_builder(default.as_deref(), &settings, &fetched),
+            None => snapshot::lazy_builder(default.as_deref(), &settings, &fetched),
         };
         for name in &fetched {
             builder = builder.pending_classifier(name.as_str());
@@ -186,68 +151,6 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
     (service, Some(start))
 }
 
-/// Every compiled-in model, from the snapshot, under the deployment's settings; a
-/// classifier of the same name among the `models` fetched from the KV Store (`fetched`) is
-/// left out: the fetched one replaces it.
-fn from_snapshot_builder(
-    prepared: Prepared,
-    settings: &Settings,
-    fetched: &[String],
-) -> ServiceBuilder {
-    let mut builder = Service::builder(settings).embedder(
-        prepared
-            .embedder
-            .and_then(|prepared| Embedder::new(prepared, settings)),
-    );
-    for (name, classifier) in bundle::EMBEDDED_CLASSIFIERS
-        .iter()
-        .zip(prepared.classifiers)
-    {
-        if !fetched.iter().any(|fetched| fetched == name) {
-            builder = builder
-                .classifier(classifier.and_then(|prepared| Classifier::new(prepared, settings)));
-        }
-    }
-    builder
-}
-
-/// Without a snapshot: the default classifier (`default`, else the first compiled in)
-/// loaded now, the other models by the first request that needs each.
-fn plain_builder(default: Option<&str>, settings: &Settings, fetched: &[String]) -> ServiceBuilder {
-    let default = default
-        .filter(|name| !name.trim().is_empty())
-        .unwrap_or(bundle::EMBEDDED_CLASSIFIERS[0]);
-    let copied = *settings;
-    let mut builder = Service::builder(settings)
-        .lazy_embedder(move || Embedder::load_with(embed::embedded(), &copied));
-    for name in bundle::EMBEDDED_CLASSIFIERS {
-        if fetched.iter().any(|fetched| fetched == name) {
-            continue;
-        }
-        let load = move |settings: &Settings| {
-            bundle::embedded_named(name).and_then(|bundle| Classifier::load_with(bundle, settings))
-        };
-        builder = if name == default {
-            builder.classifier(load(settings))
-        } else {
-            let copied = *settings;
-            builder.lazy_classifier(name, move || load(&copied))
-        };
-    }
-    builder
-}
-
-/// Loads the embedding model and every compiled-in classifier (what the snapshot holds).
-fn prepare() -> Prepared {
-    Prepared {
-        classifiers: bundle::EMBEDDED_CLASSIFIERS
-            .iter()
-            .map(|name| bundle::embedded_named(name).and_then(PreparedClassifier::load))
-            .collect(),
-        embedder: PreparedEmbedder::load(embed::embedded()),
-    }
-}
-
-fn take_prepared() -> Option<Prepared> {
+fn take_prepared() -> Option<EmbeddedModels> {
     PREPARED.lock().ok().and_then(|mut slot| slot.take())
 }

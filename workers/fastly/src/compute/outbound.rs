@@ -53,19 +53,17 @@ fn parse_backends(text: &str) -> triage_core::Result<BTreeMap<String, String>> {
     })?;
     map.into_iter()
         .map(|(origin, backend)| {
-            let uri: http::Uri = origin.parse().map_err(|_| {
+            let not_origin = || {
                 bad(format!(
                     "{origin:?} is not an origin (http(s)://host[:port])"
                 ))
-            })?;
-            match (uri.scheme(), uri.authority(), uri.path()) {
-                (Some(_), Some(_), "" | "/") if uri.query().is_none() => {
-                    Ok((origin_of(&uri), backend))
-                }
-                _ => Err(bad(format!(
-                    "{origin:?} is not an origin (http(s)://host[:port])"
-                ))),
+            };
+            let uri: http::Uri = origin.parse().map_err(|_| not_origin())?;
+            let bare = matches!(uri.path(), "" | "/") && uri.query().is_none();
+            if uri.scheme().is_none() || uri.authority().is_none() || !bare {
+                return Err(not_origin());
             }
+            Ok((origin_of(&uri), backend))
         })
         .collect()
 }

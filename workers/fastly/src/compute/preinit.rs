@@ -10,7 +10,7 @@ pub extern "C" fn wizer_initialize() {
     // SAFETY: called once, before anything else in the module, on its only thread.
     unsafe { __wasm_call_ctors() };
     if let Ok(mut slot) = super::PREPARED.lock() {
-        slot.get_or_insert_with(super::prepare);
+        slot.get_or_insert_with(super::EmbeddedModels::load);
     }
     // libphonenumber's metadata and the redactor's patterns, read once into the snapshot.
     triage_core::redact::Redactor::default().warm();
