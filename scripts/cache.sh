@@ -55,8 +55,12 @@ inputs_key() {
 }
 
 # The key of a wasm adapter's cargo build: every source it is built from, the adapter's
-# directory DIR added to the workspace's own. One list, so both adapters key the same files.
+# directory DIR added to the workspace's own. One list, so every adapter keys the same files.
 # Usage: wasm_inputs_key "cargo build args..." DIR
 wasm_inputs_key() {
-  inputs_key "$1" Cargo.toml Cargo.lock .cargo shared schemas models "$2"
+  # cargo's --locked, --frozen and --offline only refuse to change Cargo.lock or reach the
+  # network; they do not change the output, so a build with them serves one without.
+  local args
+  args="$(tr ' ' '\n' <<<"$1" | grep -vxE -- '(--(locked|frozen|offline))?' | paste -sd' ')"
+  inputs_key "$args" Cargo.toml Cargo.lock .cargo shared schemas models "$2"
 }

@@ -171,6 +171,7 @@ pub const ONLINE: &[(&str, HybridCase)] = named![
     unsure_answers_go_to_the_remote_model_with_the_token,
     batches_are_answered_locally,
     slow_escalation_answers_locally,
+    stalled_escalation_body_answers_locally,
     bad_remote_answer_answers_locally,
     remote_error_status_answers_locally,
     middleware_blocks_a_label,
@@ -360,6 +361,15 @@ fn slow_escalation_answers_locally(hybrid: &Hybrid, client: &Client) {
     let answer = classify(client, &unsure(marker));
     assert_failed_locally(&answer, "timeout");
     escalation_for(hybrid, "[slow-1]");
+}
+
+/// The endpoint sends its headers and a first byte at once, then the rest after the
+/// timeout: the timeout covers the whole answer, not only its headers (an adapter that
+/// waited for the body would answer `remote`).
+fn stalled_escalation_body_answers_locally(hybrid: &Hybrid, client: &Client) {
+    let answer = classify(client, &unsure("[stalled-body] [stalled-1]"));
+    assert_failed_locally(&answer, "timeout");
+    escalation_for(hybrid, "[stalled-1]");
 }
 
 fn bad_remote_answer_answers_locally(hybrid: &Hybrid, client: &Client) {

@@ -7,17 +7,22 @@
 //! The escalation endpoints' answers depend on a marker in the text they are sent, so that
 //! cases running side by side against one deployment can each ask for their own failure:
 //! `[slow]` answers after [`SLOW_REPLY`], `[lagging]` answers normally after [`LAGGING_REPLY`]
-//! (within the timeout), `[bad-answer]` sends JSON of the wrong shape (for
+//! (within the timeout), `[stalled-body]` sends its status, headers and the first bytes of
+//! a normal answer at once and the rest after [`SLOW_REPLY`] (a body that stalls, which a
+//! timeout that stops at the headers misses), `[bad-answer]` sends JSON of the wrong shape (for
 //! `/complete`, a value the schema refuses), `[status-500]` answers 500; any other text
 //! gets `{"label": "ham", "score": 0.97}` (or `{"object": <remote_object()>}`).
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Either, Full};
+use hyper::body::{Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -158,7 +163,7 @@ async fn answer(
     request: hyper::Request<Incoming>,
     name: &str,
     received: &Mutex<Vec<Received>>,
-) -> hyper::Response<Full<Bytes>> {
+) -> hyper::Response<Either<Full<Bytes>, StalledBody>> {
     let (parts, body) = request.into_parts();
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes().to_vec(),
@@ -217,10 +222,57 @@ async fn answer(
         // A plain origin: says who it is, with a status the client must see as it is.
         (201, format!(r#"{{"origin":"{name}"}}"#))
     };
+    let stalls = (is_escalation || is_completion) && text.contains("[stalled-body]");
+    let length = body.len();
+    let body = if stalls {
+        Either::Right(StalledBody::new(Bytes::from(body)))
+    } else {
+        Either::Left(Full::new(Bytes::from(body)))
+    };
     hyper::Response::builder()
         .status(status)
         .header("x-origin", name)
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
+        .header("content-length", length)
+        .body(body)
         .expect("a valid response")
+}
+
+/// A body sent in two parts: its first byte at once, the rest after [`SLOW_REPLY`].
+pub struct StalledBody {
+    first: Option<Bytes>,
+    pause: Pin<Box<tokio::time::Sleep>>,
+    rest: Option<Bytes>,
+}
+
+impl StalledBody {
+    fn new(mut body: Bytes) -> StalledBody {
+        let rest = body.split_off(body.len().min(1));
+        StalledBody {
+            first: Some(body),
+            pause: Box::pin(tokio::time::sleep(SLOW_REPLY)),
+            rest: Some(rest),
+        }
+    }
+}
+
+impl hyper::body::Body for StalledBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
+        if self.rest.is_none() {
+            return Poll::Ready(None);
+        }
+        match self.pause.as_mut().poll(context) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => Poll::Ready(self.rest.take().map(|rest| Ok(Frame::data(rest)))),
+        }
+    }
 }

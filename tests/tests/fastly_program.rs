@@ -149,12 +149,86 @@ fn models_are_fetched_from_the_kv_store() {
     fetched.assert_status(200);
     assert_eq!(fetched.json()["model"]["name"], "spam-from-kv");
     assert_eq!(fetched.json()["label"], "spam");
+    // What the fetch cost is reported; a compiled-in model's answer has no such entry.
+    let timing = |reply: &triage_contract::Reply| {
+        reply.header("server-timing").unwrap_or_default().to_owned()
+    };
+    assert!(
+        timing(&fetched).contains("fetch;dur="),
+        "{}",
+        timing(&fetched)
+    );
+    let compiled_in = ask("spam-mini");
+    assert!(
+        !timing(&compiled_in).contains("fetch;"),
+        "{}",
+        timing(&compiled_in)
+    );
     let missing = ask("absent");
     let problem = assert_problem(&client, &missing, 503);
     let detail = problem["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("absent/manifest.json"), "{problem}");
     ask("spam-mini").assert_status(200);
     ask("prompt-guard").assert_status(200);
+}
+
+/// A fetched bundle named like the default model replaces it and stays the default; a
+/// name the KV Store cannot hold is that model's 503 only, and `/v1/models` still answers.
+#[test]
+fn a_fetched_default_stays_the_default_and_bad_names_stay_local() {
+    let mut service = Service::with_settings(&[("models", "spam-mini, bad#name")]);
+    service.kv_stores = vec![("triage_models".to_owned(), spam_mini_entries("spam-mini"))];
+    let server = serve(Program::Preinitialized, &service);
+    let client = up(&server);
+    let models = client.get("/v1/models");
+    models.assert_status(200);
+    assert_eq!(models.json()["default"], "spam-mini", "{}", models.json());
+    let answer = client.post_json("/v1/classify", &json!({ "text": SPAM[0] }));
+    answer.assert_status(200);
+    assert_eq!(answer.json()["model"]["name"], "spam-mini");
+    assert_eq!(answer.json()["label"], "spam");
+    let timing = answer
+        .header("server-timing")
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        timing.contains("fetch;"),
+        "the fetched copy answered: {timing}"
+    );
+    let bad = client.post_json(
+        "/v1/classify",
+        &json!({ "text": SPAM[0], "model": "bad#name" }),
+    );
+    let problem = assert_problem(&client, &bad, 503);
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("bad#name"), "{problem}");
+}
+
+/// A request target the `fastly` crate's URL parser refuses is answered, not a trap.
+#[test]
+fn an_asterisk_request_target_is_answered() {
+    let server = serve(Program::Preinitialized, &Service::default());
+    let _client = up(&server);
+    let port = server
+        .base_url()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
+    use std::io::{Read, Write};
+    stream
+        .write_all(b"OPTIONS * HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    let status: u16 = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    assert!((400..500).contains(&status), "{reply}");
+    assert!(reply.contains("application/problem+json"), "{reply}");
 }
 
 /// The deepest JSON the core reads (serde_json stops at 128 levels) in the request and in

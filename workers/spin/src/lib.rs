@@ -131,18 +131,18 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
         return (service, None);
     }
     let started = Instant::now();
-    let mut from_snapshot = false;
+    // Taken first, so that the report says where the models came from even when the
+    // settings are refused.
+    let prepared = take_prepared();
+    let from_snapshot = prepared.is_some();
     let service = SERVICE.get_or_init(|| {
         let settings = match settings::read() {
             Ok(settings) => settings,
             Err(error) => return Service::unavailable(&error),
         };
         let default = settings::lookup(DEFAULT_MODEL_KEY);
-        let builder = match take_prepared() {
-            Some(prepared) => {
-                from_snapshot = true;
-                prepared.builder(&settings, &[])
-            }
+        let builder = match prepared {
+            Some(prepared) => prepared.builder(&settings, &[]),
             None => snapshot::lazy_builder(default.as_deref(), &settings, &[]),
         };
         // `default_model` picks the classifier that answers requests naming none.

@@ -2,18 +2,22 @@
 
 mod body;
 mod executor;
+mod host;
 mod models;
 pub mod outbound;
 mod preinit;
 pub mod settings;
 mod store;
 
+use std::cell::Cell;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use triage_core::bundle;
 use triage_core::http::snapshot::{self, EmbeddedModels, InstanceStart};
 use triage_core::http::{
-    problem_response, Outbound, Platform, Problem, SendError, Service, DEFAULT_MODEL_KEY,
+    append_server_timing, problem_response, Outbound, Platform, Problem, SendError, Service,
+    DEFAULT_MODEL_KEY,
 };
 
 /// The embedded models (the classifiers, and the embedder for `/v1/parse`), parsed and
@@ -30,7 +34,10 @@ pub fn handle(mut request: fastly::Request) -> fastly::Response {
     let mut response = match request_head(&request) {
         Ok(parts) => {
             let body = body::ClientBody::new(request.take_body());
-            executor::block_on(service.respond(parts, body, &Compute))
+            let compute = Compute::default();
+            let mut response = executor::block_on(service.respond(parts, body, &compute));
+            compute.report(response.headers_mut());
+            response
         }
         Err(problem) => problem_response(&problem),
     };
@@ -43,10 +50,18 @@ pub fn handle(mut request: fastly::Request) -> fastly::Response {
 /// The request line and headers as the core takes them; one the `http` crate refuses is a
 /// 400 problem.
 fn request_head(request: &fastly::Request) -> Result<http::request::Parts, Problem> {
-    let path = match request.get_query_str() {
-        Some(query) => format!("{}?{query}", request.get_path()),
-        None => request.get_path().to_owned(),
-    };
+    let malformed =
+        |detail: String| Problem::new(http::StatusCode::BAD_REQUEST, "malformed-request", detail);
+    let target = host::request_target(request)
+        .ok_or_else(|| malformed("the request target is not readable".to_owned()))?;
+    let uri: http::Uri = target
+        .parse()
+        .map_err(|error| malformed(format!("the request target is malformed: {error}")))?;
+    // The path and query alone, as every adapter hands the core.
+    let path = uri
+        .path_and_query()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "/".to_owned());
     let mut head = http::Request::builder()
         .method(request.get_method_str())
         .uri(path);
@@ -79,7 +94,25 @@ fn into_fastly(response: http::Response<Vec<u8>>) -> fastly::Response {
 /// middleware mode ([`outbound`]), the KV Store `triage_models` for the bundles `models`
 /// names ([`models`]), and the KV Store `triage_cache` for the semantic cache ([`store`]).
 /// Fastly's calls block; the loop's futures are ready when polled ([`executor`]).
-struct Compute;
+#[derive(Default)]
+struct Compute {
+    /// Time spent fetching and loading `models` bundles for this request.
+    fetching: Cell<Option<Duration>>,
+}
+
+impl Compute {
+    /// Adds `fetch;dur=<ms>;desc="models from the KV Store"` to `Server-Timing` when the
+    /// request fetched and loaded bundles: the cost of a model that is not in the snapshot.
+    fn report(&self, headers: &mut http::HeaderMap) {
+        if let Some(spent) = self.fetching.get() {
+            let entry = format!(
+                "fetch;dur={:.3};desc=\"models from the KV Store\"",
+                spent.as_secs_f64() * 1000.0
+            );
+            append_server_timing(headers, &entry);
+        }
+    }
+}
 
 impl Platform for Compute {
     async fn send(&self, outbound: &mut Outbound) -> Result<http::Response<Vec<u8>>, SendError> {
@@ -91,10 +124,12 @@ impl Platform for Compute {
         service: &Service,
         names: Vec<String>,
     ) -> Result<(), http::Response<Vec<u8>>> {
-        for name in names {
-            models::provide(service, &name)?;
-        }
-        Ok(())
+        let started = Instant::now();
+        let provided = names
+            .iter()
+            .try_for_each(|name| models::provide(service, name));
+        self.fetching.set(Some(started.elapsed()));
+        provided
     }
 
     fn has_cache_store(&self) -> bool {
@@ -118,7 +153,10 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
         return (service, None);
     }
     let started = Instant::now();
-    let mut from_snapshot = false;
+    // Taken first, so that the report says where the models came from even when the
+    // settings are refused.
+    let prepared = take_prepared();
+    let from_snapshot = prepared.is_some();
     let service = SERVICE.get_or_init(|| {
         let settings = match settings::read() {
             Ok(settings) => settings,
@@ -128,13 +166,20 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
             return Service::unavailable(&error);
         }
         let fetched = models::names();
-        let default = settings::lookup(DEFAULT_MODEL_KEY);
-        let mut builder = match take_prepared() {
-            // A bundle `models` fetches under a compiled-in model's name replaces it.
-            Some(prepared) => {
-                from_snapshot = true;
-                prepared.builder(&settings, &fetched)
-            }
+        // Unset, the default model is the first compiled in, also when a fetched bundle
+        // replaces it (it is added after the compiled-in ones).
+        let default = settings::lookup(DEFAULT_MODEL_KEY)
+            .filter(|name| !name.trim().is_empty())
+            .or_else(|| {
+                let first = bundle::EMBEDDED_CLASSIFIERS[0];
+                fetched
+                    .iter()
+                    .any(|name| name == first)
+                    .then(|| first.to_owned())
+            });
+        // A bundle `models` fetches under a compiled-in model's name replaces it.
+        let mut builder = match prepared {
+            Some(prepared) => prepared.builder(&settings, &fetched),
             None => snapshot::lazy_builder(default.as_deref(), &settings, &fetched),
         };
         for name in &fetched {

@@ -5,6 +5,8 @@
 //! instance (Fastly keeps nothing between requests: a fetched model costs its load on every
 //! request that uses it). A bundle named like a compiled-in one replaces it.
 
+use std::io::Read;
+
 use triage_core::http::{problem_response, Problem, Service};
 use triage_core::{Manifest, OwnedBundle, TriageError};
 
@@ -38,6 +40,12 @@ enum FetchError {
     /// The manifest does not parse: the model's 503.
     #[error("{MODEL_STORE} entry {key:?} is not a valid manifest: {reason}")]
     Manifest { key: String, reason: String },
+    /// The store refuses the key (a name or file path it cannot hold): the model's 503.
+    #[error("{key:?} is not a key KV Store {MODEL_STORE} accepts ({reason}): check the name in {MODELS_KEY} and the paths in its manifest")]
+    BadKey { key: String, reason: String },
+    /// An entry larger than the memory budget: the model's 503.
+    #[error("KV Store {MODEL_STORE} entry {key:?} is larger than the memory budget ({limit} bytes, setting memory_bytes)")]
+    TooLarge { key: String, limit: usize },
     /// The store failed: this request's 503, and the next request tries again.
     #[error("reading {key:?} from KV Store {MODEL_STORE} failed: {reason}")]
     Store { key: String, reason: String },
@@ -47,7 +55,9 @@ enum FetchError {
 /// pending as. A bundle that is missing or fails to load is kept as the model's 503 (the
 /// others are served); a store that fails answers this request 503.
 pub fn provide(service: &Service, name: &str) -> Result<(), http::Response<Vec<u8>>> {
-    let fetched = fetch(name);
+    let settings =
+        super::settings::read().map_err(|error| problem_response(&Problem::from_error(&error)))?;
+    let fetched = fetch(name, settings.budgets.memory_bytes);
     let bundle = match &fetched {
         Ok(bundle) => Ok(bundle.as_bytes()),
         Err(error @ FetchError::Store { .. }) => {
@@ -59,13 +69,12 @@ pub fn provide(service: &Service, name: &str) -> Result<(), http::Response<Vec<u
         }
         Err(error) => Err(TriageError::Config(error.to_string())),
     };
-    let settings =
-        super::settings::read().map_err(|error| problem_response(&Problem::from_error(&error)))?;
     service.provide_bundle(name, bundle, &settings);
     Ok(())
 }
 
-fn fetch(name: &str) -> Result<OwnedBundle, FetchError> {
+/// Bundle `name`'s files, each at most `limit` bytes.
+fn fetch(name: &str, limit: usize) -> Result<OwnedBundle, FetchError> {
     let store = match KVStore::open(MODEL_STORE) {
         Ok(Some(store)) => store,
         Ok(None) | Err(KVStoreError::StoreNotFound(_)) => return Err(FetchError::NoStore),
@@ -77,25 +86,57 @@ fn fetch(name: &str) -> Result<OwnedBundle, FetchError> {
         }
     };
     let manifest_key = format!("{name}/manifest.json");
-    let manifest = read(&store, &manifest_key)?;
+    let manifest = read(&store, &manifest_key, limit)?;
     let parsed = Manifest::from_json(&manifest).map_err(|error| FetchError::Manifest {
         key: manifest_key,
         reason: error.to_string(),
     })?;
     Ok(OwnedBundle {
-        model: read(&store, &format!("{name}/{}", parsed.files.model.path))?,
-        tokenizer: read(&store, &format!("{name}/{}", parsed.files.tokenizer.path))?,
+        model: read(
+            &store,
+            &format!("{name}/{}", parsed.files.model.path),
+            limit,
+        )?,
+        tokenizer: read(
+            &store,
+            &format!("{name}/{}", parsed.files.tokenizer.path),
+            limit,
+        )?,
         manifest,
     })
 }
 
-fn read(store: &KVStore, key: &str) -> Result<Vec<u8>, FetchError> {
-    match store.lookup(key) {
-        Ok(mut found) => Ok(found.take_body_bytes()),
-        Err(KVStoreError::ItemNotFound) => Err(FetchError::Missing(key.to_owned())),
-        Err(error) => Err(FetchError::Store {
+/// Entry `key`, read in chunks and refused past `limit` bytes (a whole-body read of a huge
+/// entry would exhaust the heap before any check).
+fn read(store: &KVStore, key: &str, limit: usize) -> Result<Vec<u8>, FetchError> {
+    let failed = |reason: String| FetchError::Store {
+        key: key.to_owned(),
+        reason,
+    };
+    let mut found = match store.lookup(key) {
+        Ok(found) => found,
+        Err(KVStoreError::ItemNotFound) => return Err(FetchError::Missing(key.to_owned())),
+        Err(error @ (KVStoreError::InvalidKey | KVStoreError::ItemBadRequest)) => {
+            return Err(FetchError::BadKey {
+                key: key.to_owned(),
+                reason: error.to_string(),
+            })
+        }
+        Err(error) => return Err(failed(error.to_string())),
+    };
+    let Some(body) = found.try_take_body() else {
+        return Ok(Vec::new());
+    };
+    let mut bytes = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    body.take(cap)
+        .read_to_end(&mut bytes)
+        .map_err(|error| failed(error.to_string()))?;
+    if bytes.len() > limit {
+        return Err(FetchError::TooLarge {
             key: key.to_owned(),
-            reason: error.to_string(),
-        }),
+            limit,
+        });
     }
+    Ok(bytes)
 }

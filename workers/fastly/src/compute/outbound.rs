@@ -128,21 +128,33 @@ pub fn send(outbound: &mut Outbound) -> Result<http::Response<Vec<u8>>, SendErro
     for (name, value) in response.get_headers() {
         head = head.header(name, value);
     }
-    let bytes = read_limited(response.take_body(), outbound.max_response_bytes)?;
+    let bytes = read_limited(response.take_body(), outbound.max_response_bytes, deadline)?;
     head.body(bytes).map_err(unreachable)
 }
 
-/// The whole body, or [`SendError::TooLarge`] past `limit` bytes.
-fn read_limited(body: fastly::Body, limit: usize) -> Result<Vec<u8>, SendError> {
+/// The whole body, [`SendError::TooLarge`] past `limit` bytes, or [`SendError::Timeout`]
+/// once `deadline` passes: each read waits for bytes with what is left of the time, so a
+/// backend that stalls or trickles its body cannot hold the request past its timeout.
+fn read_limited(body: fastly::Body, limit: usize, deadline: Instant) -> Result<Vec<u8>, SendError> {
+    let mut body = body.into_handle();
     let mut bytes = Vec::new();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    body.take(cap)
-        .read_to_end(&mut bytes)
-        .map_err(|error| SendError::Unreachable(error.to_string()))?;
-    if bytes.len() > limit {
-        return Err(SendError::TooLarge(limit));
+    let mut chunk = vec![0; 16 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || !super::host::wait_readable(&body, left).map_err(unreachable)? {
+            return Err(SendError::Timeout);
+        }
+        let read = body
+            .read(&mut chunk)
+            .map_err(|error| SendError::Unreachable(error.to_string()))?;
+        if read == 0 {
+            return Ok(bytes);
+        }
+        if bytes.len() + read > limit {
+            return Err(SendError::TooLarge(limit));
+        }
+        bytes.extend_from_slice(&chunk[..read]);
     }
-    Ok(bytes)
 }
 
 fn unreachable(error: impl std::fmt::Display) -> SendError {

@@ -5,7 +5,7 @@
 //! names to the service (`fastly config-store create --name=triage`, ...).
 //!
 //! Secrets (`escalation_token`) belong in the Secret Store, which keeps them out of the
-//! service's configuration; any setting may be put there.
+//! service's configuration; any setting may be put there. An empty secret counts as unset.
 
 use std::cell::OnceCell;
 
@@ -34,9 +34,10 @@ pub fn lookup(key: &str) -> Option<String> {
     STORES.with(|stores| {
         let (secrets, config) = stores.get_or_init(open);
         let secret = secrets.as_ref().and_then(|store| match store.try_get(key) {
-            Ok(found) => {
-                found.map(|secret| String::from_utf8_lossy(&secret.plaintext()).into_owned())
-            }
+            // An empty secret is unset: the Config Store's value (or the default) applies.
+            Ok(found) => found
+                .map(|secret| String::from_utf8_lossy(&secret.plaintext()).into_owned())
+                .filter(|value| !value.is_empty()),
             Err(error) => {
                 eprintln!("triage: secret store {SECRET_STORE}: reading {key:?} failed: {error}");
                 None
