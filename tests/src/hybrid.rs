@@ -412,18 +412,27 @@ fn form_urlencoded_pair(name: &str, value: &str) -> Vec<u8> {
 const FORM: &str = "application/x-www-form-urlencoded";
 
 fn middleware_blocks_a_label(hybrid: &Hybrid, client: &Client) {
-    let marker = "[block-1]";
-    let reply = client.send_with_headers(
-        Method::POST,
-        "/contact",
-        &[("content-type", FORM)],
-        &form(&sure_spam(marker), &[]),
-    );
-    problem(client, &reply, 403, "blocked");
-    assert!(
-        hybrid.origin.received_with("block-1").is_empty(),
-        "a blocked request is not forwarded"
-    );
+    // The route's path, and spellings of it an origin may resolve to it (escaped
+    // separators, which some servers decode before resolving the path).
+    for (path, marker) in [
+        ("/contact", "[block-1]"),
+        ("/x/..%2Fcontact", "[block-2]"),
+        ("/contact%2f", "[block-3]"),
+        ("/x%5C..%5Ccontact", "[block-4]"),
+    ] {
+        let reply = client.send_with_headers(
+            Method::POST,
+            path,
+            &[("content-type", FORM)],
+            &form(&sure_spam(marker), &[]),
+        );
+        problem(client, &reply, 403, "blocked");
+        let sent = marker.trim_matches(|c| c == '[' || c == ']');
+        assert!(
+            hybrid.origin.received_with(sent).is_empty(),
+            "a blocked request is not forwarded ({path})"
+        );
+    }
 }
 
 /// The `/chat` route names prompt-guard: an attack on the LLM behind it is blocked, a

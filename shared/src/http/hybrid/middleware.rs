@@ -609,9 +609,12 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeys {
     }
 }
 
-/// `path` as an origin may resolve it, for matching routes: percent-escapes decoded
-/// (`%2F` kept, so it stays inside its segment), `\` read as `/`, `;` parameters and
+/// `path` as an origin may resolve it, for matching routes: percent-escapes decoded, `\`
+/// read as `/` (escaped or not: `%2F` and `%5C` too, since some servers decode them before
+/// resolving the path, so `/x/..%2Fcontact` may reach `/contact`), `;` parameters and
 /// empty and `.` segments dropped, `..` segments resolved, ASCII letters in lower case.
+/// A path is matched as the most permissive origin would read it: a spelling can only
+/// bring a request under a route, never take it out of one.
 pub fn normalised(path: &str) -> String {
     let mut decoded = Vec::with_capacity(path.len());
     let bytes = path.as_bytes();
@@ -623,8 +626,9 @@ pub fn normalised(path: &str) -> String {
             bytes.get(at + 1).copied().and_then(hex),
             bytes.get(at + 2).copied().and_then(hex),
         ) {
-            (b'%', Some(high), Some(low)) if (high, low) != (2, 15) => {
-                decoded.push((high * 16 + low) as u8);
+            (b'%', Some(high), Some(low)) => {
+                let byte = (high * 16 + low) as u8;
+                decoded.push(if byte == b'\\' { b'/' } else { byte });
                 at += 3;
             }
             (b'\\', _, _) => {
@@ -949,14 +953,16 @@ mod tests {
             "/contact;a=1/x",
             "/./contact",
             "\\contact\\x",
+            // Escaped separators, as servers that decode them before resolving read them.
+            "/contact%2Fx",
+            "/contact%2f",
+            "/x/..%2fcontact",
+            "/x%5c..%5ccontact",
+            "/x%5C..%5Ccontact%5Cx",
         ] {
             let rule = m.rule_for(path).map(|r| r.path_prefix.as_str());
             assert_eq!(rule, Some("/contact"), "{path}");
         }
-        assert!(
-            m.rule_for("/contact%2Fx").is_none(),
-            "an escaped slash stays in its segment"
-        );
         assert_eq!(normalised("/a/b/../../.."), "/");
     }
 
