@@ -31,8 +31,9 @@ import statistics
 import time
 from pathlib import Path
 
-from loopback import (ROOT, Server, floor_ms, free_port, get_json, largest_request,
-                      native_serve, p99, peak_rss_bytes, post, summary, text_of)
+from loopback import (ROOT, Server, first_answer_ms, floor_ms, free_port, get_json,
+                      inference_ms, largest_request, native_serve, p99, peak_rss_bytes, post,
+                      summary, text_of)
 
 MEMORY_CAP = 128 * 1024 * 1024
 # About 15, 64, 128 and 256 tokens (the last truncated at the model's 256).
@@ -68,21 +69,6 @@ def wasmtime_serve(name):
     return Server(name, ["wasmtime", "serve", "-Scli", "-Skeyvalue", "--addr", f"127.0.0.1:{port}",
                          f"-Wmax-memory-size={MEMORY_CAP}", "--max-instance-reuse-count=1",
                          str(ROOT / "target/spin/triage.wasm")], port)
-
-
-def inference_ms(timing):
-    return timing.get("tokenize", 0.0) + timing.get("inference", 0.0)
-
-
-def first_answer_ms(start):
-    """Starts a server and times start-up to its first answer to POST /v1/classify."""
-    started = time.perf_counter()
-    server = start()
-    server.wait_listening()
-    post(server.base, {"text": text_of(10)})
-    elapsed = (time.perf_counter() - started) * 1000
-    server.stop()
-    return elapsed
 
 
 def main():

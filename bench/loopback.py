@@ -140,3 +140,20 @@ class Server:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def inference_ms(timing):
+    """The server's own tokenize + inference time (its Server-Timing), in ms."""
+    return timing.get("tokenize", 0.0) + timing.get("inference", 0.0)
+
+
+def first_answer_ms(start):
+    """Starts a server with `start()` and times start-up to its first answer to
+    POST /v1/classify, in ms; then stops it."""
+    started = time.perf_counter()
+    server = start()
+    server.wait_listening()
+    post(server.base, {"text": text_of(10)})
+    elapsed = (time.perf_counter() - started) * 1000
+    server.stop()
+    return elapsed

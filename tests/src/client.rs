@@ -25,6 +25,15 @@ impl Reply {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The `Server-Timing` entry named `name` (`instance;dur=0.4;desc="..."`), if any.
+    pub fn timing_entry(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name};");
+        self.header("server-timing")?
+            .split(", ")
+            .find(|entry| entry.starts_with(&prefix))
+            .map(str::to_owned)
+    }
+
     /// Panics, showing the body, unless the status is `status`.
     pub fn assert_status(&self, status: u16) -> &Reply {
         assert_eq!(

@@ -22,12 +22,9 @@ fn up(server: &Served) -> Client {
 fn instance_timing(client: &Client) -> String {
     let reply = client.post_json("/v1/classify", &json!({ "text": SPAM[0] }));
     reply.assert_status(200);
-    let timing = reply.header("server-timing").unwrap_or_default();
-    timing
-        .split(", ")
-        .find(|entry| entry.starts_with("instance;"))
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("every request starts an instance: {timing}"))
+    reply
+        .timing_entry("instance")
+        .expect("every request starts an instance")
 }
 
 #[test]

@@ -23,11 +23,7 @@ fn up(server: &Served) -> Client {
 fn instance_timing(client: &Client) -> Option<String> {
     let reply = client.post_json("/v1/classify", &json!({ "text": SPAM[0] }));
     reply.assert_status(200);
-    let timing = reply.header("server-timing").unwrap_or_default();
-    timing
-        .split(", ")
-        .find(|entry| entry.starts_with("instance;"))
-        .map(str::to_owned)
+    reply.timing_entry("instance")
 }
 
 /// Serves `component` with a fresh instance per request and checks that each of

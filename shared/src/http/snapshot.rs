@@ -6,7 +6,11 @@
 //! first request that needs each ([`lazy_builder`]); and the `instance` entry of
 //! `Server-Timing` that says which it was ([`InstanceStart`]).
 
+#[cfg(all(feature = "embedded-model", feature = "parse"))]
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
+#[cfg(all(feature = "embedded-model", feature = "parse"))]
+use std::time::Instant;
 
 use http::HeaderMap;
 
@@ -88,6 +92,31 @@ pub fn lazy_builder(
         };
     }
     builder
+}
+
+/// The instance's service (`service`), built on first use by `build` from the models the
+/// snapshot holds (taken out of `prepared`; `None` in a build without the snapshot, or when
+/// the snapshot has none), with how that went; later calls return it alone.
+#[cfg(all(feature = "embedded-model", feature = "parse"))]
+pub fn instance_service(
+    service: &'static OnceLock<Service>,
+    prepared: &Mutex<Option<EmbeddedModels>>,
+    build: impl FnOnce(Option<EmbeddedModels>) -> Service,
+) -> (&'static Service, Option<InstanceStart>) {
+    if let Some(service) = service.get() {
+        return (service, None);
+    }
+    let started = Instant::now();
+    // Taken before building, so that the report says where the models came from even when
+    // the settings are refused.
+    let models = prepared.lock().ok().and_then(|mut slot| slot.take());
+    let from_snapshot = models.is_some();
+    let service = service.get_or_init(|| build(models));
+    let start = InstanceStart {
+        from_snapshot,
+        elapsed: started.elapsed(),
+    };
+    (service, Some(start))
 }
 
 /// How an instance's service was set up, reported on the request that did it.

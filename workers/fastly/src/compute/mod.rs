@@ -149,15 +149,7 @@ impl Platform for Compute {
 /// Bad settings, a bad `backends` map or a bundle that fails to load give a service that
 /// answers 503 with the reason.
 fn service() -> (&'static Service, Option<InstanceStart>) {
-    if let Some(service) = SERVICE.get() {
-        return (service, None);
-    }
-    let started = Instant::now();
-    // Taken first, so that the report says where the models came from even when the
-    // settings are refused.
-    let prepared = take_prepared();
-    let from_snapshot = prepared.is_some();
-    let service = SERVICE.get_or_init(|| {
+    snapshot::instance_service(&SERVICE, &PREPARED, |prepared| {
         let settings = match settings::read() {
             Ok(settings) => settings,
             Err(error) => return Service::unavailable(&error),
@@ -188,14 +180,5 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
         builder
             .default_model(default)
             .build_or_unavailable(settings::lookup)
-    });
-    let start = InstanceStart {
-        from_snapshot,
-        elapsed: started.elapsed(),
-    };
-    (service, Some(start))
-}
-
-fn take_prepared() -> Option<EmbeddedModels> {
-    PREPARED.lock().ok().and_then(|mut slot| slot.take())
+    })
 }
