@@ -12,8 +12,9 @@ pub extern "C" fn wizer_initialize() {
     if let Ok(mut slot) = super::PREPARED.lock() {
         slot.get_or_insert_with(super::EmbeddedModels::load);
     }
-    // libphonenumber's metadata and the redactor's patterns, read once into the snapshot.
-    triage_core::redact::Redactor::default().warm();
+    // libphonenumber's metadata and the redactor's patterns, every default region's phone
+    // patterns included, read once into the snapshot rather than by each request.
+    triage_core::redact::Redactor::default().warm_every_region();
     // Loading reads environment variables (tokenizers does), so wasi-libc now holds the
     // build machine's environment; forget it, so the snapshot does not carry it.
     // SAFETY: no other thread exists, and nothing holds a pointer into `environ`.
