@@ -452,3 +452,20 @@ fn remote_values_are_answered_as_the_schema_writes_them() {
         );
     }
 }
+
+/// A service whose middleware setting was refused answers every path with why, not 404:
+/// its routes were never read, and a site behind it must see that it is down. A service
+/// that is up still answers 404 for paths it does not serve.
+#[test]
+fn a_service_that_could_not_start_answers_other_paths_with_its_failure() {
+    let broken = service(&[("middleware", "{\"origin\": 3}")]);
+    let reply = respond(broken.serve(post("/contact", "message=hi")));
+    assert_eq!(reply.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(json(&reply)["detail"]
+        .as_str()
+        .unwrap_or("")
+        .contains("middleware"));
+    let healthy = service(&[]);
+    let reply = respond(healthy.serve(post("/contact", "message=hi")));
+    assert_eq!(reply.status(), StatusCode::NOT_FOUND);
+}

@@ -110,9 +110,17 @@ fn unknown_model_source_is_503_naming_the_variable() {
         detail.contains("TRIAGE_MODEL_SOURCE") && detail.contains("s3:MODELS"),
         "{detail}"
     );
-    // Routes that need no model are still served (assert_problem read /openapi.json).
+    // /openapi.json is still served (assert_problem read it); any other path answers the
+    // deployment's failure, not 404: a site behind the worker must see why it is down.
     let reply = client.get("/v2/nothing");
-    assert_problem(&client, &reply, 404);
+    let problem = assert_problem(&client, &reply, 503);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("TRIAGE_MODEL_SOURCE"),
+        "{problem}"
+    );
 }
 
 /// The worker compiles in spam-mini only: naming another compiled-in model says where

@@ -75,6 +75,11 @@ fn malformed_settings_are_503_naming_them() {
         let problem = assert_problem(&client, &reply, 503);
         let detail = problem["detail"].as_str().unwrap_or_default();
         assert!(detail.contains(key), "{problem}");
+        // Any other path (a middleware route, were one configured) says so too, not 404.
+        let other = client.get("/contact");
+        let problem = assert_problem(&client, &other, 503);
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(key), "{problem}");
     }
 }
 

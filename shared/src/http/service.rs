@@ -477,13 +477,16 @@ impl Service {
 
     /// Answers one request: the contract's routes, then (in middleware mode) any other
     /// path. The answer may need one outbound request first: an unsure text to escalate,
-    /// or a request to forward to an origin; see [`Step`].
+    /// or a request to forward to an origin; see [`Step`]. A service that could not be set
+    /// up answers any other path with its failure, not 404: its middleware configuration,
+    /// if any, was never read, and a site behind it must see why it is down.
     pub fn serve(&self, request: Request<Vec<u8>>) -> Step {
         match Route::from_path(request.uri().path()) {
             Some(route) => self.contract(route, &request, true),
-            None => match &self.middleware {
-                Some(middleware) => routes::pass_through(self, middleware, request),
-                None => Step::Respond(routes::no_route(&request)),
+            None => match (&self.middleware, &self.failure) {
+                (Some(middleware), _) => routes::pass_through(self, middleware, request),
+                (None, Some(problem)) => Step::Respond(problem_response(problem)),
+                (None, None) => Step::Respond(routes::no_route(&request)),
             },
         }
     }
