@@ -25,6 +25,8 @@ pub use builder::ServiceBuilder;
 pub use outbound::{Outbound, SendError, Step};
 pub use platform::{Platform, FLIGHT_POLL};
 pub use problem::{Problem, PROBLEM_JSON};
-pub use request::{ClassifyCall, ClassifyInput, ParseCall, SchemaRef};
+pub use request::{
+    malformed_request, request_head, ClassifyCall, ClassifyInput, ParseCall, SchemaRef,
+};
 pub use routes::{append_server_timing, problem_response, OPENAPI_JSON};
 pub use service::{Service, DEFAULT_MODEL_KEY, MIDDLEWARE_KEY, SCHEMAS_KEY};

@@ -256,6 +256,37 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), Problem> {
     }
 }
 
+/// The 400 problem (`malformed-request`) for a request line or header an adapter cannot
+/// hand to the core; `detail` says what.
+pub fn malformed_request(detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, "malformed-request", detail)
+}
+
+/// A request's head as the core takes it: `head` (method and path set by the adapter from
+/// its host's request) with `headers` added one by one, so a repeated header keeps every
+/// value. A method, path or header the `http` crate refuses is a [`malformed_request`].
+pub fn request_head<K, V>(
+    head: http::request::Builder,
+    headers: impl IntoIterator<Item = (K, V)>,
+) -> Result<http::request::Parts, Problem>
+where
+    http::HeaderName: TryFrom<K>,
+    <http::HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+    http::HeaderValue: TryFrom<V>,
+    <http::HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+{
+    let head = headers
+        .into_iter()
+        .fold(head, |head, (name, value)| head.header(name, value));
+    head.body(())
+        .map(|request| request.into_parts().0)
+        .map_err(|error| {
+            malformed_request(format!(
+                "the request line or a header is malformed: {error}"
+            ))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,19 +43,21 @@ impl EmbeddedModels {
         }
     }
 
-    /// A builder serving every model under `settings`, except the compiled-in classifiers
-    /// named in `replaced` (which the adapter serves from elsewhere, under that name).
-    pub fn builder(self, settings: &Settings, replaced: &[String]) -> ServiceBuilder {
+    /// A builder serving every model under `settings`. A compiled-in classifier named in
+    /// `fetched` (bundles the adapter fetches itself) is pending in its place instead, so
+    /// the fetched bundle replaces it there: the first one stays the default.
+    pub fn builder(self, settings: &Settings, fetched: &[String]) -> ServiceBuilder {
         let mut builder = Service::builder(settings).embedder(
             self.embedder
                 .and_then(|prepared| Embedder::new(prepared, settings)),
         );
         for (name, classifier) in bundle::EMBEDDED_CLASSIFIERS.iter().zip(self.classifiers) {
-            if !replaced.iter().any(|other| other == name) {
-                builder = builder.classifier(
-                    classifier.and_then(|prepared| Classifier::new(prepared, settings)),
-                );
-            }
+            builder = if fetched.iter().any(|other| other == name) {
+                builder.pending_classifier(*name)
+            } else {
+                builder
+                    .classifier(classifier.and_then(|prepared| Classifier::new(prepared, settings)))
+            };
         }
         builder
     }
@@ -64,12 +66,13 @@ impl EmbeddedModels {
 /// Without a snapshot: the default classifier (`default`, else the first compiled in)
 /// loaded now, the other classifiers and the embedding model by the first request that
 /// needs each, so that a fresh instance pays only for what its request uses. Compiled-in
-/// classifiers named in `replaced` are left out, as in [`EmbeddedModels::builder`].
+/// classifiers named in `fetched` are pending in their place, as in
+/// [`EmbeddedModels::builder`].
 #[cfg(all(feature = "embedded-model", feature = "parse"))]
 pub fn lazy_builder(
     default: Option<&str>,
     settings: &Settings,
-    replaced: &[String],
+    fetched: &[String],
 ) -> ServiceBuilder {
     let default = default
         .filter(|name| !name.trim().is_empty())
@@ -78,7 +81,8 @@ pub fn lazy_builder(
     let mut builder = Service::builder(settings)
         .lazy_embedder(move || Embedder::load_with(embed::embedded(), &copied));
     for name in bundle::EMBEDDED_CLASSIFIERS {
-        if replaced.iter().any(|other| other == name) {
+        if fetched.iter().any(|other| other == name) {
+            builder = builder.pending_classifier(name);
             continue;
         }
         let load = move |settings: &Settings| {

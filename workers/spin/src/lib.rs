@@ -8,11 +8,11 @@
 //! Spin and `wasmtime serve` may start a fresh instance for every request, so loading the
 //! models must not happen per request. The component exports `wizer-initialize`, which
 //! loads and optimises every compiled-in model (the classifiers of
-//! [`triage_core::bundle::EMBEDDED_CLASSIFIERS`] and the embedder); `scripts/build-spin` runs it once
-//! with `wasmtime wizer` and snapshots the result into the component, so an instance
-//! starts with the models in memory. Without that step (the plain build) the first request
-//! of each instance loads the default classifier, and the other models are loaded by the
-//! first request that needs each.
+//! [`triage_core::bundle::EMBEDDED_CLASSIFIERS`] and the embedder); `scripts/build-spin`
+//! runs it once with `wasmtime wizer` and snapshots the result into the component, so an
+//! instance starts with the models in memory. Without that step (the plain build) the first
+//! request of each instance loads the default classifier, and the other models are loaded
+//! by the first request that needs each.
 
 pub mod outbound;
 pub mod settings;
@@ -64,21 +64,10 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
 /// The request line and headers as the core takes them; a header the `http` crate refuses
 /// is a 400 problem.
 fn request_head(request: &IncomingRequest) -> Result<http::request::Parts, Problem> {
-    let mut head = http::Request::builder()
+    let head = http::Request::builder()
         .method(http::Method::from(request.method()))
         .uri(request.path_with_query().unwrap_or_else(|| "/".to_owned()));
-    for (name, value) in request.headers().entries() {
-        head = head.header(name, value);
-    }
-    head.body(())
-        .map(|request| request.into_parts().0)
-        .map_err(|error| {
-            Problem::new(
-                http::StatusCode::BAD_REQUEST,
-                "malformed-request",
-                format!("the request line or a header is malformed: {error}"),
-            )
-        })
+    triage_core::http::request_head(head, request.headers().entries())
 }
 
 /// Writes `response` to the host. Headers are appended one by one, so a repeated header

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use triage_core::bundle;
 use triage_core::http::snapshot::{self, EmbeddedModels, InstanceStart};
 use triage_core::http::{
-    append_server_timing, problem_response, Outbound, Platform, Problem, SendError, Service,
-    DEFAULT_MODEL_KEY,
+    append_server_timing, malformed_request, problem_response, request_head, Outbound, Platform,
+    Problem, SendError, Service, DEFAULT_MODEL_KEY,
 };
 
 /// The embedded models (the classifiers, and the embedder for `/v1/parse`), parsed and
@@ -31,7 +31,7 @@ static SERVICE: OnceLock<Service> = OnceLock::new();
 /// Answers one client request. Never fails: what cannot be answered is a problem+json.
 pub fn handle(mut request: fastly::Request) -> fastly::Response {
     let (service, started) = service();
-    let mut response = match request_head(&request) {
+    let mut response = match request_parts(&request) {
         Ok(parts) => {
             let body = body::ClientBody::new(request.take_body());
             let compute = Compute::default();
@@ -49,34 +49,21 @@ pub fn handle(mut request: fastly::Request) -> fastly::Response {
 
 /// The request line and headers as the core takes them; one the `http` crate refuses is a
 /// 400 problem.
-fn request_head(request: &fastly::Request) -> Result<http::request::Parts, Problem> {
-    let malformed =
-        |detail: String| Problem::new(http::StatusCode::BAD_REQUEST, "malformed-request", detail);
+fn request_parts(request: &fastly::Request) -> Result<http::request::Parts, Problem> {
     let target = host::request_target(request)
-        .ok_or_else(|| malformed("the request target is not readable".to_owned()))?;
+        .ok_or_else(|| malformed_request("the request target is not readable"))?;
     let uri: http::Uri = target
         .parse()
-        .map_err(|error| malformed(format!("the request target is malformed: {error}")))?;
+        .map_err(|error| malformed_request(format!("the request target is malformed: {error}")))?;
     // The path and query alone, as every adapter hands the core.
     let path = uri
         .path_and_query()
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "/".to_owned());
-    let mut head = http::Request::builder()
+    let head = http::Request::builder()
         .method(request.get_method_str())
         .uri(path);
-    for (name, value) in request.get_headers() {
-        head = head.header(name, value);
-    }
-    head.body(())
-        .map(|request| request.into_parts().0)
-        .map_err(|error| {
-            Problem::new(
-                http::StatusCode::BAD_REQUEST,
-                "malformed-request",
-                format!("the request line or a header is malformed: {error}"),
-            )
-        })
+    request_head(head, request.get_headers())
 }
 
 /// The core's answer as Fastly's response. Headers are appended one by one, so a repeated
@@ -158,24 +145,17 @@ fn service() -> (&'static Service, Option<InstanceStart>) {
             return Service::unavailable(&error);
         }
         let fetched = models::names();
-        // Unset, the default model is the first compiled in, also when a fetched bundle
-        // replaces it (it is added after the compiled-in ones).
-        let default = settings::lookup(DEFAULT_MODEL_KEY)
-            .filter(|name| !name.trim().is_empty())
-            .or_else(|| {
-                let first = bundle::EMBEDDED_CLASSIFIERS[0];
-                fetched
-                    .iter()
-                    .any(|name| name == first)
-                    .then(|| first.to_owned())
-            });
-        // A bundle `models` fetches under a compiled-in model's name replaces it.
+        let default = settings::lookup(DEFAULT_MODEL_KEY);
+        // A bundle `models` fetches under a compiled-in model's name is pending in its
+        // place; the others after the compiled-in ones.
         let mut builder = match prepared {
             Some(prepared) => prepared.builder(&settings, &fetched),
             None => snapshot::lazy_builder(default.as_deref(), &settings, &fetched),
         };
         for name in &fetched {
-            builder = builder.pending_classifier(name.as_str());
+            if !bundle::EMBEDDED_CLASSIFIERS.contains(&name.as_str()) {
+                builder = builder.pending_classifier(name.as_str());
+            }
         }
         builder
             .default_model(default)
