@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 
 from loopback import (ROOT, Server, first_answer_ms, floor_ms, free_port, get_json,
-                      inference_ms, largest_request, native_serve, p99, peak_rss_bytes, post,
-                      summary, text_of)
+                      interleaved_rows, largest_request, native_serve, p99, peak_rss_bytes,
+                      summary)
 
 MEMORY_CAP = 128 * 1024 * 1024
 # About 15, 64, 128 and 256 tokens (the last truncated at the model's 256).
@@ -90,24 +90,7 @@ def main():
         "spin": wasmtime_serve("spin-fresh"),
     }
     try:
-        for server in servers.values():
-            server.wait_listening()
-            post(server.base, {"text": text_of(10)})  # compiled; the model loaded where kept
-        rows = []
-        for words in WORDS:
-            payload = {"text": text_of(words)}
-            client = {name: [] for name in servers}
-            inside = {name: [] for name in servers}
-            start = {name: [] for name in servers}
-            tokens = None
-            for _ in range(args.rounds):
-                for name, server in servers.items():
-                    elapsed, body, timing = post(server.base, payload)
-                    client[name].append(elapsed)
-                    inside[name].append(inference_ms(timing))
-                    start[name].append(timing.get("instance", 0.0))
-                    tokens = body["tokens"]
-            rows.append((tokens, client, inside, start))
+        rows = interleaved_rows(servers, WORDS, args.rounds)
         floors = {name: floor_ms(server.base, 100) for name, server in servers.items()}
         largest = largest_request(servers["fastly"].base)[0]
         largest_native = largest_request(servers["native"].base)[0]

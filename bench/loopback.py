@@ -157,3 +157,31 @@ def first_answer_ms(start):
     elapsed = (time.perf_counter() - started) * 1000
     server.stop()
     return elapsed
+
+
+def interleaved_rows(servers, lengths, rounds):
+    """Waits for every server in `servers` (name to Server) and warms it with one request,
+    then, for each text length in `lengths` (words), sends `rounds` rounds of one
+    POST /v1/classify to each server in turn, so they share the machine's noise. Returns
+    one (tokens, client, inside, start) per length: the model's token count, and per
+    server the client-side times, the server's own inference times (inference_ms) and its
+    `instance` Server-Timing entries, in ms."""
+    for server in servers.values():
+        server.wait_listening()
+        post(server.base, {"text": text_of(10)})  # compiled; the model loaded where kept
+    rows = []
+    for words in lengths:
+        payload = {"text": text_of(words)}
+        client = {name: [] for name in servers}
+        inside = {name: [] for name in servers}
+        start = {name: [] for name in servers}
+        tokens = None
+        for _ in range(rounds):
+            for name, server in servers.items():
+                elapsed, body, timing = post(server.base, payload)
+                client[name].append(elapsed)
+                inside[name].append(inference_ms(timing))
+                start[name].append(timing.get("instance", 0.0))
+                tokens = body["tokens"]
+        rows.append((tokens, client, inside, start))
+    return rows
