@@ -59,6 +59,12 @@ pub enum TriageError {
     #[error("the text holds no value for the required property `{field}`")]
     NoValue { field: String },
 
+    /// A constrained generation ran out of tokens (`limit`, the request's `max_new_tokens`)
+    /// before its grammar could end: there is no complete value to answer with.
+    /// `partial` is the beginning of what was written.
+    #[error("the answer was not finished within max_new_tokens = {limit}; it began {partial:?}")]
+    Unfinished { limit: usize, partial: String },
+
     /// Tokenizing a request's text failed.
     #[error("text could not be tokenized: {0}")]
     Encode(String),

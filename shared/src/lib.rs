@@ -23,6 +23,8 @@
 pub mod cache;
 mod engine;
 pub mod error;
+#[cfg(feature = "generate")]
+pub mod generate;
 pub mod http;
 #[cfg(feature = "parse")]
 pub mod parse;

@@ -14,6 +14,7 @@
 pub mod bad_input;
 pub mod cases;
 pub mod client;
+pub mod generate_cases;
 pub mod hybrid;
 pub mod model_cases;
 pub mod origin;
@@ -97,6 +98,22 @@ pub const MODEL_CASES: &[(&str, Case)] = named_cases![model_cases:
     models_listing_conforms,
 ];
 
+/// The cases of `/v1/generate` and the generative parse decoder, by name.
+pub const GENERATE_CASES: &[(&str, Case)] = named_cases![generate_cases:
+    generate_follows_a_json_schema,
+    generate_writes_strings_the_embedding_decoder_cannot,
+    generate_matches_a_regex,
+    generate_follows_a_lark_grammar,
+    parse_with_the_generate_decoder_answers_the_schema,
+    generate_stops_at_max_new_tokens,
+    sampling_is_reproducible_by_seed,
+    special_tokens_in_messages_are_plain_text,
+    generate_budgets_refuse_before_work,
+    hostile_grammars_are_refused_or_bounded,
+    bad_generate_bodies_are_refused,
+    models_lists_the_generator_once_loaded,
+];
+
 /// Every trial against `client`: the cases, the rows of the bad-input matrix, then the
 /// hostile schemas.
 fn trials(client: &Arc<Client>) -> Vec<Trial> {
@@ -158,6 +175,30 @@ pub fn run_prompt_guard_harness<G>(start: impl FnOnce() -> (G, Client)) -> ExitC
         },
         start,
     )
+}
+
+/// [`run_harness`] for an adapter serving a generate bundle (models/smollm2-135m): the
+/// cases of [`GENERATE_CASES`].
+pub fn run_generate_harness<G>(start: impl FnOnce() -> (G, Client)) -> ExitCode {
+    run_trials(
+        |client| case_trials(GENERATE_CASES.iter(), client).collect(),
+        start,
+    )
+}
+
+/// The generate bundle the generate suites serve: `TRIAGE_GENERATOR_BUNDLE`, else what
+/// `scripts/build-generator` writes (it must have run: the bundle is a build output).
+#[cfg(unix)]
+pub fn generator_bundle() -> std::path::PathBuf {
+    let path = std::env::var_os("TRIAGE_GENERATOR_BUNDLE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| served::repo_root().join("models/smollm2-135m/build/bundle"));
+    assert!(
+        path.join("manifest.json").is_file(),
+        "no generate bundle at {}: run scripts/build-generator first",
+        path.display()
+    );
+    path
 }
 
 /// Runs `trials` of a client with libtest's command line: against `TRIAGE_BASE_URL` when

@@ -228,3 +228,30 @@ fn memory_cap_binds_the_instance() {
         "{log}"
     );
 }
+
+/// Under Spin's 128 MiB (the component's default `instance_memory_bytes` on wasm), the
+/// generative model does not fit beside the compiled-in models: `/v1/generate` answers 503
+/// naming the limit and its setting, before reading the weights, and the instance keeps
+/// serving the classifiers.
+#[test]
+fn generation_past_the_instance_limit_is_503_naming_it() {
+    let mount = format!(
+        "--dir={}::/generator",
+        triage_contract::generator_bundle().display()
+    );
+    let server = serve(
+        Component::Preinitialized,
+        MEMORY_CAP_BYTES,
+        &[("TRIAGE_GENERATOR_DIR", "/generator")],
+        &[&mount],
+    );
+    let client = up(&server);
+    let reply = client.post_json("/v1/generate", &json!({"prompt": "hi"}));
+    let problem = assert_problem(&client, &reply, 503);
+    assert_eq!(problem["type"], "urn:triage:problem:memory-budget-exceeded");
+    assert_eq!(problem["limit"], MEMORY_CAP_BYTES);
+    let detail = problem["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("instance_memory_bytes"), "{detail}");
+    let classified = client.post_json("/v1/classify", &json!({ "text": SPAM[0] }));
+    classified.assert_status(200);
+}

@@ -49,6 +49,18 @@ pub enum BudgetExceeded {
     Batch { limit: usize, actual: usize },
     #[error("the largest request the budgets allow needs about {needed} bytes in all, the memory budget is {limit}")]
     Memory { limit: usize, needed: usize },
+    /// A generation's prompt is longer than setting `generate_max_prompt_tokens`.
+    #[error("the prompt is {actual} tokens, the limit (setting `generate_max_prompt_tokens`) is {limit}")]
+    PromptTokens { limit: usize, actual: usize },
+    /// The generative model, its cache at the token budgets and what the instance already
+    /// holds (`held`, its memory's size) would pass the instance's memory limit (setting
+    /// `instance_memory_bytes`: 128 MiB on Spin and Fermyon).
+    #[error("generation needs about {needed} bytes beside the {held} this instance holds; the instance memory limit (setting `instance_memory_bytes`) is {limit}")]
+    InstanceMemory {
+        limit: usize,
+        needed: usize,
+        held: usize,
+    },
 }
 
 /// "the text" for a request of one, else "text #i of n" (from 0, as the list is indexed).
@@ -67,7 +79,10 @@ impl BudgetExceeded {
             BudgetExceeded::Body { .. } => "body-too-large",
             BudgetExceeded::Text { .. } => "text-too-large",
             BudgetExceeded::Batch { .. } => "batch-too-large",
-            BudgetExceeded::Memory { .. } => "memory-budget-exceeded",
+            BudgetExceeded::Memory { .. } | BudgetExceeded::InstanceMemory { .. } => {
+                "memory-budget-exceeded"
+            }
+            BudgetExceeded::PromptTokens { .. } => "prompt-too-long",
         }
     }
 
@@ -77,7 +92,9 @@ impl BudgetExceeded {
             BudgetExceeded::Body { limit, .. }
             | BudgetExceeded::Text { limit, .. }
             | BudgetExceeded::Batch { limit, .. }
-            | BudgetExceeded::Memory { limit, .. } => *limit,
+            | BudgetExceeded::Memory { limit, .. }
+            | BudgetExceeded::PromptTokens { limit, .. }
+            | BudgetExceeded::InstanceMemory { limit, .. } => *limit,
         }
     }
 }

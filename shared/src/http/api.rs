@@ -56,6 +56,20 @@ pub struct ParseRequest {
     pub text: String,
     pub schema: Box<serde_json::value::RawValue>,
     pub threshold: Option<f32>,
+    /// Which model writes the object: `embedding` (the default, the fast decoder) or
+    /// `generate` (the generative model under the schema's grammar, feature `generate`).
+    pub decoder: Option<Decoder>,
+}
+
+/// The parse decoders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decoder {
+    /// Fields decoded by the embedding model from the text's spans (`triage_core::parse`).
+    #[default]
+    Embedding,
+    /// The object written by the generative model, constrained by the schema.
+    Generate,
 }
 
 /// Answer to `POST /v1/parse`.
@@ -201,6 +215,10 @@ pub struct ModelsResponse {
     #[cfg(feature = "parse")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parse: Option<ParseInfo>,
+    /// The generative model behind `/v1/generate`, once loaded (feature `generate`).
+    #[cfg(feature = "generate")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generate: Option<crate::http::generate_routes::GenerateInfo>,
 }
 
 /// The schemas `/v1/parse` knows by name and the budgets any schema must fit.

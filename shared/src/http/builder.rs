@@ -300,6 +300,10 @@ impl ServiceBuilder {
         }
         #[cfg(feature = "parse")]
         let parser = parser_slot(parser, loaded, &settings, &lookup)?;
+        #[cfg(feature = "generate")]
+        let generator = generator_slot(&lookup)?;
+        #[cfg(not(feature = "generate"))]
+        refuse_generate_settings(&lookup)?;
         Ok(Service {
             classifiers,
             default: default_index,
@@ -308,6 +312,8 @@ impl ServiceBuilder {
             parser,
             #[cfg(feature = "parse")]
             pending_embedder,
+            #[cfg(feature = "generate")]
+            generator,
             budgets: settings.budgets,
             escalation,
             #[cfg(feature = "parse")]
@@ -360,6 +366,79 @@ fn parser_slot(
         Some(json) => slot.then(move |parser| parser.with_named_schemas(&json)),
         None => Ok(slot),
     }
+}
+
+/// The settings of the generate task, read through the adapter's lookup as every other
+/// (`TRIAGE_GENERATOR_DIR`, Spin variable `generator_dir`, ...): the bundle's directory,
+/// the token budgets, and the instance's memory limit.
+pub const GENERATE_KEYS: [&str; 4] = [
+    "generator_dir",
+    "generate_max_prompt_tokens",
+    "generate_max_new_tokens",
+    "instance_memory_bytes",
+];
+
+/// The memory limit a wasm instance has when `instance_memory_bytes` is unset: 128 MiB,
+/// Spin's and Fermyon's per instance (and Fastly's heap); natively none.
+#[cfg(feature = "generate")]
+fn default_instance_memory() -> Option<usize> {
+    cfg!(target_arch = "wasm32").then_some(128 * 1024 * 1024)
+}
+
+/// The generative model's slot: lazy, loaded from `generator_dir` by the first request
+/// that needs it, under the budgets the settings give; the 503 saying how to configure
+/// one when it is unset.
+#[cfg(feature = "generate")]
+fn generator_slot(
+    lookup: &impl Fn(&'static str) -> Option<String>,
+) -> crate::Result<Slot<crate::generate::Generator>> {
+    use crate::generate::{GenerateBudgets, Generator};
+    let setting = |key: &'static str| crate::http::hybrid::escalation::setting(lookup, key);
+    let number = |key: &'static str, max: usize| -> crate::Result<Option<usize>> {
+        setting(key)
+            .map(|text| match text.parse::<usize>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(TriageError::setting(
+                    key,
+                    format!("is {text:?}, expected a whole number from 1 to {max}"),
+                )),
+            })
+            .transpose()
+    };
+    let defaults = GenerateBudgets::default();
+    let budgets = GenerateBudgets {
+        max_prompt_tokens: number("generate_max_prompt_tokens", 65_536)?
+            .unwrap_or(defaults.max_prompt_tokens),
+        max_new_tokens: number("generate_max_new_tokens", 65_536)?
+            .unwrap_or(defaults.max_new_tokens),
+        max_grammar_bytes: defaults.max_grammar_bytes,
+        instance_memory_bytes: number("instance_memory_bytes", usize::MAX)?
+            .or_else(default_instance_memory),
+    };
+    Ok(match setting("generator_dir") {
+        Some(dir) => Slot::lazy(move || Generator::load_dir(std::path::Path::new(&dir), budgets)),
+        None => Slot::ready(Err(Problem::new(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "model-unavailable",
+            "no generative model is configured: set generator_dir (TRIAGE_GENERATOR_DIR) to a \
+             generate bundle's directory (models/smollm2-135m: scripts/build-generator)",
+        ))),
+    })
+}
+
+/// In a build without the `generate` feature, `generator_dir` cannot take effect: set, it
+/// is an error naming the feature, not silently ignored.
+#[cfg(not(feature = "generate"))]
+fn refuse_generate_settings(lookup: impl Fn(&'static str) -> Option<String>) -> crate::Result<()> {
+    let key = GENERATE_KEYS[0];
+    if lookup(key).is_some_and(|value| !value.trim().is_empty()) {
+        return Err(TriageError::setting(
+            key,
+            "is set, but this build has no /v1/generate: build it with triage-core's \
+             `generate` feature, or unset it",
+        ));
+    }
+    Ok(())
 }
 
 /// In a build without the `parse` feature, the parse settings (`schemas`,

@@ -7,6 +7,8 @@
 pub mod api;
 mod body;
 mod builder;
+#[cfg(feature = "generate")]
+pub mod generate_routes;
 pub mod hybrid;
 pub mod outbound;
 #[cfg(feature = "parse")]
@@ -21,7 +23,7 @@ mod slot;
 pub mod snapshot;
 
 pub use body::DRAIN_LIMIT_BYTES;
-pub use builder::ServiceBuilder;
+pub use builder::{ServiceBuilder, GENERATE_KEYS};
 pub use outbound::{Outbound, SendError, Step};
 pub use platform::{Platform, FLIGHT_POLL};
 pub use problem::{Problem, PROBLEM_JSON};

@@ -10,7 +10,7 @@ use http::{Request, Response, StatusCode};
 use crate::engine::classify::{LabelSpec, Timings};
 use crate::error::TriageError;
 use crate::http::api::{
-    Answer, ClassifyBatchResponse, ClassifyResponse, ModelRef, ModelSummary, ParseInfo,
+    Answer, ClassifyBatchResponse, ClassifyResponse, Decoder, ModelRef, ModelSummary, ParseInfo,
     ParseResponse,
 };
 use crate::http::hybrid::cache::{Pending, StoreWrite};
@@ -21,6 +21,24 @@ use crate::http::request::{ClassifyInput, ParseCall, SchemaRef};
 use crate::http::routes::{json_response, problem_response, with_server_timing};
 use crate::http::service::Service;
 use crate::parse::{CompiledSchema, Draft, Parsed, Parser, SCHEMA_CACHE_ENTRIES};
+
+/// `"decoder": "generate"`: the generative model writes the object (its route is in
+/// `generate_routes`); a build without the feature answers 501.
+fn generate_decoder(service: &Service, parser: &Parser, call: ParseCall) -> Response<Vec<u8>> {
+    #[cfg(feature = "generate")]
+    {
+        let named = match &call.schema {
+            SchemaRef::Named(name) => parser.named_document(name).cloned(),
+            SchemaRef::Inline(..) => None,
+        };
+        crate::http::generate_routes::parse(service, call, named)
+    }
+    #[cfg(not(feature = "generate"))]
+    {
+        let _ = (service, parser, call);
+        crate::http::routes::generate_not_built("/v1/parse with \"decoder\": \"generate\"")
+    }
+}
 
 /// For `GET /v1/models`: the embedding model's summary, added to `models`, and what
 /// `/v1/parse` offers; `None` when no embedding model is loaded (or it cannot load).
@@ -101,6 +119,9 @@ pub(crate) fn parse<B: AsRef<[u8]>>(
         Ok(call) => call,
         Err(problem) => return Step::Respond(problem_response(&problem)),
     };
+    if call.decoder == Decoder::Generate {
+        return Step::Respond(generate_decoder(service, parser, call));
+    }
     let escalation = service.parse_escalation().filter(|_| escalate);
     let mut timings = Timings::default();
     // The document goes to the escalation endpoint: kept only when there is one.

@@ -51,7 +51,9 @@ impl Problem {
     pub fn from_error(error: &TriageError) -> Problem {
         let detail = error.to_string();
         match error {
-            TriageError::Budget(budget @ BudgetExceeded::Memory { .. }) => Problem {
+            TriageError::Budget(
+                budget @ (BudgetExceeded::Memory { .. } | BudgetExceeded::InstanceMemory { .. }),
+            ) => Problem {
                 limit: Some(budget.limit()),
                 ..Problem::new(StatusCode::SERVICE_UNAVAILABLE, budget.kind(), detail)
             },
@@ -74,6 +76,10 @@ impl Problem {
             TriageError::NoValue { .. } => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "no-value", detail)
             }
+            TriageError::Unfinished { limit, .. } => Problem {
+                limit: Some(*limit),
+                ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unfinished", detail)
+            },
             TriageError::UnknownModel { .. } => {
                 Problem::new(StatusCode::NOT_FOUND, "unknown-model", detail)
             }

@@ -11,7 +11,7 @@ use crate::engine::budget::Budgets;
 use crate::engine::classify::LabelSpec;
 use crate::error::SchemaError;
 use crate::error::TriageError;
-use crate::http::api::{ClassifyRequest, LabelInput, ParseRequest};
+use crate::http::api::{ClassifyRequest, Decoder, LabelInput, ParseRequest};
 use crate::http::problem::Problem;
 
 /// Media type of request and response bodies.
@@ -83,6 +83,8 @@ pub struct ParseCall {
     pub schema: SchemaRef,
     /// Replaces the model's threshold for this request.
     pub threshold: Option<f32>,
+    /// Which model writes the object.
+    pub decoder: Decoder,
 }
 
 impl ParseCall {
@@ -131,6 +133,7 @@ impl ParseCall {
             text: request.text,
             schema,
             threshold: request.threshold,
+            decoder: request.decoder.unwrap_or_default(),
         })
     }
 }

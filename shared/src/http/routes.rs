@@ -32,7 +32,7 @@ pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 /// `parse` feature and without `/v1/redact` in one without `redact` (the document lists
 /// what the build serves).
 pub(crate) fn openapi() -> Response<Vec<u8>> {
-    #[cfg(not(all(feature = "parse", feature = "redact")))]
+    #[cfg(not(all(feature = "parse", feature = "redact", feature = "generate")))]
     {
         // Edited once per process or isolate, not on every request.
         static DOCUMENT: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
@@ -45,12 +45,14 @@ pub(crate) fn openapi() -> Response<Vec<u8>> {
                 paths.remove("/v1/parse");
                 #[cfg(not(feature = "redact"))]
                 paths.remove("/v1/redact");
+                #[cfg(not(feature = "generate"))]
+                paths.remove("/v1/generate");
             }
             serde_json::to_vec(&document).unwrap_or_else(|_| OPENAPI_JSON.as_bytes().to_vec())
         });
         bytes_response(StatusCode::OK, JSON, document.clone())
     }
-    #[cfg(all(feature = "parse", feature = "redact"))]
+    #[cfg(all(feature = "parse", feature = "redact", feature = "generate"))]
     bytes_response(StatusCode::OK, JSON, OPENAPI_JSON.as_bytes().to_vec())
 }
 
@@ -104,6 +106,8 @@ pub(crate) fn models(service: &Service) -> Response<Vec<u8>> {
             default,
             #[cfg(feature = "parse")]
             parse,
+            #[cfg(feature = "generate")]
+            generate: crate::http::generate_routes::generate_info(service),
             models,
             unavailable,
             budgets,
@@ -235,6 +239,21 @@ pub(crate) fn not_built(what: &str) -> Response<Vec<u8>> {
         format!(
             "{what} needs the embedding model and its decoders, which this build leaves out: \
              build it with triage-core's `parse` feature (the Cloudflare worker's default)"
+        ),
+    ))
+}
+
+/// The 501 for a generation request (`/v1/generate`, `/v1/parse` with `"decoder":
+/// "generate"`) in a build without the `generate` feature.
+#[cfg(not(feature = "generate"))]
+pub(crate) fn generate_not_built(what: &str) -> Response<Vec<u8>> {
+    problem_response(&Problem::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "not-built",
+        format!(
+            "{what} needs the generative model, which this build leaves out: build it with \
+             triage-core's `generate` feature (the native server's `--features generate`, the \
+             Spin component)"
         ),
     ))
 }

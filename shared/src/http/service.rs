@@ -46,6 +46,7 @@ pub(crate) enum Route {
     Models,
     Classify,
     Parse,
+    Generate,
     Redact,
     OpenApi,
 }
@@ -57,6 +58,7 @@ impl Route {
             "/v1/models" => Some(Route::Models),
             "/v1/classify" => Some(Route::Classify),
             "/v1/parse" => Some(Route::Parse),
+            "/v1/generate" => Some(Route::Generate),
             "/v1/redact" => Some(Route::Redact),
             "/openapi.json" => Some(Route::OpenApi),
             _ => None,
@@ -65,7 +67,7 @@ impl Route {
 
     fn method(self) -> Method {
         match self {
-            Route::Classify | Route::Parse | Route::Redact => Method::POST,
+            Route::Classify | Route::Parse | Route::Generate | Route::Redact => Method::POST,
             Route::Health | Route::Models | Route::OpenApi => Method::GET,
         }
     }
@@ -73,7 +75,9 @@ impl Route {
     /// The `Allow` header value for this route.
     fn allow(self) -> HeaderValue {
         match self {
-            Route::Classify | Route::Parse | Route::Redact => HeaderValue::from_static("POST"),
+            Route::Classify | Route::Parse | Route::Generate | Route::Redact => {
+                HeaderValue::from_static("POST")
+            }
             Route::Health | Route::Models | Route::OpenApi => HeaderValue::from_static("GET"),
         }
     }
@@ -105,6 +109,10 @@ pub struct Service {
     /// ([`ServiceBuilder::pending_embedder`]).
     #[cfg(feature = "parse")]
     pub(crate) pending_embedder: Option<String>,
+    /// The generative model behind `/v1/generate` (feature `generate`), loaded by the
+    /// first request that needs it; its 503 when none is configured.
+    #[cfg(feature = "generate")]
+    pub(crate) generator: Slot<crate::generate::Generator>,
     /// The deployment's request and memory budgets.
     pub(crate) budgets: Budgets,
     /// Hybrid routing: where unsure single-text answers go.
@@ -281,6 +289,16 @@ impl Service {
             .get(|parser| self.fits_beside(None, &parser.memory()))
     }
 
+    /// The generative model, loading it on first use (it checks the instance's memory
+    /// limit itself, before reading its weights).
+    #[cfg(feature = "generate")]
+    pub(crate) fn generator_slot(&self) -> Result<&crate::generate::Generator, &Problem> {
+        if let Some(problem) = &self.failure {
+            return Err(problem);
+        }
+        self.generator.get(|_| Ok(()))
+    }
+
     /// Checks that a model with `memory`, loaded now, fits the memory budget beside
     /// everything already loaded (classifier `index`, being loaded, not counted twice;
     /// `None` for the embedding model).
@@ -368,7 +386,7 @@ impl Service {
                 }
             }
             Some(Route::Parse) => (Vec::new(), true),
-            Some(Route::OpenApi | Route::Redact) => (Vec::new(), false),
+            Some(Route::OpenApi | Route::Redact | Route::Generate) => (Vec::new(), false),
             None => match self.middleware.as_ref().and_then(|m| m.rule_for(path)) {
                 Some(rule) => (vec![rule.model.clone()], false),
                 None => (Vec::new(), false),
@@ -530,6 +548,10 @@ impl Service {
             Route::Parse => crate::http::parse_routes::parse(self, request, escalate),
             #[cfg(not(feature = "parse"))]
             Route::Parse => Step::Respond(routes::not_built("/v1/parse")),
+            #[cfg(feature = "generate")]
+            Route::Generate => Step::Respond(crate::http::generate_routes::generate(self, request)),
+            #[cfg(not(feature = "generate"))]
+            Route::Generate => Step::Respond(routes::generate_not_built("/v1/generate")),
             Route::Redact => Step::Respond(crate::http::redact_route::redact(self, request)),
         }
     }

@@ -29,6 +29,12 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     model_dir: Vec<PathBuf>,
 
+    /// Serve `/v1/generate` (and `/v1/parse` with `"decoder": "generate"`) with the
+    /// generate bundle in this directory (models/smollm2-135m: scripts/build-generator);
+    /// the same as TRIAGE_GENERATOR_DIR. Needs a build with `--features generate`.
+    #[arg(long, global = true, value_name = "DIR")]
+    generator: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -116,8 +122,16 @@ fn main() -> Result<()> {
     // Settings and the set of models are checked together: a bad value, a name the
     // deployment does not serve, or models that do not fit the memory budget together
     // stop start-up, naming it.
+    let generator = cli.generator.as_ref().map(|dir| dir.display().to_string());
+    if generator.is_some() && !cfg!(feature = "generate") {
+        bail!("--generator needs a triage built with `--features generate`");
+    }
+    let lookup = |key: &'static str| match (key, &generator) {
+        ("generator_dir", Some(dir)) => Some(dir.clone()),
+        _ => setting(key),
+    };
     let service = builder
-        .build(setting)
+        .build(lookup)
         .context("checking the models and settings")?;
     match cli.command {
         Command::Classify {
