@@ -12,6 +12,12 @@
 //!
 //! k-shot: k prompts per class are drawn (seeded), added to that class's branch as
 //! `examples`, and left out of the scored set; the result is the mean over the draws.
+//!
+//! With `TRIAGE_GENERATOR_DIR` set (a generate bundle, `scripts/build-generator`) and the
+//! `generate` feature, it then scores the generative decoder (`/v1/parse` with `"decoder":
+//! "generate"`, the same request the route builds) zero-shot against the embedding
+//! decoder on the same texts: `TRIAGE_EVAL_PER_CLASS` per class (default 20, seeded), the
+//! generative model being some 100 times slower per text.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -103,6 +109,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             pooled.calibration(),
         );
     }
+    #[cfg(feature = "generate")]
+    if let Ok(dir) = std::env::var("TRIAGE_GENERATOR_DIR") {
+        let per_class =
+            std::env::var("TRIAGE_EVAL_PER_CLASS").map_or(Ok(20), |n| n.parse::<usize>())?;
+        side_by_side(&parser, &tasks, Path::new(&dir), per_class)?;
+    }
     // Calibration: how often an answer at or above each threshold is right.
     let thresholds = [0.5, 0.6, 0.7, 0.8, 0.9];
     println!();
@@ -181,6 +193,74 @@ impl Score {
             })
             .collect()
     }
+}
+
+/// Zero-shot accuracy and macro-F1 of the embedding decoder and the generative one on the
+/// same `per_class` texts of each class (drawn with a fixed seed), with the generative
+/// decoder's median time per text and how often it answered at all.
+#[cfg(feature = "generate")]
+fn side_by_side(
+    parser: &Parser,
+    tasks: &[Task],
+    dir: &Path,
+    per_class: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use triage_core::generate::{parse, GenerateBudgets, Generator};
+    let generator = Generator::load_dir(dir, GenerateBudgets::default())?;
+    println!();
+    println!(
+        "| data | texts | embedding accuracy | embedding F1 | generate accuracy | generate F1 | \
+         generate answered | generate ms/text (median) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for task in tasks {
+        let labels = distinct(&task.rows);
+        let mut picked = Vec::new();
+        for label in &labels {
+            let mut of_label: Vec<usize> = (0..task.rows.len())
+                .filter(|&i| task.rows[i].1 == *label)
+                .collect();
+            let mut rng = 20261207;
+            for _ in 0..per_class.min(of_label.len()) {
+                let pick = (next(&mut rng) % of_label.len() as u64) as usize;
+                picked.push(of_label.swap_remove(pick));
+            }
+        }
+        let embedding = score(parser, task, &task.schema, &picked, &labels)?;
+        let mut pairs = Vec::new();
+        let (mut right, mut answered, mut times) = (0, 0, Vec::new());
+        for &index in &picked {
+            let (text, truth) = &task.rows[index];
+            let started = std::time::Instant::now();
+            let predicted = match generator.generate(&parse::request(&task.schema, text)) {
+                Ok(generation) => {
+                    answered += 1;
+                    generation
+                        .value
+                        .and_then(|v| v[task.field].as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                }
+                Err(_) => String::new(),
+            };
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+            right += usize::from(&predicted == truth);
+            pairs.push((truth.clone(), predicted));
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {}/{} | {:.0} |",
+            task.name,
+            picked.len(),
+            embedding.accuracy(),
+            embedding.f1,
+            right as f64 / picked.len().max(1) as f64,
+            f1(&pairs, &labels),
+            answered,
+            picked.len(),
+            times.get(times.len() / 2).copied().unwrap_or(0.0),
+        );
+    }
+    Ok(())
 }
 
 /// MultiWOZ user turns that ask for a service, from ConvLab-3's template file: the

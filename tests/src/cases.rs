@@ -118,6 +118,31 @@ pub fn openapi_document_is_served(client: &Client) {
     }
 }
 
+/// A deployment without a generative model answers `/v1/generate` with a problem saying
+/// why: 501 where the build leaves the feature out (the worker, the Fastly program), 503
+/// where it is built but no `generator_dir` is set; and the OpenAPI document lists the
+/// route exactly when the build serves it.
+pub fn generate_without_a_generator_says_why(client: &Client) {
+    let reply = client.post_json("/v1/generate", &json!({"prompt": "hi"}));
+    let status = reply.status;
+    assert!(
+        matches!(status, 501 | 503),
+        "{status}: {}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let problem = assert_problem(client, &reply, status);
+    let detail = problem["detail"].as_str().unwrap_or("");
+    if status == 501 {
+        assert_eq!(problem["type"], "urn:triage:problem:not-built");
+        assert!(detail.contains("`generate` feature"), "{detail}");
+        assert!(openapi(client)["paths"]["/v1/generate"].is_null());
+    } else {
+        assert_eq!(problem["type"], "urn:triage:problem:model-unavailable");
+        assert!(detail.contains("generator_dir"), "{detail}");
+        assert!(openapi(client)["paths"]["/v1/generate"].is_object());
+    }
+}
+
 pub fn classifies_real_spam_as_spam(client: &Client) {
     for text in SPAM {
         let body = classify(client, text);

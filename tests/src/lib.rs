@@ -55,6 +55,7 @@ pub const CASES: &[(&str, Case)] = named_cases![cases:
     health_names_the_model,
     models_reports_model_budgets_and_memory,
     openapi_document_is_served,
+    generate_without_a_generator_says_why,
     classifies_real_spam_as_spam,
     classifies_real_ham_as_ham,
     batch_answers_in_request_order,

@@ -77,6 +77,10 @@ impl Received {
 /// A running recording origin; stopped (its port closed, every connection cut) by
 /// [`Origin::stop`] or on drop. It closes each connection after one answer, so a stopped
 /// origin leaves no pooled connection behind for a client to find.
+/// A computed answer for [`Origin::answering`]: the request as received, to a status and a
+/// JSON body.
+pub type Handler = Arc<dyn Fn(&Received) -> (u16, String) + Send + Sync>;
+
 pub struct Origin {
     name: String,
     url: String,
@@ -88,6 +92,16 @@ impl Origin {
     /// Starts an origin on a free loopback port. `name` comes back in its answers'
     /// `x-origin` header and body, so a test can tell which origin answered.
     pub fn start(name: &str) -> Origin {
+        Origin::start_with(name, None)
+    }
+
+    /// An origin that records every request as [`Origin::start`]'s does and answers each
+    /// with `handler` (a verifier, an endpoint computing its answer).
+    pub fn answering(name: &str, handler: Handler) -> Origin {
+        Origin::start_with(name, Some(handler))
+    }
+
+    fn start_with(name: &str, handler: Option<Handler>) -> Origin {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -98,14 +112,17 @@ impl Origin {
             .expect("bind a loopback origin");
         let url = format!("http://{}", listener.local_addr().expect("local address"));
         let received = Arc::new(Mutex::new(Vec::new()));
-        let state = Arc::new((name.to_owned(), Arc::clone(&received)));
+        let state = Arc::new((name.to_owned(), Arc::clone(&received), handler));
         runtime.spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let state = Arc::clone(&state);
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
                         let state = Arc::clone(&state);
-                        async move { Ok::<_, Infallible>(answer(request, &state.0, &state.1).await) }
+                        async move {
+                            let (name, received, handler) = &*state;
+                            Ok::<_, Infallible>(answer(request, name, received, handler).await)
+                        }
                     });
                     let _ = http1::Builder::new()
                         .keep_alive(false)
@@ -163,6 +180,7 @@ async fn answer(
     request: hyper::Request<Incoming>,
     name: &str,
     received: &Mutex<Vec<Received>>,
+    handler: &Option<Handler>,
 ) -> hyper::Response<Either<Full<Bytes>, StalledBody>> {
     let (parts, body) = request.into_parts();
     let body = match body.collect().await {
@@ -188,13 +206,16 @@ async fn answer(
             .collect(),
         body,
     };
+    let computed = handler.as_ref().map(|handler| handler(&record));
     let text = record.text();
     let is_escalation = record.method == "POST" && record.url == "/escalate";
     let is_completion = record.method == "POST" && record.url == "/complete";
     if let Ok(mut all) = received.lock() {
         all.push(record);
     }
-    let (status, body) = if is_escalation || is_completion {
+    let (status, body) = if let Some(computed) = computed {
+        computed
+    } else if is_escalation || is_completion {
         if text.contains("[slow]") {
             tokio::time::sleep(SLOW_REPLY).await;
         }

@@ -16,7 +16,9 @@
 
 pub mod llama;
 pub mod manifest;
+pub mod parse;
 mod sampling;
+pub mod speculative;
 pub mod vocab;
 
 use std::io::{BufReader, Read, Seek};
@@ -187,6 +189,14 @@ pub struct Generation {
     /// Forward passes of the model (the prompt's is one).
     pub model_calls: usize,
     pub timings: GenerateTimings,
+}
+
+/// A request checked and its grammar compiled, ready for the model.
+struct Prepared {
+    prompt: Vec<TokenId>,
+    matcher: Option<Matcher>,
+    max_new: usize,
+    timings: GenerateTimings,
 }
 
 /// A loaded generate bundle: the network, its tokenizer and the grammar engine.
@@ -372,6 +382,11 @@ impl Generator {
         &self.budgets
     }
 
+    /// The tokens that end a generation (the manifest's `stop`), as ids.
+    pub fn stop_tokens(&self) -> &[TokenId] {
+        &self.stops
+    }
+
     /// The network's shape.
     pub fn config(&self) -> &Config {
         self.model.config()
@@ -475,15 +490,23 @@ impl Generator {
         })
     }
 
-    /// Generates the assistant's answer to `request`. Budgets are checked before any
-    /// model work: the prompt's tokens (413), `max_new_tokens` (422), the grammar's size
-    /// (413) and whether it compiles (422).
-    ///
-    /// Errors: [`BudgetExceeded::PromptTokens`], [`SchemaError`] for a grammar llguidance
-    /// refuses or one over budget, [`TriageError::Encode`], [`TriageError::Inference`];
-    /// [`TriageError::NoValue`] when a JSON Schema's value was not finished within the
-    /// token budget.
-    pub fn generate(&self, request: &GenerateRequest) -> Result<Generation> {
+    /// The grammar engine's matcher for `constraint`, for at most `max_tokens` tokens;
+    /// `None` without a constraint.
+    fn matcher(&self, constraint: &Constraint, max_tokens: usize) -> Result<Option<Matcher>> {
+        let Some(mut grammar) = self.grammar(constraint)? else {
+            return Ok(None);
+        };
+        grammar.max_tokens = Some(max_tokens);
+        let matcher = Matcher::new(self.factory.create_parser(grammar));
+        if let Some(error) = matcher.get_error() {
+            return Err(unsupported("grammar", error));
+        }
+        Ok(Some(matcher))
+    }
+
+    /// Checks `request` against the budgets and compiles its grammar: everything before
+    /// the model runs.
+    fn prepare(&self, request: &GenerateRequest) -> Result<Prepared> {
         let budget = self.budgets.max_new_tokens;
         let max_new = request.max_new_tokens.unwrap_or(budget);
         if max_new == 0 || max_new > budget {
@@ -508,19 +531,30 @@ impl Generator {
         }
         let mut timings = GenerateTimings::default();
         let started = Instant::now();
-        let mut matcher = match self.grammar(&request.constraint)? {
-            Some(mut grammar) => {
-                grammar.max_tokens = Some(max_new);
-                let matcher = Matcher::new(self.factory.create_parser(grammar));
-                if let Some(error) = matcher.get_error() {
-                    return Err(unsupported("grammar", error));
-                }
-                Some(matcher)
-            }
-            None => None,
-        };
+        let matcher = self.matcher(&request.constraint, max_new)?;
         timings.grammar_ms = ms(started);
+        Ok(Prepared {
+            prompt,
+            matcher,
+            max_new,
+            timings,
+        })
+    }
 
+    /// Generates the assistant's answer to `request`. Budgets are checked before any
+    /// model work: the prompt's tokens (413), `max_new_tokens` (422), the grammar's size
+    /// (413) and whether it compiles (422).
+    ///
+    /// Errors: [`BudgetExceeded::PromptTokens`], [`SchemaError`] for a grammar llguidance
+    /// refuses or one over budget, [`TriageError::Encode`], [`TriageError::Inference`];
+    /// [`TriageError::Unfinished`] when a grammar could not end within the token budget.
+    pub fn generate(&self, request: &GenerateRequest) -> Result<Generation> {
+        let Prepared {
+            prompt,
+            mut matcher,
+            max_new,
+            mut timings,
+        } = self.prepare(request)?;
         let mut cache = self.model.cache(prompt.len() + max_new);
         let started = Instant::now();
         let mut logits = self.model.forward(&prompt, &mut cache, false)?;
@@ -596,9 +630,28 @@ impl Generator {
             }
         }
         timings.decode_ms = ms(started);
-        let bytes = self.env.tok_trie().decode_raw(&out);
+        let mut generation = self.finish(request, &out, stop_reason, max_new)?;
+        generation.prompt_tokens = prompt.len();
+        generation.forced_tokens = forced;
+        generation.model_calls = model_calls;
+        generation.timings = timings;
+        Ok(generation)
+    }
+
+    /// The answer from the tokens written: its text, and with a JSON Schema its value,
+    /// parsed and validated; a grammar cut off by the token budget is
+    /// [`TriageError::Unfinished`]. Counts and timings are the caller's to fill.
+    fn finish(
+        &self,
+        request: &GenerateRequest,
+        out: &[TokenId],
+        stop_reason: StopReason,
+        max_new: usize,
+    ) -> Result<Generation> {
+        let bytes = self.env.tok_trie().decode_raw(out);
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        if matcher.is_some() && stop_reason == StopReason::MaxNewTokens {
+        let constrained = !matches!(request.constraint, Constraint::None);
+        if constrained && stop_reason == StopReason::MaxNewTokens {
             return Err(TriageError::Unfinished {
                 limit: max_new,
                 partial: crate::error::quoted_prefix(&text, 200),
@@ -612,11 +665,11 @@ impl Generator {
             text,
             value,
             stop_reason,
-            prompt_tokens: prompt.len(),
+            prompt_tokens: 0,
             generated_tokens: out.len(),
-            forced_tokens: forced,
-            model_calls,
-            timings,
+            forced_tokens: 0,
+            model_calls: 0,
+            timings: GenerateTimings::default(),
         })
     }
 }

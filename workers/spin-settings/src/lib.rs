@@ -18,7 +18,7 @@
 
 /// The Spin variables read, one per setting of the Triage component: the keys of
 /// `[component.triage.variables]` in `spin.toml` (a test checks they are the same).
-pub const KEYS: [&str; 23] = [
+pub const KEYS: [&str; 27] = [
     "default_model",
     "threshold",
     "max_body_bytes",
@@ -42,6 +42,10 @@ pub const KEYS: [&str; 23] = [
     "cache_namespace",
     "middleware",
     "schemas",
+    "generator_dir",
+    "generate_max_prompt_tokens",
+    "generate_max_new_tokens",
+    "instance_memory_bytes",
 ];
 
 /// The environment variable that carries setting `key` (as `triage_core::Settings::var_name`).
