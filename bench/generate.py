@@ -120,6 +120,7 @@ def main():
             "memory_bytes": max(b.get("instance_memory_bytes") or 0 for _, b in obj) or None,
         }
     stats["native"]["peak_rss_bytes"] = rss
+    stats["rounds"] = args.rounds
     n, w = stats["native"], stats["wasm"]
     print(f"\n{args.rounds} interleaved rounds; medians; wasm/native in the last column.\n")
     print("| | native | wasm (wasmtime serve) | wasm / native |")

@@ -63,6 +63,7 @@ STEPS = {
     "load": (["load.py", "--duration", "30", "--connections", "64"],
              ["load.py", "--duration", "3", "--connections", "8"]),
     "parse": (["parse.py", "--rounds", "200"], ["parse.py", "--rounds", "5"]),
+    "generate": (["generate.py", "--rounds", "10"], ["generate.py", "--rounds", "2"]),
 }
 GOAL = {"wasm_p50_64": 2.0, "wasm_p99_64": 4.0, "native_over_ort": 1.0,
         "wasm_over_native": 1.5, "cold_ms": 30.0, "memory_mb": 48.0, "fastly_bar_ms": 69.0}
@@ -567,6 +568,27 @@ def parse_table(parse):
     return lines
 
 
+def generate_table(g):
+    n, w = g["native"], g["wasm"]
+    lines = [f"models/smollm2-135m (SmolLM2-135M-Instruct, Q4_0 with a Q8_0 embedding) on candle's"
+             f" kernels, {g['rounds']} interleaved rounds, medians, the servers' own timings."
+             " Native uses both cores (candle's rayon); wasm is one thread.", "",
+             "| | native | wasm (wasmtime serve) | wasm / native |", "|---|---|---|---|"]
+    for key, label, form in [
+            ("prefill_tok_s", f"prefill, tokens/s ({n['prompt_tokens']:.0f}-token prompt)", "{:.0f}"),
+            ("decode_ms_per_token", "decode, ms/token (32 tokens, unconstrained)", "{:.1f}"),
+            ("mask_ms_per_token", "llguidance mask, ms per token chosen", "{:.3f}"),
+            ("object_ms", "3-field JSON object, client ms", "{:.0f}"),
+            ("load_ms", "first request's load, ms", "{:.0f}")]:
+        lines.append(f"| {label} | {form.format(n[key])} | {form.format(w[key])} |"
+                     f" {w[key] / n[key]:.2f}x |")
+    lines += ["", f"The 3-field object: {n['object_tokens']:.0f} tokens, {n['object_forced']:.0f} of"
+              f" them forced by the grammar. Native peak RSS {n['peak_rss_bytes'] / 2**20:.0f} MiB;"
+              f" the wasm instance's linear memory {(w['memory_bytes'] or 0) / 2**20:.0f} MiB"
+              " after the object requests (the compiled-in models' snapshot included)."]
+    return lines
+
+
 def criterion_table(criterion):
     lines = ["| benchmark | median | interval |", "|---|---|---|"]
     for name, value in criterion.items():
@@ -600,6 +622,7 @@ def render(results, meta, commands):
                 ("Cloudflare worker size", "size", size_table),
                 ("HTTP under load", "load", load_table),
                 ("Parse and ad-hoc labels (potion-base-2m)", "parse", parse_table),
+                ("Generate task (smollm2-135m): native and wasm", "generate", generate_table),
                 ("criterion (native core)", "criterion", criterion_table))
     for title, step, table in sections:
         if results[step]:

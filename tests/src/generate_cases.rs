@@ -320,8 +320,10 @@ pub fn bad_generate_bodies_are_refused(client: &Client) {
     assert_problem(client, &reply, 405);
 }
 
-/// `/v1/models` lists the generative model once a request has loaded it.
-pub fn models_lists_the_generator_once_loaded(client: &Client) {
+/// `/v1/models` lists the configured generative model with its budgets, and once this
+/// process or instance has loaded it (Spin may answer with a fresh instance), its name
+/// and memory.
+pub fn models_lists_the_generator(client: &Client) {
     answered(
         client,
         &generate(client, &json!({"prompt": "hi", "max_new_tokens": 1})),
@@ -330,6 +332,23 @@ pub fn models_lists_the_generator_once_loaded(client: &Client) {
     assert_eq!(models.status, 200);
     let body = models.json();
     assert_conforms(&openapi(client), "ModelsResponse", &body);
-    assert_eq!(body["generate"]["model"]["name"], "smollm2-135m", "{body}");
-    assert!(body["generate"]["memory_bytes"].as_u64().unwrap_or(0) > 90_000_000);
+    let generate = &body["generate"];
+    assert_eq!(
+        generate["budgets"]["max_new_tokens"], MAX_NEW_TOKENS,
+        "{body}"
+    );
+    assert_eq!(
+        generate["budgets"]["max_prompt_tokens"], MAX_PROMPT_TOKENS,
+        "{body}"
+    );
+    if generate["loaded"] == true {
+        assert_eq!(generate["model"]["name"], "smollm2-135m", "{body}");
+        assert!(
+            generate["memory_bytes"].as_u64().unwrap_or(0) > 90_000_000,
+            "{body}"
+        );
+    } else {
+        assert_eq!(generate["loaded"], false, "{body}");
+        assert!(generate["model"].is_null(), "{body}");
+    }
 }

@@ -112,7 +112,7 @@ pub const GENERATE_CASES: &[(&str, Case)] = named_cases![generate_cases:
     generate_budgets_refuse_before_work,
     hostile_grammars_are_refused_or_bounded,
     bad_generate_bodies_are_refused,
-    models_lists_the_generator_once_loaded,
+    models_lists_the_generator,
 ];
 
 /// Every trial against `client`: the cases, the rows of the bad-input matrix, then the

@@ -193,9 +193,9 @@ pub fn read_config(content: &gguf_file::Content) -> Result<Config> {
     };
     let valid = config.heads > 0
         && config.kv_heads > 0
-        && config.heads % config.kv_heads == 0
-        && config.dim % config.heads == 0
-        && config.head_dim() % 2 == 0
+        && config.heads.is_multiple_of(config.kv_heads)
+        && config.dim.is_multiple_of(config.heads)
+        && config.head_dim().is_multiple_of(2)
         && config.layers > 0
         && config.vocab > 0
         && config.rms_eps.is_finite()

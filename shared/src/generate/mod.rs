@@ -14,182 +14,35 @@
 //! model and run through it in one batch. An object is validated again with jsonschema
 //! before it is returned.
 
+mod grammar;
 pub mod llama;
+mod load;
 pub mod manifest;
 pub mod parse;
 mod sampling;
 pub mod speculative;
+mod types;
 pub mod vocab;
 
-use std::io::{BufReader, Read, Seek};
-use std::path::Path;
+use std::io::{Read, Seek};
 
-use llguidance::api::{ParserLimits, TopLevelGrammar};
 use llguidance::toktrie::{TokEnv, TokenId};
 use llguidance::{Matcher, ParserFactory};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tokenizers::Tokenizer;
 use web_time::Instant;
 
 use crate::budget::BudgetExceeded;
-use crate::error::{Result, SchemaError, TriageError};
+use crate::error::{Result, TriageError};
 use crate::memory::current_memory_bytes;
 
 pub use llama::{Config, KvCache, Llama};
 pub use manifest::{ChatTemplate, GenerateManifest};
+pub use types::{
+    Constraint, GenerateBudgets, GenerateRequest, GenerateTimings, Generation, Message, Role,
+    StopReason,
+};
 
-/// Limits of the generate task. Defaults fit SmolLM2-135M in a 128 MiB instance with
-/// nothing else loaded; the adapters read them from settings (`generate_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GenerateBudgets {
-    /// Most prompt tokens (template included): longer prompts are refused with 413.
-    pub max_prompt_tokens: usize,
-    /// Most tokens one request may generate (forced tokens included); a request asking for
-    /// more is refused with 422, and this is the default.
-    pub max_new_tokens: usize,
-    /// Largest grammar (schema, regex or Lark text), in bytes: 413 beyond.
-    pub max_grammar_bytes: usize,
-    /// The instance's memory limit, when the platform has one (Spin and Fermyon: 128 MiB
-    /// per instance): loading refuses a model that would not fit beside what the instance
-    /// holds, with a 503 naming it, instead of being killed mid-request.
-    pub instance_memory_bytes: Option<usize>,
-}
-
-impl Default for GenerateBudgets {
-    fn default() -> Self {
-        GenerateBudgets {
-            max_prompt_tokens: 512,
-            max_new_tokens: 256,
-            max_grammar_bytes: 32 * 1024,
-            instance_memory_bytes: None,
-        }
-    }
-}
-
-/// Grammar-engine limits for one request: a hostile schema or grammar is refused (422)
-/// or cut off, never left to run. llguidance's defaults (2k items per row, 250k lexer
-/// states, 500k grammar symbols) are for servers; these bound a request to a few MB and
-/// milliseconds (its documented speeds: 50k fuel/ms, 14k/ms per mask).
-fn parser_limits() -> ParserLimits {
-    ParserLimits {
-        max_items_in_row: 2_000,
-        initial_lexer_fuel: 1_000_000,
-        step_lexer_fuel: 200_000,
-        step_max_items: 50_000,
-        max_lexer_states: 20_000,
-        max_grammar_size: 100_000,
-        precompute_large_lexemes: true,
-        verbose_errors: false,
-    }
-}
-
-/// Bytes a request's grammar state may take at most beside the model (lexer states at
-/// about 1 kB each, Earley rows): counted in the memory estimate.
-const GRAMMAR_RESERVE_BYTES: usize = 24 * 1024 * 1024;
-
-/// One message of a chat prompt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Message {
-    /// `system`, `user` or `assistant`.
-    pub role: Role,
-    pub content: String,
-}
-
-/// Who said a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    System,
-    User,
-    Assistant,
-}
-
-impl Role {
-    fn as_str(self) -> &'static str {
-        match self {
-            Role::System => "system",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        }
-    }
-}
-
-/// What the model writes must match.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Constraint {
-    /// Anything, until a stop token or the token budget.
-    None,
-    /// A JSON value valid against this JSON Schema (llguidance's subset: types, `properties`,
-    /// `required`, `enum`, `const`, `pattern`, `format`, `minLength`/`maxLength`, number
-    /// bounds, arrays with `items`/`minItems`/`maxItems`, `anyOf`/`oneOf`, local `$ref`).
-    JsonSchema(Value),
-    /// Text matching this regex (Rust `regex` syntax), whole.
-    Regex(String),
-    /// Text in this Lark grammar (llguidance's dialect).
-    Lark(String),
-}
-
-/// One generation request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GenerateRequest {
-    /// The conversation so far; the model answers as the assistant. Without a system
-    /// message the manifest's `system_prompt` is used.
-    pub messages: Vec<Message>,
-    pub constraint: Constraint,
-    /// Most tokens to generate (forced ones included); at most the budget's.
-    pub max_new_tokens: Option<usize>,
-    /// 0 (the default) is greedy; above, tokens are drawn from the softmax of
-    /// logits / temperature, with `seed`.
-    pub temperature: f32,
-    pub seed: u64,
-}
-
-/// Why a generation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    /// The model chose a stop token (with a grammar: where the grammar may end), or the
-    /// grammar allowed nothing more.
-    End,
-    /// The token budget ran out first.
-    MaxNewTokens,
-}
-
-/// Token counts and times of one generation, for the answer and Server-Timing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct GenerateTimings {
-    /// Compiling the grammar, ms.
-    pub grammar_ms: f64,
-    /// Running the prompt through the model, ms.
-    pub prefill_ms: f64,
-    /// Generating, ms (model steps, masks and sampling).
-    pub decode_ms: f64,
-    /// Of `decode_ms`, computing the grammar's masks, ms.
-    pub mask_ms: f64,
-}
-
-/// What one request produced.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Generation {
-    /// The generated text (stop token excluded).
-    pub text: String,
-    /// With a JSON Schema: the parsed value, valid against it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<Value>,
-    pub stop_reason: StopReason,
-    /// Prompt tokens (template included).
-    pub prompt_tokens: usize,
-    /// Tokens generated, forced ones included.
-    pub generated_tokens: usize,
-    /// Of those, tokens the grammar forced (no model choice).
-    pub forced_tokens: usize,
-    /// Forward passes of the model (the prompt's is one).
-    pub model_calls: usize,
-    pub timings: GenerateTimings,
-}
+use grammar::{checked_value, grammar_failed, parser_limits, unsupported, GRAMMAR_RESERVE_BYTES};
 
 /// A request checked and its grammar compiled, ready for the model.
 struct Prepared {
@@ -233,73 +86,7 @@ fn tokenizer_error(reason: impl std::fmt::Display) -> TriageError {
     }
 }
 
-/// Lower-case hex sha256 of everything `reader` yields, read in 1 MiB chunks.
-fn sha256_of(reader: &mut impl Read) -> std::io::Result<String> {
-    let mut hasher = Sha256::new();
-    let mut chunk = vec![0u8; 1 << 20];
-    loop {
-        let n = reader.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&chunk[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
-}
-
 impl Generator {
-    /// Loads the bundle in `dir` (`manifest.json`, and the model and tokenizer it names),
-    /// checking both files' sha256 and, with `instance_memory_bytes`, that the model fits
-    /// before its weights are read.
-    ///
-    /// Errors: [`TriageError::MissingFile`], [`TriageError::ChecksumMismatch`],
-    /// [`TriageError::Manifest`], [`TriageError::Model`], [`TriageError::Tokenizer`];
-    /// [`BudgetExceeded::InstanceMemory`] when it would not fit.
-    pub fn load_dir(dir: &Path, budgets: GenerateBudgets) -> Result<Generator> {
-        let read = |name: &str| {
-            std::fs::read(dir.join(name)).map_err(|_| TriageError::MissingFile {
-                file: dir.join(name).display().to_string(),
-            })
-        };
-        let manifest = GenerateManifest::from_json(&read("manifest.json")?)?;
-        let tokenizer_bytes = read(&manifest.files.tokenizer.path)?;
-        check_sha256(
-            &manifest.files.tokenizer.path,
-            &manifest.files.tokenizer.sha256,
-            || Ok(crate::bundle::sha256_hex(&tokenizer_bytes)),
-        )?;
-        let model_path = dir.join(&manifest.files.model.path);
-        let open = || {
-            std::fs::File::open(&model_path).map_err(|_| TriageError::MissingFile {
-                file: model_path.display().to_string(),
-            })
-        };
-        let mut file = open()?;
-        check_sha256(
-            &manifest.files.model.path,
-            &manifest.files.model.sha256,
-            || {
-                sha256_of(&mut file).map_err(|e| TriageError::Model {
-                    file: manifest.files.model.path.clone(),
-                    reason: e.to_string(),
-                })
-            },
-        )?;
-        let model_bytes = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
-        let mut reader = BufReader::new(open()?);
-        Generator::load(
-            manifest,
-            &mut reader,
-            model_bytes,
-            &tokenizer_bytes,
-            budgets,
-        )
-    }
-
     /// Loads a checked bundle: `model` reads the GGUF file (`model_bytes` long).
     pub fn load<R: Read + Seek>(
         manifest: GenerateManifest,
@@ -354,7 +141,7 @@ impl Generator {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let env = vocab::Vocabulary::new(tokenizer.clone(), config.vocab, &stops)?;
+        let env = vocab::Vocabulary::env(tokenizer.clone(), config.vocab, &stops)?;
         let mut factory = ParserFactory::new_simple(&env).map_err(tokenizer_error)?;
         *factory.limits_mut() = parser_limits();
         factory.set_stderr_log_level(0);
@@ -438,70 +225,6 @@ impl Generator {
             tokens.extend(encode(&self.tokenizer, "<|im_start|>assistant\n")?);
         }
         Ok(tokens)
-    }
-
-    /// The grammar for `constraint`, checked against the grammar budget. JSON is written
-    /// compactly (`", "` and `": "`, no free whitespace): a small model given free
-    /// whitespace can spend its budget on it.
-    fn grammar(&self, constraint: &Constraint) -> Result<Option<TopLevelGrammar>> {
-        let size = |bytes: usize| -> Result<()> {
-            if bytes > self.budgets.max_grammar_bytes {
-                return Err(SchemaError::TooLarge {
-                    what: "bytes of grammar",
-                    limit: self.budgets.max_grammar_bytes,
-                    actual: bytes,
-                }
-                .into());
-            }
-            Ok(())
-        };
-        Ok(match constraint {
-            Constraint::None => None,
-            Constraint::JsonSchema(schema) => {
-                size(serde_json::to_string(schema).map_or(usize::MAX, |s| s.len()))?;
-                let mut schema = schema.clone();
-                // oneOf is written as anyOf (llguidance cannot exclude the other branches);
-                // the validation after generation enforces it.
-                let options = serde_json::json!({
-                    "whitespace_flexible": false,
-                    "item_separator": ", ",
-                    "key_separator": ": ",
-                    "coerce_one_of": true,
-                });
-                match &mut schema {
-                    Value::Object(map) => {
-                        map.insert("x-guidance".into(), options);
-                    }
-                    Value::Bool(true) => {
-                        schema = serde_json::json!({"x-guidance": options});
-                    }
-                    _ => return Err(unsupported("schema", "must be an object (or true)".into())),
-                }
-                Some(TopLevelGrammar::from_json_schema(schema))
-            }
-            Constraint::Regex(regex) => {
-                size(regex.len())?;
-                Some(TopLevelGrammar::from_regex(regex))
-            }
-            Constraint::Lark(lark) => {
-                size(lark.len())?;
-                Some(TopLevelGrammar::from_lark(lark.clone()))
-            }
-        })
-    }
-
-    /// The grammar engine's matcher for `constraint`, for at most `max_tokens` tokens;
-    /// `None` without a constraint.
-    fn matcher(&self, constraint: &Constraint, max_tokens: usize) -> Result<Option<Matcher>> {
-        let Some(mut grammar) = self.grammar(constraint)? else {
-            return Ok(None);
-        };
-        grammar.max_tokens = Some(max_tokens);
-        let matcher = Matcher::new(self.factory.create_parser(grammar));
-        if let Some(error) = matcher.get_error() {
-            return Err(unsupported("grammar", error));
-        }
-        Ok(Some(matcher))
     }
 
     /// Checks `request` against the budgets and compiles its grammar: everything before
@@ -672,63 +395,6 @@ impl Generator {
             timings: GenerateTimings::default(),
         })
     }
-}
-
-/// The generated JSON, parsed and validated against `schema` by jsonschema: what
-/// llguidance's grammar guarantees, checked by another implementation. A value the grammar
-/// allowed and the schema refuses comes from what llguidance approximates (`oneOf` as
-/// `anyOf`, some formats): the schema is at fault for this decoder, 422.
-fn checked_value(text: &str, schema: &Value) -> Result<Value> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        TriageError::Inference(format!(
-            "the grammar let through JSON that does not parse: {e}"
-        ))
-    })?;
-    let validator =
-        jsonschema::validator_for(schema).map_err(|e| unsupported("schema", e.to_string()))?;
-    if let Some(error) = validator.iter_errors(&value).next() {
-        return Err(unsupported(
-            "schema",
-            format!(
-                "asks for more than the grammar enforces: the generated {text} fails it at \
-                 {:?} ({error}); oneOf is generated as anyOf",
-                error.instance_path().to_string()
-            ),
-        ));
-    }
-    Ok(value)
-}
-
-fn check_sha256(file: &str, expected: &str, actual: impl FnOnce() -> Result<String>) -> Result<()> {
-    let actual = actual()?;
-    if actual != expected {
-        return Err(TriageError::ChecksumMismatch {
-            file: file.to_owned(),
-            expected: expected.to_owned(),
-            actual,
-        });
-    }
-    Ok(())
-}
-
-fn unsupported(keyword: &str, reason: String) -> TriageError {
-    SchemaError::Unsupported {
-        pointer: "the request".into(),
-        keyword: keyword.into(),
-        reason,
-    }
-    .into()
-}
-
-/// The grammar engine stopped mid-generation: a grammar past its limits (lexer states,
-/// Earley items, fuel per mask), which is the request's, so 422.
-fn grammar_failed(error: impl std::fmt::Display) -> TriageError {
-    let reason = error.to_string();
-    let reason = reason.lines().next().unwrap_or("").trim();
-    unsupported(
-        "grammar",
-        format!("is past the grammar engine's limits for one request ({reason})"),
-    )
 }
 
 fn ms(since: Instant) -> f64 {

@@ -49,7 +49,7 @@ impl Sampler {
             .map(|(_, l)| (((l - max) / self.temperature) as f64).exp())
             .collect();
         let total: f64 = weights.iter().sum();
-        if kept.is_empty() || !(total > 0.0) {
+        if kept.is_empty() || total.is_nan() || total <= 0.0 {
             return None;
         }
         let mut draw = self.uniform() * total;

@@ -63,7 +63,7 @@ impl Vocabulary {
     ///
     /// Errors: [`TriageError::Tokenizer`] for a tokenizer that is neither byte-level nor
     /// byte-fallback, or larger than the model's vocabulary.
-    pub fn new(tokenizer: Tokenizer, model_vocab: usize, stops: &[TokenId]) -> Result<TokEnv> {
+    pub fn env(tokenizer: Tokenizer, model_vocab: usize, stops: &[TokenId]) -> Result<TokEnv> {
         let fail = |reason: String| TriageError::Tokenizer {
             file: "tokenizer.json".into(),
             reason,

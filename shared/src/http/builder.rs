@@ -301,7 +301,7 @@ impl ServiceBuilder {
         #[cfg(feature = "parse")]
         let parser = parser_slot(parser, loaded, &settings, &lookup)?;
         #[cfg(feature = "generate")]
-        let generator = generator_slot(&lookup)?;
+        let (generator, generate_budgets) = generator_slot(&lookup)?;
         #[cfg(not(feature = "generate"))]
         refuse_generate_settings(&lookup)?;
         Ok(Service {
@@ -314,6 +314,8 @@ impl ServiceBuilder {
             pending_embedder,
             #[cfg(feature = "generate")]
             generator,
+            #[cfg(feature = "generate")]
+            generate_budgets,
             budgets: settings.budgets,
             escalation,
             #[cfg(feature = "parse")]
@@ -386,12 +388,15 @@ fn default_instance_memory() -> Option<usize> {
 }
 
 /// The generative model's slot: lazy, loaded from `generator_dir` by the first request
-/// that needs it, under the budgets the settings give; the 503 saying how to configure
-/// one when it is unset.
+/// that needs it, under the budgets the settings give (returned beside it); the 503
+/// saying how to configure one when it is unset (and no budgets).
 #[cfg(feature = "generate")]
 fn generator_slot(
     lookup: &impl Fn(&'static str) -> Option<String>,
-) -> crate::Result<Slot<crate::generate::Generator>> {
+) -> crate::Result<(
+    Slot<crate::generate::Generator>,
+    Option<crate::generate::GenerateBudgets>,
+)> {
     use crate::generate::{GenerateBudgets, Generator};
     let setting = |key: &'static str| crate::http::hybrid::escalation::setting(lookup, key);
     let number = |key: &'static str, max: usize| -> crate::Result<Option<usize>> {
@@ -416,13 +421,19 @@ fn generator_slot(
             .or_else(default_instance_memory),
     };
     Ok(match setting("generator_dir") {
-        Some(dir) => Slot::lazy(move || Generator::load_dir(std::path::Path::new(&dir), budgets)),
-        None => Slot::ready(Err(Problem::new(
-            http::StatusCode::SERVICE_UNAVAILABLE,
-            "model-unavailable",
-            "no generative model is configured: set generator_dir (TRIAGE_GENERATOR_DIR) to a \
+        Some(dir) => (
+            Slot::lazy(move || Generator::load_dir(std::path::Path::new(&dir), budgets)),
+            Some(budgets),
+        ),
+        None => (
+            Slot::ready(Err(Problem::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "model-unavailable",
+                "no generative model is configured: set generator_dir (TRIAGE_GENERATOR_DIR) to a \
              generate bundle's directory (models/smollm2-135m: scripts/build-generator)",
-        ))),
+            ))),
+            None,
+        ),
     })
 }
 

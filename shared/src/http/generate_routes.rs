@@ -245,22 +245,30 @@ pub(crate) fn parse(service: &Service, call: ParseCall, named: Option<Value>) ->
     }
 }
 
-/// For `GET /v1/models`: the generative model, when one is configured and loaded.
+/// For `GET /v1/models`: the generative model, when one is configured.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GenerateInfo {
-    pub model: ModelRef,
     pub budgets: crate::generate::GenerateBudgets,
-    /// Estimated bytes at the budgets: weights, tokenizer, cache, grammar reserve.
-    pub memory_bytes: usize,
+    /// Whether this process, isolate or instance has loaded it (a request that needs it
+    /// does; listing the models does not read 100 MB of weights).
+    pub loaded: bool,
+    /// Once loaded: its name and version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelRef>,
+    /// Once loaded: estimated bytes at the budgets (weights, tokenizer, cache, grammar
+    /// reserve).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<usize>,
 }
 
-/// What `/v1/models` says of the generative model: listed once a request has loaded it
-/// (listing the models does not load 100 MB of weights).
+/// What `/v1/models` says of the generative model, when one is configured.
 pub(crate) fn generate_info(service: &Service) -> Option<GenerateInfo> {
-    let generator = service.generator.peek()?;
+    let budgets = service.generate_budgets?;
+    let loaded = service.generator.peek();
     Some(GenerateInfo {
-        model: model_ref(generator),
-        budgets: *generator.budgets(),
-        memory_bytes: generator.memory_bytes(),
+        budgets,
+        loaded: loaded.is_some(),
+        model: loaded.map(model_ref),
+        memory_bytes: loaded.map(Generator::memory_bytes),
     })
 }

@@ -113,6 +113,9 @@ pub struct Service {
     /// first request that needs it; its 503 when none is configured.
     #[cfg(feature = "generate")]
     pub(crate) generator: Slot<crate::generate::Generator>,
+    /// The generate budgets, when a generative model is configured.
+    #[cfg(feature = "generate")]
+    pub(crate) generate_budgets: Option<crate::generate::GenerateBudgets>,
     /// The deployment's request and memory budgets.
     pub(crate) budgets: Budgets,
     /// Hybrid routing: where unsure single-text answers go.
