@@ -18,8 +18,9 @@ Per request the server reports its own times (the answer's `timings`) and token 
   load               the first request of a fresh server: reading and checking the 92 MB
                      bundle, building the vocabulary trie (client time minus the request's
                      own prefill and decode)
-Memory: the native server's peak RSS, and the instance's linear memory after the largest
-request (the answer's instance_memory_bytes).
+Memory: the largest request the budgets allow (a prompt of about 500 tokens, 256 tokens
+written: the key/value cache at the token budget), then the native server's peak RSS and
+the wasm instance's linear memory after it (the answer's instance_memory_bytes).
 
 Usage: bench/generate.py [--rounds N] [--json PATH]
   (after cargo build --release -p triage-native --features generate, scripts/build-spin,
@@ -51,6 +52,9 @@ THREE_FIELDS = {
     "max_new_tokens": 64,
 }
 FREE = {"prompt": "Write a short paragraph about lighthouses.", "max_new_tokens": 32}
+# About 500 prompt tokens (the budget is 512), and the whole 256 new tokens.
+LARGEST = {"prompt": "Summarise: " + "the keeper climbs the stairs and lights the lamp. " * 42,
+           "max_new_tokens": 256}
 
 
 def bundle():
@@ -89,6 +93,8 @@ def main():
     rows = {name: {"free": [], "object": []} for name in servers}
     load = {}
     try:
+        for server in servers.values():
+            server.wait_listening()
         for name, server in servers.items():
             elapsed, body = generate(server.base, {"prompt": "hi", "max_new_tokens": 1})
             own = body["timings"]["prefill_ms"] + body["timings"]["decode_ms"]
@@ -97,6 +103,7 @@ def main():
             for name, server in servers.items():
                 rows[name]["free"].append(generate(server.base, FREE))
                 rows[name]["object"].append(generate(server.base, THREE_FIELDS))
+        largest = {name: generate(server.base, LARGEST) for name, server in servers.items()}
         rss = peak_rss_bytes(servers["native"].proc.pid)
     finally:
         for server in servers.values():
@@ -118,6 +125,10 @@ def main():
             "object_forced": med(b["tokens"]["forced"] for _, b in obj),
             "prompt_tokens": med(b["tokens"]["prompt"] for b in free),
             "memory_bytes": max(b.get("instance_memory_bytes") or 0 for _, b in obj) or None,
+            "largest_ms": largest[name][0],
+            "largest_prompt_tokens": largest[name][1]["tokens"]["prompt"],
+            "largest_generated": largest[name][1]["tokens"]["generated"],
+            "largest_memory_bytes": largest[name][1].get("instance_memory_bytes"),
         }
     stats["native"]["peak_rss_bytes"] = rss
     stats["rounds"] = args.rounds
@@ -134,8 +145,10 @@ def main():
     ]:
         print(f"| {label} | {fmt.format(n[key])} | {fmt.format(w[key])} | {w[key] / n[key]:.2f}x |")
     print(f"\n3-field object: {n['object_tokens']:.0f} tokens written, {n['object_forced']:.0f} of them"
-          f" forced by the grammar. Native peak RSS {rss / 2**20:.0f} MiB; wasm linear memory after"
-          f" the requests {(w['memory_bytes'] or 0) / 2**20:.0f} MiB.")
+          f" forced by the grammar. Largest request ({w['largest_prompt_tokens']} prompt tokens,"
+          f" {w['largest_generated']} written): native {n['largest_ms'] / 1000:.1f} s, wasm"
+          f" {w['largest_ms'] / 1000:.1f} s. Native peak RSS {rss / 2**20:.0f} MiB; wasm linear"
+          f" memory after it {(w['largest_memory_bytes'] or 0) / 2**20:.0f} MiB.")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(stats, f, indent=2)

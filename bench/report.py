@@ -583,9 +583,12 @@ def generate_table(g):
         lines.append(f"| {label} | {form.format(n[key])} | {form.format(w[key])} |"
                      f" {w[key] / n[key]:.2f}x |")
     lines += ["", f"The 3-field object: {n['object_tokens']:.0f} tokens, {n['object_forced']:.0f} of"
-              f" them forced by the grammar. Native peak RSS {n['peak_rss_bytes'] / 2**20:.0f} MiB;"
-              f" the wasm instance's linear memory {(w['memory_bytes'] or 0) / 2**20:.0f} MiB"
-              " after the object requests (the compiled-in models' snapshot included)."]
+              f" them forced by the grammar. The largest request the budgets allow"
+              f" ({w['largest_prompt_tokens']} prompt tokens, {w['largest_generated']} written):"
+              f" native {n['largest_ms'] / 1000:.1f} s, wasm {w['largest_ms'] / 1000:.1f} s."
+              f" Native peak RSS {n['peak_rss_bytes'] / 2**20:.0f} MiB; the wasm instance's linear"
+              f" memory after it {(w['largest_memory_bytes'] or 0) / 2**20:.0f} MiB (the"
+              " compiled-in models' snapshot included)."]
     return lines
 
 

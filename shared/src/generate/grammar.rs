@@ -30,6 +30,55 @@ pub(super) fn parser_limits() -> ParserLimits {
 /// about 1 kB each, Earley rows): counted in the memory estimate.
 pub(super) const GRAMMAR_RESERVE_BYTES: usize = 24 * 1024 * 1024;
 
+/// Keywords whose value is a schema, or a list or map of schemas.
+const SUBSCHEMAS: [&str; 10] = [
+    "properties",
+    "items",
+    "prefixItems",
+    "additionalProperties",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "$defs",
+    "definitions",
+    "patternProperties",
+];
+
+/// Writes every object schema that lists `properties` and says nothing of others
+/// (`additionalProperties`, `patternProperties`) as closed to them, in place and at every
+/// depth. JSON Schema allows other properties there, and a small model given the freedom
+/// invents keys until its budget runs out (measured: `{"city", "guests"}` became
+/// `"date"`, `"country"`, `"country_region"`, ... and 422 `unfinished`). The grammar gets
+/// the closed schema; the value is validated against the request's, which it satisfies.
+fn close_objects(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if map.contains_key("properties")
+                && !map.contains_key("additionalProperties")
+                && !map.contains_key("patternProperties")
+            {
+                map.insert("additionalProperties".into(), Value::Bool(false));
+            }
+            for key in SUBSCHEMAS {
+                match map.get_mut(key) {
+                    Some(Value::Object(inner))
+                        if matches!(
+                            key,
+                            "properties" | "$defs" | "definitions" | "patternProperties"
+                        ) =>
+                    {
+                        inner.values_mut().for_each(close_objects);
+                    }
+                    Some(value) => close_objects(value),
+                    None => {}
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(close_objects),
+        _ => {}
+    }
+}
+
 impl Generator {
     /// The grammar for `constraint`, checked against the grammar budget. JSON is written
     /// compactly (`", "` and `": "`, no free whitespace): a small model given free
@@ -51,6 +100,7 @@ impl Generator {
             Constraint::JsonSchema(schema) => {
                 size(serde_json::to_string(schema).map_or(usize::MAX, |s| s.len()))?;
                 let mut schema = schema.clone();
+                close_objects(&mut schema);
                 // oneOf is written as anyOf (llguidance cannot exclude the other branches);
                 // the validation after generation enforces it.
                 let options = serde_json::json!({
@@ -143,4 +193,42 @@ pub(super) fn grammar_failed(error: impl std::fmt::Display) -> TriageError {
         "grammar",
         format!("is past the grammar engine's limits for one request ({reason})"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::close_objects;
+
+    #[test]
+    fn objects_are_closed_at_every_depth_unless_they_say_otherwise() {
+        let mut schema = json!({
+            "type": "object",
+            "properties": {
+                "a": {"type": "object", "properties": {"b": {"type": "string"}}},
+                "c": {"type": "array", "items": {"properties": {"d": {}}}},
+                "e": {"type": "object", "properties": {}, "additionalProperties": true},
+                "f": {"anyOf": [{"properties": {"g": {}}}, {"type": "null"}]}
+            },
+            "$defs": {"h": {"properties": {"i": {}}, "patternProperties": {"^x": {}}}}
+        });
+        close_objects(&mut schema);
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(schema["properties"]["a"]["additionalProperties"], false);
+        assert_eq!(
+            schema["properties"]["c"]["items"]["additionalProperties"],
+            false
+        );
+        assert_eq!(schema["properties"]["e"]["additionalProperties"], true);
+        assert_eq!(
+            schema["properties"]["f"]["anyOf"][0]["additionalProperties"],
+            false
+        );
+        assert!(schema["$defs"]["h"].get("additionalProperties").is_none());
+        // A property named like a keyword is a name, not a schema keyword.
+        let mut named = json!({"properties": {"items": {"type": "string"}}});
+        close_objects(&mut named);
+        assert_eq!(named["properties"]["items"], json!({"type": "string"}));
+    }
 }

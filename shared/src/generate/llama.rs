@@ -40,7 +40,15 @@ pub struct Config {
     pub rms_eps: f32,
     /// Rotary base (`llama.rope.freq_base`, 10000 when absent).
     pub rope_base: f32,
+    /// Width of the feed-forward layer (`blk.0.ffn_up.weight`'s rows): 1536 for
+    /// SmolLM2-135M.
+    pub ffn: usize,
 }
+
+/// Prompt tokens run through the network at once: a long prompt is prefilled in chunks,
+/// so the attention's working set is `chunk x positions`, not `prompt x prompt` (measured:
+/// a 497-token prompt in one pass left a wasm instance at 223 MiB).
+pub const PREFILL_CHUNK: usize = 64;
 
 impl Config {
     /// Length of one head's vectors.
@@ -51,6 +59,21 @@ impl Config {
     /// Bytes of key/value cache per position: keys and values of every layer, f32.
     pub fn kv_bytes_per_token(&self) -> usize {
         2 * self.layers * self.kv_heads * self.head_dim() * std::mem::size_of::<f32>()
+    }
+
+    /// Bytes one forward pass of [`PREFILL_CHUNK`] tokens over `positions` cached ones
+    /// holds at most besides the weights and cache: the attention's scores, mask and
+    /// weights (four `heads x chunk x positions` f32 tensors at once), the keys and values
+    /// copied per head, the feed-forward activations (four `chunk x ffn`), and a row of
+    /// logits.
+    pub fn working_bytes(&self, positions: usize) -> usize {
+        let chunk = PREFILL_CHUNK;
+        let f32s = 4 * self.heads * chunk * positions
+            + 2 * positions * self.kv_heads * self.head_dim()
+            + 4 * chunk * self.ffn
+            + 8 * chunk * self.dim
+            + self.vocab;
+        f32s * std::mem::size_of::<f32>()
     }
 }
 
@@ -181,7 +204,12 @@ pub fn read_config(content: &gguf_file::Content) -> Result<Config> {
         Some(info) => info.shape.dims().first().copied().unwrap_or(0),
         None => return Err(model_error("GGUF file has no `token_embd.weight`")),
     };
+    let ffn = match content.tensor_infos.get("blk.0.ffn_up.weight") {
+        Some(info) => info.shape.dims().first().copied().unwrap_or(0),
+        None => return Err(model_error("GGUF file has no `blk.0.ffn_up.weight`")),
+    };
     let config = Config {
+        ffn,
         dim,
         heads,
         kv_heads,
@@ -198,6 +226,7 @@ pub fn read_config(content: &gguf_file::Content) -> Result<Config> {
         && config.head_dim().is_multiple_of(2)
         && config.layers > 0
         && config.vocab > 0
+        && config.ffn > 0
         && config.rms_eps.is_finite()
         && config.rope_base.is_finite()
         && config.rope_base > 0.0;
@@ -242,11 +271,7 @@ impl Llama {
         };
         let matrix = |t: QTensor| QMatMul::from_qtensor(t).map_err(model_error);
         let norm = vector(tensor("output_norm.weight", &[dim])?)?;
-        let ffn = content
-            .tensor_infos
-            .get("blk.0.ffn_up.weight")
-            .and_then(|info| info.shape.dims().first().copied())
-            .ok_or_else(|| model_error("GGUF file has no `blk.0.ffn_up.weight`"))?;
+        let ffn = config.ffn;
         let mut blocks = Vec::with_capacity(config.layers);
         for i in 0..config.layers {
             let name = |part: &str| format!("blk.{i}.{part}.weight");
@@ -427,6 +452,18 @@ impl Llama {
             .permute((2, 0, 1, 3))?
             .flatten_all()?
             .to_vec1()
+    }
+
+    /// Runs a prompt of any length after what `cache` holds, [`PREFILL_CHUNK`] tokens at a
+    /// time, and returns the logits of its last token, `f32[vocab]`.
+    ///
+    /// Errors: as [`Llama::forward`].
+    pub fn prefill(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
+        let mut last = None;
+        for chunk in tokens.chunks(PREFILL_CHUNK) {
+            last = Some(self.forward(chunk, cache, false)?);
+        }
+        last.ok_or_else(|| inference_error("no tokens to run"))
     }
 
     /// Runs `tokens` at the positions after those `cache` holds, adding them to it, and

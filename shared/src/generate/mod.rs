@@ -117,6 +117,7 @@ impl Generator {
             + 4 * tokenizer_json.len()
             + config.vocab * 52
             + positions * config.kv_bytes_per_token()
+            + config.working_bytes(positions)
             + GRAMMAR_RESERVE_BYTES;
         if let Some(limit) = budgets.instance_memory_bytes {
             let held = current_memory_bytes().unwrap_or(0);
@@ -280,7 +281,7 @@ impl Generator {
         } = self.prepare(request)?;
         let mut cache = self.model.cache(prompt.len() + max_new);
         let started = Instant::now();
-        let mut logits = self.model.forward(&prompt, &mut cache, false)?;
+        let mut logits = self.model.prefill(&prompt, &mut cache)?;
         timings.prefill_ms = ms(started);
         let mut model_calls = 1;
 
@@ -353,20 +354,22 @@ impl Generator {
             }
         }
         timings.decode_ms = ms(started);
-        let mut generation = self.finish(request, &out, stop_reason, max_new)?;
-        generation.prompt_tokens = prompt.len();
-        generation.forced_tokens = forced;
-        generation.model_calls = model_calls;
-        generation.timings = timings;
-        Ok(generation)
+        Ok(Generation {
+            forced_tokens: forced,
+            model_calls,
+            timings,
+            ..self.finish(request, prompt.len(), &out, stop_reason, max_new)?
+        })
     }
 
     /// The answer from the tokens written: its text, and with a JSON Schema its value,
     /// parsed and validated; a grammar cut off by the token budget is
-    /// [`TriageError::Unfinished`]. Counts and timings are the caller's to fill.
+    /// [`TriageError::Unfinished`]. Forced tokens, model calls and timings are the
+    /// caller's to fill.
     fn finish(
         &self,
         request: &GenerateRequest,
+        prompt_tokens: usize,
         out: &[TokenId],
         stop_reason: StopReason,
         max_new: usize,
@@ -388,7 +391,7 @@ impl Generator {
             text,
             value,
             stop_reason,
-            prompt_tokens: 0,
+            prompt_tokens,
             generated_tokens: out.len(),
             forced_tokens: 0,
             model_calls: 0,

@@ -131,7 +131,7 @@ impl Generator {
         let draft_tokens = draft_tokens.max(1);
         let mut cache = self.model.cache(prompt.len() + max_new + draft_tokens + 1);
         let started = Instant::now();
-        let mut logits = self.model.forward(&prompt, &mut cache, false)?;
+        let mut logits = self.model.prefill(&prompt, &mut cache)?;
         timings.prefill_ms = ms(started);
         let started = Instant::now();
         let mut model_calls = 1;
@@ -236,10 +236,11 @@ impl Generator {
             model_calls += 1;
         };
         timings.decode_ms = ms(started);
-        let mut generation = self.finish(request, &out, stop_reason, max_new)?;
-        generation.prompt_tokens = prompt.len();
-        generation.model_calls = model_calls;
-        generation.timings = timings;
+        let generation = Generation {
+            model_calls,
+            timings,
+            ..self.finish(request, prompt.len(), &out, stop_reason, max_new)?
+        };
         Ok((generation, stats))
     }
 
@@ -298,16 +299,19 @@ impl Generator {
             .prompt
             .iter()
             .chain(&request.generated)
-            .chain(&request.draft)
             .copied()
             .collect();
-        let mut cache = self.model.cache(context.len());
+        let mut cache = self.model.cache(context.len() + request.draft.len());
         let vocab = self.config().vocab;
-        let rows = self.model.forward(&context, &mut cache, true)?;
-        let first = request.prompt.len() + request.generated.len() - 1;
+        // The logits that choose the draft's first token, then those after each draft
+        // token: draft.len() + 1 rows, however long the context.
+        let mut rows = self.model.prefill(&context, &mut cache)?;
+        if !request.draft.is_empty() {
+            rows.extend(self.model.forward(&request.draft, &mut cache, true)?);
+        }
         let mut sampler = Sampler::new(0.0, 0);
         for i in 0..=request.draft.len() {
-            let logits = &rows[(first + i) * vocab..(first + i + 1) * vocab];
+            let logits = &rows[i * vocab..(i + 1) * vocab];
             let choice = self
                 .masked_pick(&mut matcher, &mut sampler, logits)?
                 .unwrap_or(request.stop.first().copied().unwrap_or(0));
