@@ -118,7 +118,12 @@ impl Vocabulary {
                     }
                 },
             };
-            words.push(bytes);
+            // A token with no bytes (an empty added token) can never be produced as text.
+            words.push(if bytes.is_empty() {
+                marked(&format!("<[{id}]>"))
+            } else {
+                bytes
+            });
         }
         let mut info = TokRxInfo::new(model_vocab as u32, eos);
         info.tok_end_of_turn = stops.get(1).copied();
