@@ -133,8 +133,9 @@ def main():
     stats["native"]["peak_rss_bytes"] = rss
     stats["rounds"] = args.rounds
     n, w = stats["native"], stats["wasm"]
-    print(f"\n{args.rounds} interleaved rounds; medians; wasm/native in the last column.\n")
-    print("| | native | wasm (wasmtime serve) | wasm / native |")
+    print(f"\n{args.rounds} interleaved rounds; medians; the last column is how many times"
+          " longer wasm takes.\n")
+    print("| | native | wasm (wasmtime serve) | wasm time / native time |")
     print("|---|---|---|---|")
     for key, label, fmt in [
         ("prefill_tok_s", f"prefill, tokens/s ({n['prompt_tokens']:.0f}-token prompt)", "{:.0f}"),
@@ -143,11 +144,14 @@ def main():
         ("object_ms", "3-field object, client ms", "{:.0f}"),
         ("load_ms", "first request's load, ms", "{:.0f}"),
     ]:
-        print(f"| {label} | {fmt.format(n[key])} | {fmt.format(w[key])} | {w[key] / n[key]:.2f}x |")
+        # Throughput (tokens/s) is the inverse of a time.
+        ratio = n[key] / w[key] if key.endswith("_tok_s") else w[key] / n[key]
+        print(f"| {label} | {fmt.format(n[key])} | {fmt.format(w[key])} | {ratio:.2f}x |")
     print(f"\n3-field object: {n['object_tokens']:.0f} tokens written, {n['object_forced']:.0f} of them"
-          f" forced by the grammar. Largest request ({w['largest_prompt_tokens']} prompt tokens,"
-          f" {w['largest_generated']} written): native {n['largest_ms'] / 1000:.1f} s, wasm"
-          f" {w['largest_ms'] / 1000:.1f} s. Native peak RSS {rss / 2**20:.0f} MiB; wasm linear"
+          f" forced by the grammar. Largest request ({w['largest_prompt_tokens']} prompt tokens):"
+          f" native {n['largest_generated']} written in {n['largest_ms'] / 1000:.1f} s, wasm"
+          f" {w['largest_generated']} in {w['largest_ms'] / 1000:.1f} s. Native peak RSS"
+          f" {rss / 2**20:.0f} MiB; wasm linear"
           f" memory after it {(w['largest_memory_bytes'] or 0) / 2**20:.0f} MiB.")
     if args.json:
         with open(args.json, "w") as f:
