@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use crate::error::TriageError;
 use crate::generate::{
-    Constraint, GenerateRequest, GenerateTimings, Generation, Generator, Message, Role, StopReason,
+    Constraint, GenerateBudgets, GenerateRequest, GenerateTimings, Generation, Generator, Message,
+    Role, StopReason,
 };
 use crate::http::api::ModelRef;
 use crate::http::problem::Problem;
@@ -97,10 +98,11 @@ fn with_timings(mut response: Response<Vec<u8>>, timings: &GenerateTimings) -> R
 
 /// Reads and checks a `/v1/generate` body into a request: 415/413/400 as every route,
 /// 422 for a body of the wrong shape (neither or both of `prompt` and `messages`, more than
-/// one constraint, a schema that is not JSON).
+/// one constraint, a schema that is not JSON). Needs only the budgets: a bad request never
+/// makes an instance load the model.
 fn read_request(
     service: &Service,
-    generator: &Generator,
+    budgets: &GenerateBudgets,
     request: &Request<impl AsRef<[u8]>>,
 ) -> Result<GenerateRequest, Problem> {
     let body = request.body().as_ref();
@@ -131,7 +133,7 @@ fn read_request(
             },
         )));
     }
-    let grammar_budget = generator.budgets().max_grammar_bytes;
+    let grammar_budget = budgets.max_grammar_bytes;
     let constraint = match (call.schema, call.regex, call.grammar) {
         (None, None, None) => Constraint::None,
         (Some(schema), None, None) => {
@@ -171,13 +173,20 @@ pub(crate) fn generate<B: AsRef<[u8]>>(
     service: &Service,
     request: &Request<B>,
 ) -> Response<Vec<u8>> {
+    // Without budgets no generator is configured: the slot's 503 says how to set one.
+    let call = match service.generate_budgets.as_ref() {
+        Some(budgets) => read_request(service, budgets, request),
+        None => Err(service.generator_slot().err().cloned().unwrap_or_else(|| {
+            Problem::from_error(&TriageError::Config("no generative model".into()))
+        })),
+    };
+    let call = match call {
+        Ok(call) => call,
+        Err(problem) => return problem_response(&problem),
+    };
     let generator = match service.generator_slot() {
         Ok(generator) => generator,
         Err(problem) => return problem_response(problem),
-    };
-    let call = match read_request(service, generator, request) {
-        Ok(call) => call,
-        Err(problem) => return problem_response(&problem),
     };
     match generator.generate(&call) {
         Ok(generation) => answer(generator, generation),
