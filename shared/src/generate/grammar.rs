@@ -3,6 +3,7 @@
 //! a generated JSON value by jsonschema.
 
 use llguidance::api::{ParserLimits, TopLevelGrammar};
+use llguidance::toktrie::SimpleVob;
 use llguidance::Matcher;
 use serde_json::Value;
 
@@ -29,6 +30,20 @@ pub(super) fn parser_limits() -> ParserLimits {
 /// Bytes a request's grammar state may take at most beside the model (lexer states at
 /// about 1 kB each, Earley rows): counted in the memory estimate.
 pub(super) const GRAMMAR_RESERVE_BYTES: usize = 24 * 1024 * 1024;
+
+/// The tokens `matcher`'s grammar allows next; `None` once it has ended. A matcher that
+/// failed (past its limits) is the grammar's failure, checked before `is_stopped`, which a
+/// failed matcher reports too.
+pub(super) fn next_mask(matcher: &mut Matcher) -> Result<Option<SimpleVob>> {
+    let mask = matcher.compute_mask();
+    if let Some(error) = matcher.get_error() {
+        return Err(grammar_failed(error));
+    }
+    if matcher.is_stopped() {
+        return Ok(None);
+    }
+    mask.map(Some).map_err(grammar_failed)
+}
 
 /// Keywords whose value is a schema, or a list or map of schemas.
 const SUBSCHEMAS: [&str; 10] = [

@@ -246,7 +246,17 @@ impl Llama {
     /// a missing or misshapen tensor.
     pub fn load<R: Read + Seek>(reader: &mut R, positions: usize) -> Result<Llama> {
         let content = gguf_file::Content::read(reader).map_err(model_error)?;
-        let config = read_config(&content)?;
+        Llama::from_content(&content, reader, positions)
+    }
+
+    /// [`Llama::load`] from a GGUF header already read (`content`, from `reader`): the
+    /// tensors are read from `reader` at the offsets it gives.
+    pub fn from_content<R: Read + Seek>(
+        content: &gguf_file::Content,
+        reader: &mut R,
+        positions: usize,
+    ) -> Result<Llama> {
+        let config = read_config(content)?;
         let mut weight_bytes = 0;
         let mut tensor = |name: &str, shape: &[usize]| -> Result<QTensor> {
             let t = content

@@ -42,7 +42,9 @@ pub use types::{
     StopReason,
 };
 
-use grammar::{checked_value, grammar_failed, parser_limits, unsupported, GRAMMAR_RESERVE_BYTES};
+use grammar::{
+    checked_value, grammar_failed, next_mask, parser_limits, unsupported, GRAMMAR_RESERVE_BYTES,
+};
 
 /// A request checked and its grammar compiled, ready for the model.
 struct Prepared {
@@ -102,11 +104,6 @@ impl Generator {
             }
         })?;
         let config = llama::read_config(&content)?;
-        drop(content);
-        model.rewind().map_err(|e| TriageError::Model {
-            file: manifest.files.model.path.clone(),
-            reason: e.to_string(),
-        })?;
         let positions = manifest
             .max_tokens
             .min(config.context_length)
@@ -146,7 +143,10 @@ impl Generator {
         let mut factory = ParserFactory::new_simple(&env).map_err(tokenizer_error)?;
         *factory.limits_mut() = parser_limits();
         factory.set_stderr_log_level(0);
-        let model = Llama::load(model, positions)?;
+        // The header read above (its 49k-token vocabulary and merges among the metadata)
+        // serves the weights too: it is parsed once.
+        let model = Llama::from_content(&content, model, positions)?;
+        drop(content);
         Ok(Generator {
             manifest,
             model,
@@ -313,16 +313,15 @@ impl Generator {
                         continue;
                     }
                     let mask_started = Instant::now();
-                    let mask = matcher.compute_mask();
+                    let mask = next_mask(matcher);
                     timings.mask_ms += ms(mask_started);
-                    if let Some(error) = matcher.get_error() {
-                        return Err(grammar_failed(error));
+                    match mask? {
+                        Some(mask) => Some(mask),
+                        None => {
+                            stop_reason = StopReason::End;
+                            break;
+                        }
                     }
-                    if matcher.is_stopped() {
-                        stop_reason = StopReason::End;
-                        break;
-                    }
-                    Some(mask.map_err(grammar_failed)?)
                 }
                 None => None,
             };

@@ -30,8 +30,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    grammar_failed, ms, sampling::Sampler, Constraint, GenerateRequest, Generation, Generator,
-    Prepared, StopReason,
+    grammar_failed, ms, next_mask, sampling::Sampler, Constraint, GenerateRequest, Generation,
+    Generator, Prepared, StopReason,
 };
 use crate::error::{Result, TriageError};
 use web_time::Instant;
@@ -196,16 +196,10 @@ impl Generator {
             }
             // The verifier's next token, if the edge's grammar allows it.
             let allowed = match &mut matcher {
-                Some(matcher) => {
-                    let mask = matcher.compute_mask();
-                    if let Some(error) = matcher.get_error() {
-                        return Err(grammar_failed(error));
-                    }
-                    if matcher.is_stopped() {
-                        break StopReason::End;
-                    }
-                    Some(mask.map_err(grammar_failed)?)
-                }
+                Some(matcher) => match next_mask(matcher)? {
+                    Some(mask) => Some(mask),
+                    None => break StopReason::End,
+                },
                 None => None,
             };
             let accepted_by_grammar = allowed
@@ -252,16 +246,10 @@ impl Generator {
         logits: &[f32],
     ) -> Result<Option<TokenId>> {
         let mask = match matcher {
-            Some(matcher) => {
-                let mask = matcher.compute_mask();
-                if let Some(error) = matcher.get_error() {
-                    return Err(grammar_failed(error));
-                }
-                if matcher.is_stopped() {
-                    return Ok(None);
-                }
-                Some(mask.map_err(grammar_failed)?)
-            }
+            Some(matcher) => match next_mask(matcher)? {
+                Some(mask) => Some(mask),
+                None => return Ok(None),
+            },
             None => None,
         };
         Ok(sampler.pick(logits, |t| mask.as_ref().is_none_or(|m| m.is_allowed(t))))
